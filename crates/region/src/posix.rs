@@ -1,0 +1,106 @@
+//! POSIX shared memory: `shm_open` + `ftruncate` + `mmap(MAP_SHARED)`.
+//!
+//! On Linux a POSIX shm object is a file in the tmpfs mounted at `/dev/shm`
+//! (glibc's `shm_open("/x")` opens `/dev/shm/x`), so it outlives every
+//! process until `shm_unlink`, and anyone who knows the name and has the
+//! permission can open it. The creator removes the name on drop unless told
+//! to persist; an opener never does.
+
+use std::os::fd::AsFd;
+
+use nix::fcntl::OFlag;
+use nix::sys::mman;
+use nix::sys::stat::Mode;
+
+use crate::error::{Error, Op};
+use crate::map::{create_sized, open_sized};
+use crate::options::RegionOptions;
+use crate::{Backing, Owner, Region, Undo};
+
+/// The longest name after the leading slash (`NAME_MAX`).
+const NAME_MAX: usize = 255;
+
+/// Checks a POSIX shm name before any system call: exactly one leading `/`,
+/// no other `/`, not empty after it, not `.` or `..`, no NUL, at most
+/// `NAME_MAX` bytes after the slash.
+pub(crate) fn validate_name(op: Op, name: &str) -> Result<(), Error> {
+    let reason = if !name.starts_with('/') {
+        Some("a POSIX shm name starts with '/', e.g. \"/ticks\"")
+    } else if name.len() == 1 {
+        Some("the name is empty after the '/'")
+    } else if name[1..].contains('/') {
+        Some("a POSIX shm name has no '/' after the leading one")
+    } else if name == "/." || name == "/.." {
+        Some("\".\" and \"..\" are not names")
+    } else if name.contains('\0') {
+        Some("the name contains a NUL byte")
+    } else if name.len() - 1 > NAME_MAX {
+        Some("the name is longer than NAME_MAX (255) bytes after the '/'")
+    } else {
+        None
+    };
+    match reason {
+        Some(reason) => Err(Error::InvalidName {
+            op,
+            what: Backing::Posix {
+                name: name.to_owned(),
+            }
+            .to_string(),
+            reason,
+        }),
+        None => Ok(()),
+    }
+}
+
+pub(crate) fn create(backing: &Backing, name: &str, opts: &RegionOptions) -> Result<Region, Error> {
+    validate_name(Op::Create, name)?;
+    let size = opts.validate(Op::Create, backing)?;
+    let mode = Mode::from_bits_truncate(opts.mode_bits());
+    // shm_open(3): "O_EXCL: If O_CREAT was also specified, and a shared memory
+    // object with the given name already exists, return an error." glibc adds
+    // O_CLOEXEC ("The FD_CLOEXEC flag is set for the file descriptor").
+    let fd = mman::shm_open(name, OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_RDWR, mode)
+        .map_err(|e| Error::os(Op::Create, backing, "shm_open", e))?;
+    // From here on, a failure removes the name again: nothing is left behind.
+    let undo = Undo::new(|| {
+        let _ = mman::shm_unlink(name);
+    });
+    let map = create_sized(backing, fd.as_fd(), size, opts, Some(mode), false)?;
+    undo.disarm();
+    Ok(Region::new(
+        map,
+        backing.clone(),
+        Owner::Fd(fd),
+        true,
+        false,
+        opts.is_persist(),
+    ))
+}
+
+pub(crate) fn open(backing: &Backing, name: &str, opts: &RegionOptions) -> Result<Region, Error> {
+    validate_name(Op::Open, name)?;
+    let min = opts.validate(Op::Open, backing)?;
+    let read_only = opts.is_read_only();
+    let access = if read_only {
+        OFlag::O_RDONLY
+    } else {
+        OFlag::O_RDWR
+    };
+    let fd = mman::shm_open(name, access, Mode::empty())
+        .map_err(|e| Error::os(Op::Open, backing, "shm_open", e))?;
+    let map = open_sized(Op::Open, backing, fd.as_fd(), min, opts)?;
+    Ok(Region::new(
+        map,
+        backing.clone(),
+        Owner::Fd(fd),
+        false,
+        read_only,
+        false,
+    ))
+}
+
+/// `shm_unlink(name)`: the name goes now, existing mappings and fds stay.
+pub(crate) fn unlink(backing: &Backing, name: &str) -> Result<(), Error> {
+    validate_name(Op::Unlink, name)?;
+    mman::shm_unlink(name).map_err(|e| Error::os(Op::Unlink, backing, "shm_unlink", e))
+}

@@ -1,0 +1,2 @@
+//! Integration tests of ringway-region (being written).
+fn main() {}
