@@ -1,0 +1,631 @@
+//! Ring configuration, the geometry derived from it, initialisation and the attach checks.
+//!
+//! The geometry is computed once, from a [`RingConfig`] by the creator or from the header by
+//! an attaching process, and every later offset is derived from this local copy: a peer that
+//! rewrites the header after attach changes nothing for us.
+
+use std::time::{Duration, Instant};
+
+use crate::error::{AttachError, Corruption, InitError, RingKind};
+use crate::layout::{
+    self, HEADER_LEN, INIT_READY, KIND_MPMC, KIND_SPSC, MAGIC, MAX_PARTIES, MPMC_MAX_CAPACITY,
+    MPMC_MAX_SLOT_SIZE, MPMC_MIN_CAPACITY, REC_HEADER_LEN, SPSC_MAX_CAPACITY, SPSC_MAX_MESSAGE,
+    SPSC_MIN_CAPACITY, VERSION,
+};
+use crate::mem::RingMemory;
+use crate::sync::Ordering::{Acquire, Relaxed, Release};
+
+/// What to build: the kind of ring and its size.
+///
+/// # Examples
+/// ```
+/// use ringway_ring::RingConfig;
+/// let spsc = RingConfig::spsc(1 << 20);
+/// assert_eq!(spsc.geometry()?.max_message, (1 << 19) - 8);
+/// let mpmc = RingConfig::mpmc(1024, 64).max_producers(4);
+/// assert_eq!(mpmc.geometry()?.max_message, 64);
+/// # Ok::<(), ringway_ring::InitError>(())
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RingConfig {
+    kind: RingKind,
+    capacity: u64,
+    slot_size: u32,
+    max_producers: u32,
+    max_consumers: u32,
+    fingerprint: [u64; 2],
+}
+
+impl RingConfig {
+    /// An SPSC byte ring with a data area of `capacity` bytes (a power of two, `32 ..= 2^32`).
+    /// It carries messages of up to `capacity / 2 - 8` bytes.
+    #[must_use]
+    pub fn spsc(capacity: u64) -> RingConfig {
+        RingConfig {
+            kind: RingKind::Spsc,
+            capacity,
+            slot_size: 0,
+            max_producers: 1,
+            max_consumers: 1,
+            fingerprint: [0; 2],
+        }
+    }
+
+    /// An MPMC ring of `slots` slots (a power of two, `2 ..= 2^32`), each carrying up to
+    /// `slot_size` bytes, with room for 32 producers and 32 consumers.
+    #[must_use]
+    pub fn mpmc(slots: u64, slot_size: u32) -> RingConfig {
+        RingConfig {
+            kind: RingKind::Mpmc,
+            capacity: slots,
+            slot_size,
+            max_producers: 32,
+            max_consumers: 32,
+            fingerprint: [0; 2],
+        }
+    }
+
+    /// MPMC: how many producers may be attached at once (`1 ..= 256`).
+    #[must_use]
+    pub fn max_producers(mut self, n: u32) -> RingConfig {
+        self.max_producers = n;
+        self
+    }
+
+    /// MPMC: how many consumers may be attached at once (`1 ..= 256`).
+    #[must_use]
+    pub fn max_consumers(mut self, n: u32) -> RingConfig {
+        self.max_consumers = n;
+        self
+    }
+
+    /// A fingerprint stored in the header for the channel layer (the ring only keeps it).
+    #[must_use]
+    pub fn fingerprint(mut self, fingerprint: [u64; 2]) -> RingConfig {
+        self.fingerprint = fingerprint;
+        self
+    }
+
+    /// The kind of ring.
+    #[must_use]
+    pub fn kind(&self) -> RingKind {
+        self.kind
+    }
+
+    /// The geometry this configuration gives.
+    ///
+    /// # Errors
+    /// [`InitError::InvalidConfig`] naming the first value out of range.
+    pub fn geometry(&self) -> Result<Geometry, InitError> {
+        Geometry::compute(
+            self.kind,
+            self.capacity,
+            self.slot_size,
+            self.max_producers,
+            self.max_consumers,
+        )
+        .map_err(|(what, value)| InitError::InvalidConfig { what, value })
+    }
+
+    /// Bytes of memory the ring needs.
+    ///
+    /// # Errors
+    /// As [`RingConfig::geometry`].
+    pub fn required_len(&self) -> Result<usize, InitError> {
+        let geometry = self.geometry()?;
+        usize::try_from(geometry.total_len).map_err(|_| InitError::InvalidConfig {
+            what: "ring size exceeds the address space",
+            value: geometry.total_len,
+        })
+    }
+}
+
+/// The shape of a ring, derived from its four free parameters.
+///
+/// # Invariants
+/// Every field is consistent with the others and with the rules of `docs/layout.md`:
+/// `capacity` is a power of two in range, `data_offset` and `total_len` follow from the table
+/// sizes and the data area, `max_message` from the capacity or slot size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Geometry {
+    /// The kind of ring.
+    pub kind: RingKind,
+    /// SPSC: data bytes; MPMC: slots.
+    pub capacity: u64,
+    /// MPMC: payload bytes per slot; SPSC: 0.
+    pub slot_size: u32,
+    /// MPMC: bytes per slot; SPSC: 0.
+    pub slot_stride: u64,
+    /// Offset of the data area.
+    pub data_offset: u64,
+    /// Bytes from the start of the header to the end of the data area.
+    pub total_len: u64,
+    /// The largest payload.
+    pub max_message: u32,
+    /// Producer registration entries.
+    pub max_producers: u32,
+    /// Consumer registration entries.
+    pub max_consumers: u32,
+}
+
+impl Geometry {
+    /// `capacity - 1`: positions map to offsets or slots with `& mask`.
+    #[must_use]
+    pub fn mask(&self) -> u64 {
+        self.capacity - 1
+    }
+
+    fn compute(
+        kind: RingKind,
+        capacity: u64,
+        slot_size: u32,
+        max_producers: u32,
+        max_consumers: u32,
+    ) -> Result<Geometry, (&'static str, u64)> {
+        if !capacity.is_power_of_two() {
+            return Err(("capacity must be a power of two", capacity));
+        }
+        let (slot_stride, data_len, max_message) = match kind {
+            RingKind::Spsc => {
+                if !(SPSC_MIN_CAPACITY..=SPSC_MAX_CAPACITY).contains(&capacity) {
+                    return Err(("SPSC capacity must be in 32 ..= 2^32 bytes", capacity));
+                }
+                if slot_size != 0 {
+                    return Err(("SPSC rings have no slot size", u64::from(slot_size)));
+                }
+                if max_producers != 1 || max_consumers != 1 {
+                    return Err((
+                        "SPSC rings have one producer and one consumer",
+                        u64::from(max_producers.max(max_consumers)),
+                    ));
+                }
+                let max = (capacity / 2 - REC_HEADER_LEN as u64).min(SPSC_MAX_MESSAGE);
+                (0, capacity, max as u32)
+            }
+            RingKind::Mpmc => {
+                if !(MPMC_MIN_CAPACITY..=MPMC_MAX_CAPACITY).contains(&capacity) {
+                    return Err(("MPMC slot count must be in 2 ..= 2^32", capacity));
+                }
+                if slot_size > MPMC_MAX_SLOT_SIZE {
+                    return Err((
+                        "MPMC slot size must be at most 2^30 - 2",
+                        u64::from(slot_size),
+                    ));
+                }
+                for n in [max_producers, max_consumers] {
+                    if !(1..=MAX_PARTIES).contains(&n) {
+                        return Err((
+                            "MPMC producer/consumer limits must be in 1 ..= 256",
+                            u64::from(n),
+                        ));
+                    }
+                }
+                let stride = layout::slot_stride(slot_size);
+                let Some(data_len) = stride.checked_mul(capacity) else {
+                    return Err(("MPMC ring size overflows", capacity));
+                };
+                (stride, data_len, slot_size)
+            }
+        };
+        let data_offset = layout::data_offset(max_producers + max_consumers);
+        let Some(total_len) = data_offset.checked_add(data_len) else {
+            return Err(("ring size overflows", data_len));
+        };
+        if isize::try_from(total_len).is_err() {
+            return Err(("ring size exceeds the address space", total_len));
+        }
+        Ok(Geometry {
+            kind,
+            capacity,
+            slot_size,
+            slot_stride,
+            data_offset,
+            total_len,
+            max_message,
+            max_producers,
+            max_consumers,
+        })
+    }
+
+    /// Reads and checks the geometry in an initialised header (every field read once).
+    fn read(memory: &RingMemory, expected: Option<RingKind>) -> Result<Geometry, AttachError> {
+        let id = &memory.mem.header().identity;
+        let magic = id.magic.load(Relaxed);
+        if magic != MAGIC {
+            return Err(AttachError::BadMagic { found: magic });
+        }
+        let version = id.version.load(Relaxed);
+        if version != VERSION {
+            return Err(AttachError::BadVersion { found: version });
+        }
+        let kind_code = id.kind.load(Relaxed);
+        let kind = match (RingKind::from_code(kind_code), expected) {
+            (Some(kind), None) => kind,
+            (Some(kind), Some(want)) if kind == want => kind,
+            (_, Some(want)) => {
+                return Err(AttachError::WrongKind {
+                    found: kind_code,
+                    expected: want,
+                });
+            }
+            (None, None) => {
+                return Err(AttachError::BadGeometry(Corruption::new(
+                    "kind must be 1 (SPSC) or 2 (MPMC)",
+                    u64::from(kind_code),
+                    u64::from(KIND_MPMC),
+                )));
+            }
+        };
+        let capacity = id.capacity.load(Relaxed);
+        let slot_size = id.slot_size.load(Relaxed);
+        let max_producers = id.max_producers.load(Relaxed);
+        let max_consumers = id.max_consumers.load(Relaxed);
+        let geometry = Geometry::compute(kind, capacity, slot_size, max_producers, max_consumers)
+            .map_err(|(what, value)| {
+            AttachError::BadGeometry(Corruption::new(what, value, 0))
+        })?;
+        let derived: [(&'static str, u64, u64); 5] = [
+            (
+                "slot_stride must equal align_up(16 + slot_size, 8)",
+                u64::from(id.slot_stride.load(Relaxed)),
+                geometry.slot_stride,
+            ),
+            (
+                "data_offset must equal 1024 + 128 * (max_producers + max_consumers)",
+                id.data_offset.load(Relaxed),
+                geometry.data_offset,
+            ),
+            (
+                "total_len must equal data_offset + data area",
+                id.total_len.load(Relaxed),
+                geometry.total_len,
+            ),
+            (
+                "max_message must follow from the capacity or slot size",
+                u64::from(id.max_message.load(Relaxed)),
+                u64::from(geometry.max_message),
+            ),
+            ("flags must be zero", u64::from(id.flags.load(Relaxed)), 0),
+        ];
+        for (what, found, want) in derived {
+            if found != want {
+                return Err(AttachError::BadGeometry(Corruption::new(what, found, want)));
+            }
+        }
+        if geometry.total_len > memory.len() as u64 {
+            return Err(AttachError::TooSmall {
+                need: geometry.total_len,
+                have: memory.len() as u64,
+            });
+        }
+        Ok(geometry)
+    }
+}
+
+/// Initialises a ring in `memory` and returns its geometry.
+///
+/// The creator must be the only process writing the memory until this returns; processes
+/// attaching meanwhile wait for the `init` word, which is stored last.
+///
+/// # Errors
+/// [`InitError::InvalidConfig`], [`InitError::TooSmall`] if the memory cannot hold the ring,
+/// [`InitError::AlreadyInitialized`] if it already holds one.
+///
+/// # Examples
+/// ```
+/// use ringway_ring::{RingConfig, RingMemory, init};
+/// let config = RingConfig::spsc(4096);
+/// let memory = RingMemory::zeroed(config.required_len()?);
+/// let geometry = init(&memory, &config)?;
+/// assert_eq!(geometry.capacity, 4096);
+/// assert!(init(&memory, &config).is_err(), "a ring is initialised once");
+/// # Ok::<(), ringway_ring::InitError>(())
+/// ```
+pub fn init(memory: &RingMemory, config: &RingConfig) -> Result<Geometry, InitError> {
+    let geometry = config.geometry()?;
+    if geometry.total_len > memory.len() as u64 {
+        return Err(InitError::TooSmall {
+            need: geometry.total_len,
+            have: memory.len() as u64,
+        });
+    }
+    let mem = &memory.mem;
+    let header = mem.header();
+    if header.identity.init.load(Acquire) != 0 {
+        return Err(InitError::AlreadyInitialized);
+    }
+    // Header and table: all zero, then the identity.
+    mem.zero(0, geometry.data_offset);
+    let id = &header.identity;
+    id.magic.store(MAGIC, Relaxed);
+    id.version.store(VERSION, Relaxed);
+    id.kind.store(geometry.kind.code(), Relaxed);
+    id.total_len.store(geometry.total_len, Relaxed);
+    id.capacity.store(geometry.capacity, Relaxed);
+    id.slot_size.store(geometry.slot_size, Relaxed);
+    id.slot_stride.store(geometry.slot_stride as u32, Relaxed);
+    id.data_offset.store(geometry.data_offset, Relaxed);
+    id.max_message.store(geometry.max_message, Relaxed);
+    id.max_producers.store(geometry.max_producers, Relaxed);
+    id.max_consumers.store(geometry.max_consumers, Relaxed);
+    id.fingerprint[0].store(config.fingerprint[0], Relaxed);
+    id.fingerprint[1].store(config.fingerprint[1], Relaxed);
+    id.creator_pid.store(std::process::id(), Relaxed);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+    id.created_ns.store(now, Relaxed);
+    // Data area.
+    match geometry.kind {
+        // Only the first header word must be zero (rule 3 of the in-band commit).
+        RingKind::Spsc => mem.word(geometry.data_offset).store(0, Relaxed),
+        RingKind::Mpmc => {
+            for i in 0..geometry.capacity {
+                let slot = geometry.data_offset + i * geometry.slot_stride;
+                mem.word(slot).store(i, Relaxed);
+                mem.word(slot + 8).store(0, Relaxed);
+            }
+        }
+    }
+    // SYNC(init): Release publishes every store above; pairs with the Acquire load in
+    // `wait_ready` (attach) and in `inspect`.
+    id.init.store(INIT_READY, Release);
+    Ok(geometry)
+}
+
+/// Waits (bounded) for the `init` word, then reads and checks the geometry.
+pub(crate) fn attach_geometry(
+    memory: &RingMemory,
+    expected: RingKind,
+    timeout: Duration,
+) -> Result<(Geometry, [u64; 2]), AttachError> {
+    wait_ready(memory, timeout)?;
+    let geometry = Geometry::read(memory, Some(expected))?;
+    Ok((geometry, read_fingerprint(memory)))
+}
+
+fn read_fingerprint(memory: &RingMemory) -> [u64; 2] {
+    let fp = &memory.mem.header().identity.fingerprint;
+    [fp[0].load(Relaxed), fp[1].load(Relaxed)]
+}
+
+fn wait_ready(memory: &RingMemory, timeout: Duration) -> Result<(), AttachError> {
+    let id = &memory.mem.header().identity;
+    let start = Instant::now();
+    let mut pause = Duration::from_micros(50);
+    loop {
+        // SYNC(init): Acquire pairs with the Release store in `init`.
+        if id.init.load(Acquire) == INIT_READY {
+            return Ok(());
+        }
+        // Memory that carries some other magic is not a ring being created: fail at once.
+        let magic = id.magic.load(Relaxed);
+        if magic != 0 && magic != MAGIC {
+            return Err(AttachError::BadMagic { found: magic });
+        }
+        let waited = start.elapsed();
+        if cfg!(ringway_loom) || waited >= timeout {
+            return Err(AttachError::NotInitialized { waited });
+        }
+        std::thread::sleep(pause.min(timeout - waited));
+        pause = (pause * 2).min(Duration::from_millis(10));
+    }
+}
+
+/// A snapshot of a ring's header, decoded and checked, for inspection tools.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RingInfo {
+    /// The geometry.
+    pub geometry: Geometry,
+    /// The channel layer's type fingerprint.
+    pub fingerprint: [u64; 2],
+    /// Pid of the creator.
+    pub creator_pid: u32,
+    /// Creation time, nanoseconds since the Unix epoch.
+    pub created_ns: u64,
+    /// SPSC: producer's published position; MPMC: next claim position.
+    pub tail: u64,
+    /// SPSC: consumer's released position; MPMC: next claim position.
+    pub head: u64,
+    /// MPMC: slots skipped for dead producers.
+    pub lost: u64,
+    /// MPMC: slots reclaimed from dead consumers.
+    pub abandoned: u64,
+    /// Endpoints attached, as counted by the channel layer.
+    pub users: u32,
+    /// Consumers asleep or about to sleep.
+    pub consumers_waiting: u32,
+    /// Producers asleep or about to sleep.
+    pub producers_waiting: u32,
+    /// Registered producers (entries ever used).
+    pub producers: Vec<crate::registry::PartyInfo>,
+    /// Registered consumers (entries ever used).
+    pub consumers: Vec<crate::registry::PartyInfo>,
+}
+
+impl RingInfo {
+    /// Messages (MPMC) or bytes (SPSC) committed and not yet released, as far as the
+    /// published indices tell (SPSC publishes them lazily, so this is approximate).
+    #[must_use]
+    pub fn fill(&self) -> u64 {
+        self.tail.saturating_sub(self.head)
+    }
+}
+
+/// Reads a ring's header without attaching: for `ringway ls`/`stat`.
+///
+/// Returns at once (no waiting) if the ring is not initialised.
+///
+/// # Errors
+/// Any [`AttachError`] describing why the bytes are not a valid ring.
+pub fn inspect(memory: &RingMemory) -> Result<RingInfo, AttachError> {
+    let header = memory.mem.header();
+    // SYNC(init): Acquire pairs with the Release store in `init`.
+    let init = header.identity.init.load(Acquire);
+    if init != INIT_READY {
+        let magic = header.identity.magic.load(Relaxed);
+        if magic != MAGIC {
+            return Err(AttachError::BadMagic { found: magic });
+        }
+        return Err(AttachError::NotInitialized {
+            waited: Duration::ZERO,
+        });
+    }
+    let geometry = Geometry::read(memory, None)?;
+    let (producers, consumers) = crate::registry::parties(memory, &geometry);
+    Ok(RingInfo {
+        geometry,
+        fingerprint: read_fingerprint(memory),
+        creator_pid: header.identity.creator_pid.load(Relaxed),
+        created_ns: header.identity.created_ns.load(Relaxed),
+        tail: header.producer.tail.load(Relaxed),
+        head: header.consumer.head.load(Relaxed),
+        lost: header.counters.lost.load(Relaxed),
+        abandoned: header.counters.abandoned.load(Relaxed),
+        users: header.counters.users.load(Relaxed),
+        consumers_waiting: header.not_empty.waiters.load(Relaxed),
+        producers_waiting: header.not_full.waiters.load(Relaxed),
+        producers,
+        consumers,
+    })
+}
+
+/// `true` if the header's first bytes carry ringway's magic (a cheap pre-check for tools that
+/// scan segments of unknown origin). The memory must hold at least 8 bytes.
+#[must_use]
+pub fn has_magic(memory: &RingMemory) -> bool {
+    memory.mem.header().identity.magic.load(Relaxed) == MAGIC
+}
+
+const _: () = assert!(KIND_SPSC == 1 && HEADER_LEN == 1024);
+
+#[cfg(all(test, not(ringway_loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spsc_geometry_edges() {
+        let g = RingConfig::spsc(32).geometry().unwrap();
+        assert_eq!(g.max_message, 8);
+        assert_eq!(g.data_offset, 1280);
+        assert_eq!(g.total_len, 1280 + 32);
+        let g = RingConfig::spsc(1 << 32).geometry().unwrap();
+        assert_eq!(
+            u64::from(g.max_message),
+            (1 << 30) - 1,
+            "capped by the length field"
+        );
+        for bad in [0, 16, 48, 1 << 33] {
+            assert!(matches!(
+                RingConfig::spsc(bad).geometry(),
+                Err(InitError::InvalidConfig { .. })
+            ));
+        }
+    }
+
+    #[test]
+    fn mpmc_geometry_edges() {
+        let g = RingConfig::mpmc(2, 0)
+            .max_producers(1)
+            .max_consumers(1)
+            .geometry()
+            .unwrap();
+        assert_eq!(g.slot_stride, 16);
+        assert_eq!(g.total_len, 1280 + 32);
+        assert!(RingConfig::mpmc(1, 8).geometry().is_err());
+        assert!(RingConfig::mpmc(4, 8).max_producers(0).geometry().is_err());
+        assert!(
+            RingConfig::mpmc(4, 8)
+                .max_consumers(257)
+                .geometry()
+                .is_err()
+        );
+        assert!(
+            RingConfig::mpmc(4, MPMC_MAX_SLOT_SIZE + 1)
+                .geometry()
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn attach_rejects_each_geometry_field() {
+        let config = RingConfig::mpmc(8, 24).max_producers(2).max_consumers(2);
+        let fields: [(usize, u64); 6] = [
+            (36, 999),   // slot_stride
+            (40, 4096),  // data_offset
+            (16, 99999), // total_len
+            (48, 7),     // max_message
+            (60, 1),     // flags
+            (24, 3),     // capacity not a power of two
+        ];
+        for (offset, value) in fields {
+            let memory = RingMemory::heap(&config).unwrap();
+            let mem = &memory.mem;
+            if offset == 16 || offset == 24 || offset == 40 {
+                mem.word(offset as u64).store(value, Relaxed);
+            } else {
+                let word = mem.word((offset & !7) as u64);
+                let shift = (offset & 7) * 8;
+                let old = word.load(Relaxed);
+                word.store((old & !(0xFFFF_FFFF << shift)) | (value << shift), Relaxed);
+            }
+            let err = Geometry::read(&memory, Some(RingKind::Mpmc)).unwrap_err();
+            assert!(
+                matches!(err, AttachError::BadGeometry(_)),
+                "offset {offset}: {err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn attach_rejects_magic_version_kind_and_short_memory() {
+        let config = RingConfig::spsc(64);
+        let memory = RingMemory::heap(&config).unwrap();
+        assert!(matches!(
+            Geometry::read(&memory, Some(RingKind::Mpmc)),
+            Err(AttachError::WrongKind { found: 1, .. })
+        ));
+        memory
+            .mem
+            .word(8)
+            .store(u64::from(VERSION + 1) | (1 << 32), Relaxed);
+        assert!(matches!(
+            Geometry::read(&memory, Some(RingKind::Spsc)),
+            Err(AttachError::BadVersion { found: 2 })
+        ));
+        memory.mem.word(0).store(0x1234, Relaxed);
+        assert!(matches!(
+            Geometry::read(&memory, Some(RingKind::Spsc)),
+            Err(AttachError::BadMagic { found: 0x1234 })
+        ));
+        // A ring whose header claims more bytes than the memory has.
+        let big = RingConfig::spsc(1 << 16);
+        let memory = RingMemory::zeroed(2048);
+        assert!(matches!(
+            init(&memory, &big),
+            Err(InitError::TooSmall { .. })
+        ));
+    }
+
+    #[test]
+    fn attach_waits_for_init_then_times_out() {
+        let memory = RingMemory::zeroed(4096);
+        let start = Instant::now();
+        let err = attach_geometry(&memory, RingKind::Spsc, Duration::from_millis(30)).unwrap_err();
+        assert!(matches!(err, AttachError::NotInitialized { .. }));
+        assert!(start.elapsed() >= Duration::from_millis(30));
+    }
+
+    #[test]
+    fn inspect_reports_the_header() {
+        let config = RingConfig::spsc(256).fingerprint([7, 9]);
+        let memory = RingMemory::heap(&config).unwrap();
+        let info = inspect(&memory).unwrap();
+        assert_eq!(info.geometry, config.geometry().unwrap());
+        assert_eq!(info.fingerprint, [7, 9]);
+        assert_eq!(info.creator_pid, std::process::id());
+        assert!(info.producers.is_empty() && info.consumers.is_empty());
+        assert!(has_magic(&memory));
+        assert!(!has_magic(&RingMemory::zeroed(1024)));
+    }
+}

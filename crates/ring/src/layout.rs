@@ -1,0 +1,375 @@
+#![doc = include_str!("../../../docs/layout.md")]
+//!
+//! # The structs
+//!
+//! Every struct below is `#[repr(C)]`, made only of atomics (so a `&` to it is sound while
+//! other processes write it), and has no padding bytes: reserved space is spelled out as
+//! atomics too. A `const` block at the end asserts every offset, size and alignment in the
+//! tables above.
+
+use crate::pad::Block128;
+use crate::sync::{AtomicU32, AtomicU64};
+
+/// `magic`: the bytes `RINGWAY\0` read as a little-endian `u64`.
+pub const MAGIC: u64 = u64::from_le_bytes(*b"RINGWAY\0");
+/// The layout version this crate reads and writes.
+pub const VERSION: u32 = 1;
+/// `kind` of an SPSC byte ring.
+pub const KIND_SPSC: u32 = 1;
+/// `kind` of an MPMC slot ring.
+pub const KIND_MPMC: u32 = 2;
+/// `init` once the header is complete (`RDY!`).
+pub const INIT_READY: u32 = u32::from_le_bytes(*b"RDY!");
+
+/// Size of the header, in bytes.
+pub const HEADER_LEN: usize = 1024;
+/// Size of one registration entry, in bytes.
+pub const ENTRY_LEN: usize = 128;
+/// Offset of the registration table.
+pub const TABLE_OFFSET: usize = HEADER_LEN;
+/// Alignment the start of a ring must have.
+pub const RING_ALIGN: usize = 128;
+
+/// Registration state: never used.
+pub const STATE_FREE: u64 = 0;
+/// Registration state: a process is filling the entry in.
+pub const STATE_JOINING: u64 = 1;
+/// Registration state: in use by a (possibly dead) process.
+pub const STATE_ACTIVE: u64 = 2;
+/// Registration state: left cleanly.
+pub const STATE_CLOSED: u64 = 3;
+
+/// `ctl` field packing: the pid in bits 0..32.
+pub const CTL_PID_MASK: u64 = 0xFFFF_FFFF;
+/// `ctl` field packing: the generation in bits 32..56.
+pub const CTL_GEN_SHIFT: u32 = 32;
+/// `ctl` field packing: generation mask (after shifting down).
+pub const CTL_GEN_MASK: u64 = 0xFF_FFFF;
+/// `ctl` field packing: the state in bits 56..64.
+pub const CTL_STATE_SHIFT: u32 = 56;
+
+/// Largest number of producers or of consumers an MPMC ring can register.
+pub const MAX_PARTIES: u32 = 256;
+
+/// SPSC record header: the `VALID` bit.
+pub const REC_VALID: u64 = 1 << 31;
+/// SPSC record header: the `PAD` bit.
+pub const REC_PAD: u64 = 1 << 30;
+/// SPSC record header: mask of the length field.
+pub const REC_LEN_MASK: u64 = (1 << 30) - 1;
+/// SPSC record header size.
+pub const REC_HEADER_LEN: usize = 8;
+/// SPSC: smallest data area.
+pub const SPSC_MIN_CAPACITY: u64 = 32;
+/// SPSC: largest data area (a lap of at most 2^29 tags keeps adjacent laps' tags apart).
+pub const SPSC_MAX_CAPACITY: u64 = 1 << 32;
+/// SPSC: the largest payload any ring can carry (the length field's range).
+pub const SPSC_MAX_MESSAGE: u64 = REC_LEN_MASK;
+
+/// MPMC slot header size (`seq`, `len`, reserved).
+pub const SLOT_HEADER_LEN: usize = 16;
+/// MPMC `seq`: bit 63 marks a slot skipped for a dead producer.
+pub const SEQ_LOST: u64 = 1 << 63;
+/// MPMC `len` of a claim that was cancelled (an in-place grant dropped without commit).
+pub const LEN_CANCELLED: u64 = u64::MAX;
+/// MPMC: largest `slot_size`.
+pub const MPMC_MAX_SLOT_SIZE: u32 = (1 << 30) - 2;
+/// MPMC: smallest number of slots (Vyukov's sequence scheme needs two).
+pub const MPMC_MIN_CAPACITY: u64 = 2;
+/// MPMC: largest number of slots.
+pub const MPMC_MAX_CAPACITY: u64 = 1 << 32;
+
+/// Block 0: identity and geometry, written once by the creator before `init`.
+#[repr(C)]
+#[derive(Debug)]
+pub struct Identity {
+    /// [`MAGIC`].
+    pub magic: AtomicU64,
+    /// [`VERSION`].
+    pub version: AtomicU32,
+    /// [`KIND_SPSC`] or [`KIND_MPMC`].
+    pub kind: AtomicU32,
+    /// Bytes from offset 0 to the end of the data area.
+    pub total_len: AtomicU64,
+    /// SPSC: data bytes; MPMC: slots.
+    pub capacity: AtomicU64,
+    /// MPMC: payload bytes per slot.
+    pub slot_size: AtomicU32,
+    /// MPMC: bytes per slot.
+    pub slot_stride: AtomicU32,
+    /// Offset of the data area.
+    pub data_offset: AtomicU64,
+    /// Largest payload.
+    pub max_message: AtomicU32,
+    /// Producer entries.
+    pub max_producers: AtomicU32,
+    /// Consumer entries.
+    pub max_consumers: AtomicU32,
+    /// Reserved, zero.
+    pub flags: AtomicU32,
+    /// Type fingerprint stored for the channel layer.
+    pub fingerprint: [AtomicU64; 2],
+    /// Pid of the initialising process.
+    pub creator_pid: AtomicU32,
+    /// Reserved, zero.
+    pub reserved0: AtomicU32,
+    /// `CLOCK_REALTIME` at initialisation, ns.
+    pub created_ns: AtomicU64,
+    /// Reserved, zero.
+    pub reserved1: [AtomicU64; 3],
+    /// [`INIT_READY`] once complete; stored last with Release.
+    pub init: AtomicU32,
+    /// Reserved, zero.
+    pub reserved2: AtomicU32,
+}
+
+/// Block 1: the producer index.
+#[repr(C)]
+#[derive(Debug)]
+pub struct ProducerIndex {
+    /// SPSC: committed position (monitoring); MPMC: next position to claim.
+    pub tail: AtomicU64,
+    /// Reserved, zero.
+    pub reserved: [AtomicU64; 15],
+}
+
+/// Block 2: the consumer index.
+#[repr(C)]
+#[derive(Debug)]
+pub struct ConsumerIndex {
+    /// SPSC: released position; MPMC: next position to claim.
+    pub head: AtomicU64,
+    /// Reserved, zero.
+    pub reserved: [AtomicU64; 15],
+}
+
+/// Blocks 3 and 4: a futex word and its waiter count.
+#[repr(C)]
+#[derive(Debug)]
+pub struct WaitBlock {
+    /// The futex word; incremented by a waker before `FUTEX_WAKE`.
+    pub seq: AtomicU32,
+    /// Number of parties about to sleep or asleep on `seq`.
+    pub waiters: AtomicU32,
+    /// Reserved, zero.
+    pub reserved: [AtomicU64; 15],
+}
+
+/// Block 5: counters.
+#[repr(C)]
+#[derive(Debug)]
+pub struct Counters {
+    /// MPMC: slots skipped for dead producers.
+    pub lost: AtomicU64,
+    /// MPMC: slots reclaimed from dead consumers.
+    pub abandoned: AtomicU64,
+    /// Endpoints attached (channel-layer bookkeeping).
+    pub users: AtomicU32,
+    /// Reserved, zero.
+    pub reserved0: AtomicU32,
+    /// Reserved, zero.
+    pub reserved: [AtomicU64; 13],
+}
+
+/// A reserved block of the header.
+#[repr(C)]
+#[derive(Debug)]
+pub struct ReservedBlock {
+    /// Reserved, zero.
+    pub reserved: [AtomicU64; 16],
+}
+
+/// The 1024-byte header at offset 0 of every ring.
+#[repr(C)]
+#[derive(Debug)]
+pub struct Header {
+    /// Block 0.
+    pub identity: Block128<Identity>,
+    /// Block 1.
+    pub producer: Block128<ProducerIndex>,
+    /// Block 2.
+    pub consumer: Block128<ConsumerIndex>,
+    /// Block 3: consumers wait here for data.
+    pub not_empty: Block128<WaitBlock>,
+    /// Block 4: producers wait here for space.
+    pub not_full: Block128<WaitBlock>,
+    /// Block 5.
+    pub counters: Block128<Counters>,
+    /// Blocks 6 and 7.
+    pub reserved: [Block128<ReservedBlock>; 2],
+}
+
+/// One registration entry of the table at [`TABLE_OFFSET`].
+#[repr(C)]
+#[derive(Debug)]
+pub struct Entry {
+    /// `state << 56 | generation << 32 | pid`.
+    pub ctl: AtomicU64,
+    /// The registered process's start time (`/proc/<pid>/stat` field 22).
+    pub start_time: AtomicU64,
+    /// MPMC: `position + 1` being claimed, `0` for none.
+    pub claim: AtomicU64,
+    /// Reserved, zero.
+    pub reserved: [AtomicU64; 13],
+}
+
+/// The 16-byte header of an MPMC slot; the payload follows it.
+#[repr(C)]
+#[derive(Debug)]
+pub struct SlotHeader {
+    /// Vyukov sequence number; bit 63 is [`SEQ_LOST`].
+    pub seq: AtomicU64,
+    /// Payload length, or [`LEN_CANCELLED`].
+    pub len: AtomicU64,
+}
+
+/// Packs a registration `ctl` word.
+#[must_use]
+pub const fn ctl_pack(state: u64, generation: u64, pid: u32) -> u64 {
+    (state << CTL_STATE_SHIFT) | ((generation & CTL_GEN_MASK) << CTL_GEN_SHIFT) | pid as u64
+}
+
+/// The state of a registration `ctl` word.
+#[must_use]
+pub const fn ctl_state(ctl: u64) -> u64 {
+    ctl >> CTL_STATE_SHIFT
+}
+
+/// The generation of a registration `ctl` word.
+#[must_use]
+pub const fn ctl_generation(ctl: u64) -> u64 {
+    (ctl >> CTL_GEN_SHIFT) & CTL_GEN_MASK
+}
+
+/// The pid of a registration `ctl` word.
+#[must_use]
+pub const fn ctl_pid(ctl: u64) -> u32 {
+    (ctl & CTL_PID_MASK) as u32
+}
+
+/// The tag an SPSC record header at `position` must carry.
+#[must_use]
+pub const fn record_tag(position: u64) -> u64 {
+    (position >> 3) & 0xFFFF_FFFF
+}
+
+/// An SPSC record header word for a payload of `len` bytes at `position`.
+#[must_use]
+pub const fn record_word(position: u64, len: u64) -> u64 {
+    (record_tag(position) << 32) | REC_VALID | (len & REC_LEN_MASK)
+}
+
+/// An SPSC padding header word at `position` skipping `skip` bytes after the header.
+#[must_use]
+pub const fn padding_word(position: u64, skip: u64) -> u64 {
+    (record_tag(position) << 32) | REC_VALID | REC_PAD | (skip & REC_LEN_MASK)
+}
+
+/// Bytes an SPSC record with a payload of `len` bytes occupies.
+#[must_use]
+pub const fn record_size(len: u64) -> u64 {
+    REC_HEADER_LEN as u64 + ((len + 7) & !7)
+}
+
+/// Bytes an MPMC slot of `slot_size` payload bytes occupies.
+#[must_use]
+pub const fn slot_stride(slot_size: u32) -> u64 {
+    (SLOT_HEADER_LEN as u64 + slot_size as u64 + 7) & !7
+}
+
+/// Offset of the data area for a table of `parties` entries.
+#[must_use]
+pub const fn data_offset(parties: u32) -> u64 {
+    (TABLE_OFFSET + ENTRY_LEN * parties as usize) as u64
+}
+
+// Compile-time agreement with the tables above. Under loom the atomics are loom's (a different
+// size), and no ring is ever mapped, so the checks apply to real builds only.
+#[cfg(not(ringway_loom))]
+const _: () = {
+    use core::mem::{align_of, offset_of, size_of};
+
+    // Block 0.
+    assert!(offset_of!(Identity, magic) == 0);
+    assert!(offset_of!(Identity, version) == 8);
+    assert!(offset_of!(Identity, kind) == 12);
+    assert!(offset_of!(Identity, total_len) == 16);
+    assert!(offset_of!(Identity, capacity) == 24);
+    assert!(offset_of!(Identity, slot_size) == 32);
+    assert!(offset_of!(Identity, slot_stride) == 36);
+    assert!(offset_of!(Identity, data_offset) == 40);
+    assert!(offset_of!(Identity, max_message) == 48);
+    assert!(offset_of!(Identity, max_producers) == 52);
+    assert!(offset_of!(Identity, max_consumers) == 56);
+    assert!(offset_of!(Identity, flags) == 60);
+    assert!(offset_of!(Identity, fingerprint) == 64);
+    assert!(offset_of!(Identity, creator_pid) == 80);
+    assert!(offset_of!(Identity, reserved0) == 84);
+    assert!(offset_of!(Identity, created_ns) == 88);
+    assert!(offset_of!(Identity, reserved1) == 96);
+    assert!(offset_of!(Identity, init) == 120);
+    assert!(offset_of!(Identity, reserved2) == 124);
+    assert!(size_of::<Identity>() == 128);
+
+    // Blocks 1 to 7, each exactly one 128-byte block with no padding.
+    assert!(offset_of!(ProducerIndex, tail) == 0);
+    assert!(size_of::<ProducerIndex>() == 128);
+    assert!(offset_of!(ConsumerIndex, head) == 0);
+    assert!(size_of::<ConsumerIndex>() == 128);
+    assert!(offset_of!(WaitBlock, seq) == 0);
+    assert!(offset_of!(WaitBlock, waiters) == 4);
+    assert!(size_of::<WaitBlock>() == 128);
+    assert!(offset_of!(Counters, lost) == 0);
+    assert!(offset_of!(Counters, abandoned) == 8);
+    assert!(offset_of!(Counters, users) == 16);
+    assert!(offset_of!(Counters, reserved0) == 20);
+    assert!(size_of::<Counters>() == 128);
+    assert!(size_of::<ReservedBlock>() == 128);
+
+    // The header, block by block.
+    assert!(offset_of!(Header, identity) == 0);
+    assert!(offset_of!(Header, producer) == 128);
+    assert!(offset_of!(Header, consumer) == 256);
+    assert!(offset_of!(Header, not_empty) == 384);
+    assert!(offset_of!(Header, not_full) == 512);
+    assert!(offset_of!(Header, counters) == 640);
+    assert!(offset_of!(Header, reserved) == 768);
+    assert!(size_of::<Header>() == HEADER_LEN);
+    assert!(align_of::<Header>() == RING_ALIGN);
+    assert!(size_of::<Block128<Identity>>() == 128);
+    assert!(align_of::<Block128<Identity>>() == 128);
+
+    // Absolute offsets of the header fields named in the spec.
+    assert!(offset_of!(Header, producer) + offset_of!(ProducerIndex, tail) == 128);
+    assert!(offset_of!(Header, consumer) + offset_of!(ConsumerIndex, head) == 256);
+    assert!(offset_of!(Header, not_empty) + offset_of!(WaitBlock, seq) == 384);
+    assert!(offset_of!(Header, not_empty) + offset_of!(WaitBlock, waiters) == 388);
+    assert!(offset_of!(Header, not_full) + offset_of!(WaitBlock, seq) == 512);
+    assert!(offset_of!(Header, not_full) + offset_of!(WaitBlock, waiters) == 516);
+    assert!(offset_of!(Header, counters) + offset_of!(Counters, lost) == 640);
+    assert!(offset_of!(Header, counters) + offset_of!(Counters, abandoned) == 648);
+    assert!(offset_of!(Header, counters) + offset_of!(Counters, users) == 656);
+
+    // Registration entry.
+    assert!(offset_of!(Entry, ctl) == 0);
+    assert!(offset_of!(Entry, start_time) == 8);
+    assert!(offset_of!(Entry, claim) == 16);
+    assert!(offset_of!(Entry, reserved) == 24);
+    assert!(size_of::<Entry>() == ENTRY_LEN);
+    assert!(TABLE_OFFSET == 1024);
+
+    // MPMC slot header.
+    assert!(offset_of!(SlotHeader, seq) == 0);
+    assert!(offset_of!(SlotHeader, len) == 8);
+    assert!(size_of::<SlotHeader>() == SLOT_HEADER_LEN);
+    assert!(align_of::<SlotHeader>() == 8);
+
+    // Record and slot arithmetic named in the spec.
+    assert!(MAGIC == 0x0059_4157_474E_4952);
+    assert!(INIT_READY == 0x2159_4452);
+    assert!(record_size(0) == 8 && record_size(1) == 16 && record_size(8) == 16);
+    assert!(slot_stride(0) == 16 && slot_stride(1) == 24 && slot_stride(64) == 80);
+    assert!(data_offset(2) == 1280);
+    // A lap holds at most 2^29 tags, so tags one lap apart differ in 32 bits.
+    assert!(SPSC_MAX_CAPACITY / 8 < (1 << 32));
+};

@@ -1,0 +1,97 @@
+//! Lock-free rings laid out in shared memory: an SPSC byte ring for variable-size messages and
+//! an MPMC slot ring for many producers and consumers, safe against a hostile peer.
+//!
+//! A ring works on a byte range it does not own ([`RingMemory`]): a mapping shared between
+//! processes (from `ringway-region`), or heap memory for threads, tests and benchmarks. The
+//! byte layout is specified once, in `docs/layout.md`, which [`layout`] carries as its
+//! documentation next to the matching `#[repr(C)]` structs. Nothing on the fast path makes a
+//! system call; a side that has to wait spins, yields, then sleeps on a futex word of the
+//! header.
+//!
+//! - [`spsc`]: one producer, one consumer, variable-size contiguous records with in-band
+//!   commit ([`spsc::Producer`], [`spsc::Consumer`], in-place [`spsc::Grant`] and
+//!   [`spsc::ReadGrant`]).
+//! - [`mpmc`]: many producers and consumers, fixed-size slots, recovery of slots held by dead
+//!   processes ([`mpmc::Producer`], [`mpmc::Consumer`]).
+//! - [`RingConfig`], [`init`], [`Geometry`]: create a ring; [`inspect`] reads one without
+//!   attaching.
+//! - [`AttachOptions`], [`WaitStrategy`]: how endpoints attach and wait.
+//! - [`layout`]: the byte-level specification.
+//! - Errors: [`InitError`], [`AttachError`], [`PushError`], [`PopError`], [`Corruption`].
+//!
+//! # Examples
+//!
+//! ```
+//! use ringway_ring::{AttachOptions, RingConfig, RingMemory, spsc};
+//!
+//! // In real use the memory is a shared mapping; here it is on the heap.
+//! let memory = RingMemory::heap(&RingConfig::spsc(64 * 1024))?;
+//! let opts = AttachOptions::new();
+//! let mut producer = spsc::Producer::attach(&memory, &opts)?;
+//! let mut consumer = spsc::Consumer::attach(&memory, &opts)?;
+//!
+//! let sender = std::thread::spawn(move || {
+//!     for i in 0u32..1000 {
+//!         producer.push_blocking(&i.to_le_bytes()).unwrap();
+//!     }
+//! });
+//! let mut buf = Vec::new();
+//! for i in 0u32..1000 {
+//!     consumer.pop_timeout(&mut buf, std::time::Duration::from_secs(10))?;
+//!     assert_eq!(buf, i.to_le_bytes());
+//! }
+//! sender.join().unwrap();
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Safety model
+//!
+//! The process on the other side of the mapping is not trusted: it may be buggy, crashed
+//! mid-write, or hostile, and it can write any byte of the ring at any time.
+//!
+//! - **It cannot make this process crash, read or write out of bounds, loop forever, or hit
+//!   undefined behaviour.** Geometry is read once at attach and every offset is computed from
+//!   that local copy with `% capacity`. Every index, length and flag read from shared memory
+//!   is read once into a local and checked; a violation is [`Corrupted`](PopError::Corrupted).
+//!   Retry loops are bounded. No `&`/`&mut` is ever formed over shared bytes except to atomics
+//!   (all header, table and index fields are atomics); payloads are copied through raw
+//!   pointers after the Acquire that publishes them. The only way to get a slice over shared
+//!   bytes is an `unsafe` method whose contract names the trust it needs.
+//! - **It can** garble, drop or withhold its own messages, stall the ring (which blocking calls
+//!   bound with timeouts and liveness checks), and report lies in monitoring fields.
+//! - **Crashes** are detected through the registration table (pid plus process start time,
+//!   read from `/proc`), checked only when a wait times out, so the fast path pays nothing.
+//!   In an MPMC ring a slot claimed by a dead process is recovered (see `docs/layout.md`,
+//!   *Dead claimants*). Every party must share one pid namespace.
+//! - **Truncation** of the mapping by a peer raises `SIGBUS` on access; that is the region's
+//!   concern (a sealed memfd prevents it), not the ring's.
+//!
+//! # Feature flags
+//!
+//! None. Under `RUSTFLAGS="--cfg ringway_loom"` the crate swaps its atomics for loom's and its
+//! storage for a heap model, for the model-checking tests in `tests/loom.rs`.
+
+#![deny(unsafe_op_in_unsafe_fn)]
+
+mod endpoint;
+mod error;
+#[cfg(not(ringway_loom))]
+mod futex;
+mod geometry;
+pub mod layout;
+mod mem;
+pub mod mpmc;
+mod pad;
+mod proc;
+mod registry;
+pub mod spsc;
+mod sync;
+mod wait;
+
+pub use error::{AttachError, Corruption, InitError, PopError, PushError, RingKind, Side};
+pub use geometry::{Geometry, RingConfig, RingInfo, has_magic, init, inspect};
+pub use mem::{KeepAlive, RingMemory};
+pub use pad::Block128;
+pub use proc::{LivenessProbe, ProcessId, is_alive};
+pub use registry::{PartyInfo, PartyState};
+pub use wait::{AttachOptions, WaitStrategy};

@@ -1,0 +1,165 @@
+//! Process identity and liveness, for the registration table.
+//!
+//! A pid alone cannot identify a process: pids are recycled. A registration therefore records
+//! the pid *and* the process start time (field 22 of `/proc/<pid>/stat`, in clock ticks since
+//! boot), and a process is alive only if a process with that pid exists, is not a zombie, and
+//! started at that time.
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+/// A process: its pid and its start time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ProcessId {
+    /// The pid.
+    pub pid: u32,
+    /// Start time in clock ticks since boot (`/proc/<pid>/stat` field 22).
+    pub start_time: u64,
+}
+
+/// Checks whether a registered process is alive: `(pid, start_time) -> alive`.
+///
+/// The default is [`is_alive`]. Tests substitute their own to model deaths; a deployment whose
+/// processes live in different pid namespaces can supply one that always answers `true`
+/// (and loses crash detection).
+pub type LivenessProbe = fn(pid: u32, start_time: u64) -> bool;
+
+// A cache of the current process's identity, keyed by pid so a forked child recomputes it.
+static CACHED_PID: AtomicU32 = AtomicU32::new(0);
+static CACHED_START: AtomicU64 = AtomicU64::new(0);
+
+impl ProcessId {
+    /// The calling process.
+    ///
+    /// Falls back to a start time of `0` if `/proc` cannot be read; liveness checks then rely
+    /// on the pid alone.
+    #[must_use]
+    pub fn current() -> ProcessId {
+        let pid = std::process::id();
+        if CACHED_PID.load(Ordering::Acquire) == pid {
+            return ProcessId {
+                pid,
+                start_time: CACHED_START.load(Ordering::Relaxed),
+            };
+        }
+        let start_time = match read_stat(pid) {
+            Some(stat) => stat.start_time,
+            None => 0,
+        };
+        CACHED_START.store(start_time, Ordering::Relaxed);
+        CACHED_PID.store(pid, Ordering::Release);
+        ProcessId { pid, start_time }
+    }
+
+    /// Whether this process is still alive (see [`is_alive`]).
+    #[must_use]
+    pub fn is_alive(&self) -> bool {
+        is_alive(self.pid, self.start_time)
+    }
+}
+
+/// The default [`LivenessProbe`].
+///
+/// `kill(pid, 0)` answers whether the pid exists (`EPERM` means it exists but belongs to
+/// another user); `/proc/<pid>/stat` then tells a zombie and a recycled pid apart. If `/proc`
+/// hides the process (`hidepid`), the pid's existence is taken as alive: a live process is
+/// never declared dead for lack of information. A start time of `0` means "unknown" and is
+/// not compared.
+#[must_use]
+pub fn is_alive(pid: u32, start_time: u64) -> bool {
+    let Ok(raw) = i32::try_from(pid) else {
+        return false;
+    };
+    if raw <= 0 {
+        return false;
+    }
+    // SAFETY: kill with signal 0 sends nothing; it only checks that the pid exists and that we
+    // may signal it. It has no memory-safety preconditions.
+    let rc = unsafe { libc::kill(raw, 0) };
+    if rc != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH) {
+        return false;
+    }
+    match read_stat(pid) {
+        Some(stat) => {
+            !matches!(stat.state, b'Z' | b'X' | b'x')
+                && (start_time == 0 || stat.start_time == start_time)
+        }
+        None => true,
+    }
+}
+
+struct Stat {
+    state: u8,
+    start_time: u64,
+}
+
+fn read_stat(pid: u32) -> Option<Stat> {
+    let text = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
+    parse_stat(&text)
+}
+
+/// Parses `/proc/<pid>/stat`: `pid (comm) state ppid ... starttime ...`. The command name may
+/// contain spaces and parentheses, so fields are counted after the *last* `)`.
+fn parse_stat(text: &[u8]) -> Option<Stat> {
+    let close = text.iter().rposition(|&b| b == b')')?;
+    let rest = std::str::from_utf8(text.get(close + 1..)?).ok()?;
+    let mut fields = rest.split_ascii_whitespace();
+    // Field 3 is the state; field 22 the start time, 19 fields later.
+    let state = *fields.next()?.as_bytes().first()?;
+    let start_time = fields.nth(18)?.parse().ok()?;
+    Some(Stat { state, start_time })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_stat_with_hostile_command_name() {
+        let line = b"1234 (a) b) (c) S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 987654 20 21\n";
+        let stat = parse_stat(line).unwrap();
+        assert_eq!(stat.state, b'S');
+        assert_eq!(stat.start_time, 987_654);
+    }
+
+    #[test]
+    fn rejects_truncated_stat() {
+        assert!(parse_stat(b"1234 (x) S 1 2").is_none());
+        assert!(parse_stat(b"no paren").is_none());
+    }
+
+    #[test]
+    fn current_process_is_alive_and_a_wrong_start_time_is_not() {
+        let me = ProcessId::current();
+        assert_eq!(me.pid, std::process::id());
+        assert_ne!(me.start_time, 0, "/proc should be readable in tests");
+        assert!(me.is_alive());
+        assert!(!is_alive(me.pid, me.start_time + 1));
+    }
+
+    #[test]
+    fn nonexistent_pids_are_dead() {
+        assert!(!is_alive(0, 0));
+        assert!(!is_alive(u32::MAX, 0));
+        // pid_max is at most 2^22 on Linux.
+        assert!(!is_alive((1 << 22) + 1, 0));
+    }
+
+    #[test]
+    fn a_reaped_child_is_dead_and_a_zombie_too() {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        let start = read_stat(pid).map(|s| s.start_time);
+        // Wait until it has exited but is not yet reaped: a zombie.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while read_stat(pid).is_some_and(|s| s.state != b'Z') {
+            assert!(std::time::Instant::now() < deadline, "child did not exit");
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        assert!(
+            !is_alive(pid, start.unwrap_or(0)),
+            "zombie counted as alive"
+        );
+        child.wait().unwrap();
+        assert!(!is_alive(pid, start.unwrap_or(0)));
+    }
+}

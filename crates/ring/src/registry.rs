@@ -1,0 +1,283 @@
+//! The registration table: who is attached, and whether they are still alive.
+//!
+//! Every producer and consumer holds one entry (see `docs/layout.md`, *Registration table*).
+//! Entries let each side tell "the other side has not come yet" from "the other side left"
+//! and "the other side died", and in an MPMC ring they record the claim that lets a survivor
+//! recover a slot a dead process held.
+
+use core::ops::Range;
+
+use crate::error::{AttachError, Corruption, Side};
+use crate::geometry::Geometry;
+use crate::layout::{
+    STATE_ACTIVE, STATE_CLOSED, STATE_FREE, STATE_JOINING, ctl_generation, ctl_pack, ctl_pid,
+    ctl_state,
+};
+use crate::mem::{Mem, RingMemory};
+use crate::proc::{LivenessProbe, ProcessId};
+use crate::sync::Ordering::{AcqRel, Acquire, Relaxed, Release};
+
+/// The state of a used registration entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PartyState {
+    /// The process is filling the entry in.
+    Joining,
+    /// Attached (the process may have died since: see [`PartyInfo::alive`]).
+    Active,
+    /// Left cleanly.
+    Closed,
+    /// A state value outside the layout (written by a buggy or hostile peer).
+    Invalid(u8),
+}
+
+/// One registration entry, decoded, for inspection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartyInfo {
+    /// Index within its side's table.
+    pub index: u32,
+    /// The entry's state.
+    pub state: PartyState,
+    /// The registered pid.
+    pub pid: u32,
+    /// The registered process start time.
+    pub start_time: u64,
+    /// How many times the entry has been taken.
+    pub generation: u32,
+    /// MPMC: `position + 1` last claimed, `0` for none.
+    pub claim: u64,
+    /// Whether the process is alive now (always `false` for a closed entry).
+    pub alive: bool,
+}
+
+/// The liveness of one entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EntryStatus {
+    Free,
+    Closed,
+    Live,
+    Dead,
+}
+
+/// Whether a side of the ring has anyone attached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SideStatus {
+    /// Nobody has registered on this side yet.
+    Never,
+    /// At least one entry is live (or joining).
+    Live,
+    /// Entries were used, and none is live now.
+    Gone,
+}
+
+/// This endpoint's entry.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Registration {
+    /// Absolute entry index (producers first).
+    pub(crate) index: usize,
+    /// The `ctl` word we stored when we became ACTIVE.
+    pub(crate) ctl: u64,
+}
+
+/// The absolute entry indices of one side.
+pub(crate) fn side_range(geometry: &Geometry, side: Side) -> Range<usize> {
+    let producers = geometry.max_producers as usize;
+    match side {
+        Side::Producer => 0..producers,
+        Side::Consumer => producers..producers + geometry.max_consumers as usize,
+    }
+}
+
+/// Reads one entry's liveness. Calls `probe` (a `/proc` read) for JOINING and ACTIVE entries.
+pub(crate) fn entry_status(mem: &Mem, index: usize, probe: LivenessProbe) -> EntryStatus {
+    let entry = mem.entry(index);
+    // SYNC(register): Acquire pairs with the Release store of ACTIVE in `take`, so the start
+    // time read below is the one the registrant wrote.
+    let ctl = entry.ctl.load(Acquire);
+    match ctl_state(ctl) {
+        STATE_FREE => EntryStatus::Free,
+        STATE_CLOSED => EntryStatus::Closed,
+        STATE_JOINING => alive(probe(ctl_pid(ctl), 0)),
+        STATE_ACTIVE => alive(probe(ctl_pid(ctl), entry.start_time.load(Relaxed))),
+        // An invalid state cannot be a live registration; treat it as dead so that it can
+        // neither wedge the other side nor pass for a live peer.
+        _ => EntryStatus::Dead,
+    }
+}
+
+fn alive(yes: bool) -> EntryStatus {
+    if yes {
+        EntryStatus::Live
+    } else {
+        EntryStatus::Dead
+    }
+}
+
+/// Whether anyone is attached on `side`, probing liveness (slow path: `/proc` reads).
+pub(crate) fn side_status(
+    mem: &Mem,
+    geometry: &Geometry,
+    side: Side,
+    probe: LivenessProbe,
+) -> SideStatus {
+    let mut used = false;
+    for index in side_range(geometry, side) {
+        match entry_status(mem, index, probe) {
+            EntryStatus::Free => {}
+            EntryStatus::Live => return SideStatus::Live,
+            EntryStatus::Closed | EntryStatus::Dead => used = true,
+        }
+    }
+    if used {
+        SideStatus::Gone
+    } else {
+        SideStatus::Never
+    }
+}
+
+/// `true` if every used entry of `side` is CLOSED and at least one was used (no `/proc`
+/// reads: a cleanly closed side is seen at once, a dead one only by [`side_status`]).
+pub(crate) fn side_closed(mem: &Mem, geometry: &Geometry, side: Side) -> bool {
+    let mut closed = false;
+    for index in side_range(geometry, side) {
+        // SYNC(close): Acquire pairs with the Release store of CLOSED in `close`, so whatever
+        // the closing endpoint published before leaving is visible after this returns true.
+        match ctl_state(mem.entry(index).ctl.load(Acquire)) {
+            STATE_FREE => {}
+            STATE_CLOSED => closed = true,
+            _ => return false,
+        }
+    }
+    closed
+}
+
+/// Registers the calling process on `side`.
+///
+/// An SPSC side has one entry, used once. An MPMC side takes a free entry, else a closed one,
+/// else one whose process is dead, after `resolve(index)` has recovered any slot that process
+/// held (it returns `false` if the claim cannot be resolved yet, and the entry is skipped).
+pub(crate) fn register(
+    mem: &Mem,
+    geometry: &Geometry,
+    side: Side,
+    me: ProcessId,
+    probe: LivenessProbe,
+    resolve: &mut dyn FnMut(usize) -> bool,
+) -> Result<Registration, AttachError> {
+    let range = side_range(geometry, side);
+    if range.len() == 1 {
+        let index = range.start;
+        let ctl = mem.entry(index).ctl.load(Acquire);
+        return match ctl_state(ctl) {
+            STATE_FREE => take(mem, index, ctl, me).ok_or(AttachError::Busy {
+                side,
+                pid: ctl_pid(mem.entry(index).ctl.load(Relaxed)),
+            }),
+            STATE_JOINING | STATE_ACTIVE
+                if entry_status(mem, index, probe) == EntryStatus::Live =>
+            {
+                Err(AttachError::Busy {
+                    side,
+                    pid: ctl_pid(ctl),
+                })
+            }
+            STATE_JOINING | STATE_ACTIVE | STATE_CLOSED => Err(AttachError::Abandoned { side }),
+            state => Err(AttachError::BadGeometry(Corruption::new(
+                "registration state must be 0..=3",
+                state,
+                STATE_CLOSED,
+            ))),
+        };
+    }
+    // MPMC: free entries first, then closed ones, then dead ones.
+    for pass in 0..3 {
+        for index in range.clone() {
+            let ctl = mem.entry(index).ctl.load(Acquire);
+            let candidate = match (pass, ctl_state(ctl)) {
+                (0, STATE_FREE) | (1, STATE_CLOSED) => true,
+                (2, STATE_JOINING | STATE_ACTIVE) => {
+                    entry_status(mem, index, probe) == EntryStatus::Dead && resolve(index)
+                }
+                (2, state) => state > STATE_CLOSED,
+                _ => false,
+            };
+            if candidate && let Some(registration) = take(mem, index, ctl, me) {
+                return Ok(registration);
+            }
+        }
+    }
+    Err(AttachError::TableFull {
+        side,
+        max: range.len() as u32,
+    })
+}
+
+/// Takes entry `index` if its `ctl` still reads `seen`.
+fn take(mem: &Mem, index: usize, seen: u64, me: ProcessId) -> Option<Registration> {
+    let entry = mem.entry(index);
+    let generation = ctl_generation(seen) + 1;
+    let joining = ctl_pack(STATE_JOINING, generation, me.pid);
+    // The generation makes this swap ABA-proof: whoever took the entry since `seen` was read
+    // changed the generation, so a second process acting on the same stale read fails here.
+    entry
+        .ctl
+        .compare_exchange(seen, joining, AcqRel, Relaxed)
+        .ok()?;
+    entry.start_time.store(me.start_time, Relaxed);
+    entry.claim.store(0, Relaxed);
+    let active = ctl_pack(STATE_ACTIVE, generation, me.pid);
+    // SYNC(register): Release pairs with the Acquire load of `ctl` in `entry_status`.
+    entry.ctl.store(active, Release);
+    Some(Registration { index, ctl: active })
+}
+
+/// Marks this endpoint's entry CLOSED, after everything it publishes.
+pub(crate) fn close(mem: &Mem, registration: &Registration) {
+    let closed = ctl_pack(
+        STATE_CLOSED,
+        ctl_generation(registration.ctl),
+        ctl_pid(registration.ctl),
+    );
+    // SYNC(close): Release pairs with the Acquire load in `side_closed` and `entry_status`.
+    // Only swap if the entry is still ours: a peer that decided we were dead may have taken it.
+    let _ = mem.entry(registration.index).ctl.compare_exchange(
+        registration.ctl,
+        closed,
+        Release,
+        Relaxed,
+    );
+}
+
+/// Decodes the used entries of both sides, for [`crate::inspect`].
+pub(crate) fn parties(
+    memory: &RingMemory,
+    geometry: &Geometry,
+) -> (Vec<PartyInfo>, Vec<PartyInfo>) {
+    let decode = |side: Side| {
+        let range = side_range(geometry, side);
+        let first = range.start;
+        range
+            .filter_map(|index| {
+                let entry = memory.mem.entry(index);
+                let ctl = entry.ctl.load(Acquire);
+                let state = match ctl_state(ctl) {
+                    STATE_FREE => return None,
+                    STATE_JOINING => PartyState::Joining,
+                    STATE_ACTIVE => PartyState::Active,
+                    STATE_CLOSED => PartyState::Closed,
+                    other => PartyState::Invalid(other as u8),
+                };
+                Some(PartyInfo {
+                    index: (index - first) as u32,
+                    state,
+                    pid: ctl_pid(ctl),
+                    start_time: entry.start_time.load(Relaxed),
+                    generation: ctl_generation(ctl) as u32,
+                    claim: entry.claim.load(Relaxed),
+                    alive: entry_status(&memory.mem, index, crate::proc::is_alive)
+                        == EntryStatus::Live,
+                })
+            })
+            .collect()
+    };
+    (decode(Side::Producer), decode(Side::Consumer))
+}
