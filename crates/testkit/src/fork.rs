@@ -10,9 +10,15 @@
 //! allocate a little) and avoids `println!` and locks shared with other
 //! threads; the child leaves with `_exit`, never returning into the harness
 //! and never running destructors or `atexit` handlers it inherited.
+//!
+//! A panic in the child is reported without the standard hook, which may
+//! take the backtrace and stderr locks: [`fork_child`] installs (once) a hook
+//! that, in a forked child only, writes the message with one `write(2)`.
 
 use std::io;
-use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::panic::{AssertUnwindSafe, PanicHookInfo, catch_unwind};
+use std::sync::Once;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -45,6 +51,17 @@ pub struct ForkedChild {
 ///
 /// If `fork` fails.
 pub fn fork_child(f: impl FnOnce() -> i32) -> ForkedChild {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        let standard = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if IN_FORKED_CHILD.load(Ordering::Relaxed) {
+                report_panic(info);
+            } else {
+                standard(info);
+            }
+        }));
+    });
     // SAFETY: in the child only this thread exists; it runs `f`, which by this
     // function's documented contract does only fork-safe work, and then
     // `_exit`s without returning into the harness or running inherited
@@ -52,6 +69,7 @@ pub fn fork_child(f: impl FnOnce() -> i32) -> ForkedChild {
     // thread—the one that called fork()").
     match unsafe { fork() } {
         Ok(ForkResult::Child) => {
+            IN_FORKED_CHILD.store(true, Ordering::Relaxed);
             let code = catch_unwind(AssertUnwindSafe(f)).unwrap_or(101);
             // SAFETY: _exit ends the process at once; nothing of the parent's
             // state is touched.
@@ -63,6 +81,18 @@ pub fn fork_child(f: impl FnOnce() -> i32) -> ForkedChild {
         },
         Err(e) => panic!("testkit: fork failed: {e}"),
     }
+}
+
+/// Set in a child made by [`fork_child`], so the panic hook takes no locks.
+static IN_FORKED_CHILD: AtomicBool = AtomicBool::new(false);
+
+/// Writes a forked child's panic message to stderr with one `write(2)`,
+/// taking none of the locks another thread may have held at `fork`.
+fn report_panic(info: &PanicHookInfo<'_>) {
+    let message = format!("forked child {info}\n");
+    // SAFETY: writes the bytes of a live buffer to fd 2; the result is
+    // ignored, as there is nowhere else to report.
+    let _ = unsafe { libc::write(2, message.as_ptr().cast(), message.len()) };
 }
 
 impl ForkedChild {
