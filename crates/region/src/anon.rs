@@ -7,12 +7,13 @@
 
 use std::os::fd::AsFd;
 
+use nix::errno::Errno;
 use nix::fcntl::{OFlag, open as open_path};
 use nix::sys::stat::Mode;
 
 use crate::error::{Error, Op};
 use crate::map::Mapping;
-use crate::options::{HugePages, RegionOptions};
+use crate::options::RegionOptions;
 use crate::{Backing, Owner, Region};
 
 /// Why `open` makes no sense for these backings.
@@ -22,44 +23,32 @@ pub(crate) const OPEN_HINT: &str = "an anonymous or /dev/zero mapping has no nam
 
 pub(crate) fn create_anonymous(backing: &Backing, opts: &RegionOptions) -> Result<Region, Error> {
     let size = opts.validate(Op::Create, backing)?;
-    let fail = |call, errno| {
-        let err = Error::os(Op::Create, backing, call, errno);
-        if opts.huge() == HugePages::Explicit {
-            err.huge_pages_context()
-        } else {
-            err
-        }
-    };
-    let map = Mapping::map_anonymous(size as usize, opts).map_err(|e| fail("mmap", e))?;
-    map.apply(opts, false).map_err(|(call, e)| fail(call, e))?;
-    Ok(Region::new(
-        map,
-        backing.clone(),
-        Owner::None,
-        true,
-        false,
-        false,
-    ))
+    finish(backing, opts, Mapping::map_anonymous(size as usize, opts))
 }
 
 pub(crate) fn create_dev_zero(backing: &Backing, opts: &RegionOptions) -> Result<Region, Error> {
     let size = opts.validate(Op::Create, backing)?;
-    let fail = |call, errno| Error::os(Op::Create, backing, call, errno);
     let fd = open_path("/dev/zero", OFlag::O_RDWR | OFlag::O_CLOEXEC, Mode::empty())
-        .map_err(|e| fail("open(\"/dev/zero\")", e))?;
+        .map_err(|e| Error::os_create(backing, "open(\"/dev/zero\")", e, opts))?;
     // mmap(2) of /dev/zero with MAP_SHARED gives fresh shared anonymous
     // memory (the kernel's shmem_zero_setup); the fd is not needed after, and
     // is closed on return: "closing the file descriptor does not unmap the
     // region".
-    let map =
-        Mapping::map_fd(fd.as_fd(), size as usize, false, opts).map_err(|e| fail("mmap", e))?;
-    map.apply(opts, false).map_err(|(call, e)| fail(call, e))?;
-    Ok(Region::new(
-        map,
-        backing.clone(),
-        Owner::None,
-        true,
-        false,
-        false,
-    ))
+    finish(
+        backing,
+        opts,
+        Mapping::map_fd(fd.as_fd(), size as usize, false, opts),
+    )
+}
+
+/// The post-map options, and the region.
+fn finish(
+    backing: &Backing,
+    opts: &RegionOptions,
+    map: Result<Mapping, Errno>,
+) -> Result<Region, Error> {
+    let map = map.map_err(|e| Error::os_create(backing, "mmap", e, opts))?;
+    map.apply(opts, false)
+        .map_err(|(call, e)| Error::os_create(backing, call, e, opts))?;
+    Ok(Region::created(map, backing, Owner::None, opts))
 }

@@ -13,6 +13,7 @@ use std::io;
 use nix::errno::Errno;
 
 use crate::Backing;
+use crate::options::{HugePages, RegionOptions};
 
 /// What [`Region`](crate::Region) or [`fdpass`](crate::fdpass) was doing when
 /// it failed.
@@ -326,9 +327,24 @@ impl Error {
         }
     }
 
-    /// Turns a failure while explicit huge pages were requested into
-    /// [`ErrorKind::HugePagesUnavailable`] when it means "no huge pages".
-    pub(crate) fn huge_pages_context(self) -> Error {
+    /// A failed system call during create: like [`Error::os`], and when
+    /// explicit huge pages were requested, an `ENOMEM`/`ENOSPC` that means "no
+    /// huge pages" becomes [`ErrorKind::HugePagesUnavailable`].
+    pub(crate) fn os_create(
+        backing: &Backing,
+        call: &'static str,
+        errno: Errno,
+        opts: &RegionOptions,
+    ) -> Error {
+        let err = Error::os(Op::Create, backing, call, errno);
+        if opts.huge() == HugePages::Explicit {
+            err.huge_pages_context()
+        } else {
+            err
+        }
+    }
+
+    fn huge_pages_context(self) -> Error {
         match self {
             Error::Os {
                 op,

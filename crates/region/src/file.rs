@@ -21,7 +21,7 @@ use nix::sys::stat::{Mode, fstat, lstat};
 use nix::unistd::unlink as unlink_path;
 
 use crate::error::{Error, Op};
-use crate::map::{create_sized, open_sized, require_hugetlbfs};
+use crate::map::{access_mode, create_sized, open_sized, require_hugetlbfs};
 use crate::options::{HugePages, RegionOptions};
 use crate::{Backing, Owner, Region, Undo};
 
@@ -44,38 +44,19 @@ pub(crate) fn create(
     }
     let map = create_sized(backing, fd.as_fd(), size, opts, Some(mode), false)?;
     undo.disarm();
-    Ok(Region::new(
-        map,
-        backing.clone(),
-        Owner::Fd(fd),
-        true,
-        false,
-        opts.is_persist(),
-    ))
+    Ok(Region::created(map, backing, Owner::Fd(fd), opts))
 }
 
 pub(crate) fn open(backing: &Backing, path: &Path, opts: &RegionOptions) -> Result<Region, Error> {
     let min = opts.validate(Op::Open, backing)?;
-    let read_only = opts.is_read_only();
-    let access = if read_only {
-        OFlag::O_RDONLY
-    } else {
-        OFlag::O_RDWR
-    };
+    let access = access_mode(opts);
     // O_NONBLOCK so that a FIFO at the path does not block the open; it has
     // no effect on regular files, and fstat then refuses the FIFO.
     let flags = access | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC | OFlag::O_NONBLOCK;
     let fd = open_path(path, flags, Mode::empty())
         .map_err(|e| Error::os(Op::Open, backing, "open", e))?;
     let map = open_sized(Op::Open, backing, fd.as_fd(), min, opts)?;
-    Ok(Region::new(
-        map,
-        backing.clone(),
-        Owner::Fd(fd),
-        false,
-        read_only,
-        false,
-    ))
+    Ok(Region::opened(map, backing.clone(), Owner::Fd(fd), opts))
 }
 
 /// Unlinks `path` if it still names the file open as `fd`: a path that now

@@ -275,6 +275,17 @@ pub struct Region {
 }
 
 impl Region {
+    /// A region this process created: removes its name on drop unless
+    /// `opts` say persist.
+    fn created(map: Mapping, backing: &Backing, owner: Owner, opts: &RegionOptions) -> Region {
+        Region::new(map, backing.clone(), owner, true, false, opts.is_persist())
+    }
+
+    /// A region this process opened: never removes anything on drop.
+    fn opened(map: Mapping, backing: Backing, owner: Owner, opts: &RegionOptions) -> Region {
+        Region::new(map, backing, owner, false, opts.is_read_only(), false)
+    }
+
     fn new(
         map: Mapping,
         backing: Backing,

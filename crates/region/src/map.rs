@@ -6,7 +6,7 @@ use std::os::fd::BorrowedFd;
 use std::ptr::NonNull;
 
 use nix::errno::Errno;
-use nix::fcntl::{FcntlArg, SealFlag, fcntl, posix_fallocate};
+use nix::fcntl::{FcntlArg, OFlag, SealFlag, fcntl, posix_fallocate};
 use nix::sys::mman::{self, MapFlags, MmapAdvise, ProtFlags};
 use nix::sys::stat::{Mode, fchmod, fstat};
 use nix::sys::statfs::{HUGETLBFS_MAGIC, fstatfs};
@@ -231,16 +231,7 @@ pub(crate) fn create_sized(
     mode: Option<Mode>,
     seal: bool,
 ) -> Result<Mapping, Error> {
-    let op = Op::Create;
-    let explicit = opts.huge() == HugePages::Explicit;
-    let fail = |call, errno| {
-        let err = Error::os(op, backing, call, errno);
-        if explicit {
-            err.huge_pages_context()
-        } else {
-            err
-        }
-    };
+    let fail = |call, errno| Error::os_create(backing, call, errno, opts);
     if let Some(mode) = mode {
         fchmod(fd, mode).map_err(|e| fail("fchmod", e))?;
     }
@@ -322,6 +313,15 @@ pub(crate) fn open_sized(
     map.apply(opts, read_only)
         .map_err(|(call, e)| Error::os(op, backing, call, e))?;
     Ok(map)
+}
+
+/// `O_RDONLY` for a read-only open, `O_RDWR` otherwise.
+pub(crate) fn access_mode(opts: &RegionOptions) -> OFlag {
+    if opts.is_read_only() {
+        OFlag::O_RDONLY
+    } else {
+        OFlag::O_RDWR
+    }
 }
 
 /// Explicit huge pages on an fd need it to live on hugetlbfs (a file on a

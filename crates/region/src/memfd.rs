@@ -54,24 +54,11 @@ pub(crate) fn create(
     if opts.huge() == HugePages::Explicit {
         flags |= MFdFlags::MFD_HUGETLB;
     }
-    let fd = memfd_create(label, flags).map_err(|e| {
-        let err = Error::os(Op::Create, backing, "memfd_create", e);
-        if opts.huge() == HugePages::Explicit {
-            err.huge_pages_context()
-        } else {
-            err
-        }
-    })?;
+    let fd = memfd_create(label, flags)
+        .map_err(|e| Error::os_create(backing, "memfd_create", e, opts))?;
     // Nothing to undo on failure: dropping the fd frees the memfd.
     let map = create_sized(backing, fd.as_fd(), size, opts, None, true)?;
-    Ok(Region::new(
-        map,
-        backing.clone(),
-        Owner::Fd(fd),
-        true,
-        false,
-        false,
-    ))
+    Ok(Region::created(map, backing, Owner::Fd(fd), opts))
 }
 
 pub(crate) fn from_fd(fd: OwnedFd, opts: &RegionOptions) -> Result<Region, Error> {
@@ -92,15 +79,7 @@ pub(crate) fn from_fd(fd: OwnedFd, opts: &RegionOptions) -> Result<Region, Error
         });
     }
     let map = open_sized(Op::FromFd, &backing, fd.as_fd(), min, opts)?;
-    let read_only = opts.is_read_only();
-    Ok(Region::new(
-        map,
-        backing,
-        Owner::Fd(fd),
-        false,
-        read_only,
-        false,
-    ))
+    Ok(Region::opened(map, backing, Owner::Fd(fd), opts))
 }
 
 /// # Safety

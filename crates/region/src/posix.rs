@@ -13,7 +13,7 @@ use nix::sys::mman;
 use nix::sys::stat::Mode;
 
 use crate::error::{Error, Op};
-use crate::map::{create_sized, open_sized};
+use crate::map::{access_mode, create_sized, open_sized};
 use crate::options::RegionOptions;
 use crate::{Backing, Owner, Region, Undo};
 
@@ -67,36 +67,17 @@ pub(crate) fn create(backing: &Backing, name: &str, opts: &RegionOptions) -> Res
     });
     let map = create_sized(backing, fd.as_fd(), size, opts, Some(mode), false)?;
     undo.disarm();
-    Ok(Region::new(
-        map,
-        backing.clone(),
-        Owner::Fd(fd),
-        true,
-        false,
-        opts.is_persist(),
-    ))
+    Ok(Region::created(map, backing, Owner::Fd(fd), opts))
 }
 
 pub(crate) fn open(backing: &Backing, name: &str, opts: &RegionOptions) -> Result<Region, Error> {
     validate_name(Op::Open, name)?;
     let min = opts.validate(Op::Open, backing)?;
-    let read_only = opts.is_read_only();
-    let access = if read_only {
-        OFlag::O_RDONLY
-    } else {
-        OFlag::O_RDWR
-    };
+    let access = access_mode(opts);
     let fd = mman::shm_open(name, access, Mode::empty())
         .map_err(|e| Error::os(Op::Open, backing, "shm_open", e))?;
     let map = open_sized(Op::Open, backing, fd.as_fd(), min, opts)?;
-    Ok(Region::new(
-        map,
-        backing.clone(),
-        Owner::Fd(fd),
-        false,
-        read_only,
-        false,
-    ))
+    Ok(Region::opened(map, backing.clone(), Owner::Fd(fd), opts))
 }
 
 /// `shm_unlink(name)`: the name goes now, existing mappings and fds stay.

@@ -68,14 +68,7 @@ pub(crate) fn create(
     let size = opts.validate(Op::Create, backing)?;
     let k = resolve_key(Op::Create, backing, key)?;
     let explicit = opts.huge() == HugePages::Explicit;
-    let fail = |call, errno| {
-        let err = Error::os(Op::Create, backing, call, errno);
-        if explicit {
-            err.huge_pages_context()
-        } else {
-            err
-        }
-    };
+    let fail = |call, errno| Error::os_create(backing, call, errno, opts);
     // Only the permission bits: `validate` refused anything else.
     let mut flags = libc::IPC_CREAT | libc::IPC_EXCL | opts.mode_bits() as libc::c_int;
     if explicit {
@@ -109,14 +102,7 @@ pub(crate) fn create(
     }
     map.apply(opts, false).map_err(|(call, e)| fail(call, e))?;
     undo.disarm();
-    let region = Region::new(
-        map,
-        backing.clone(),
-        Owner::SysV(shmid),
-        true,
-        false,
-        opts.is_persist(),
-    );
+    let region = Region::created(map, backing, Owner::SysV(shmid), opts);
     region.mark_removed(removed);
     Ok(region)
 }
@@ -180,14 +166,7 @@ pub(crate) fn open(
     }
     map.apply(opts, read_only)
         .map_err(|(call, e)| fail(call, e))?;
-    let region = Region::new(
-        map,
-        backing.clone(),
-        Owner::SysV(shmid),
-        false,
-        read_only,
-        false,
-    );
+    let region = Region::opened(map, backing.clone(), Owner::SysV(shmid), opts);
     region.mark_removed(removed);
     Ok(region)
 }

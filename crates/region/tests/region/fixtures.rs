@@ -3,7 +3,6 @@
 
 use std::os::fd::{AsFd, AsRawFd};
 use std::os::unix::net::UnixStream;
-use std::path::Path;
 
 use libtest_mimic::Trial;
 use ringway_region::{Backing, Error, Region, RegionOptions, SysvKey, fdpass};
@@ -55,12 +54,12 @@ pub(crate) trait Fixture: 'static {
 pub(crate) fn all_suites() -> Vec<Trial> {
     let mut all = Vec::new();
     all.extend(conformance::suite::<Posix>());
-    all.extend(conformance::suite::<SysvByKey>());
-    all.extend(conformance::suite::<SysvById>());
-    all.extend(conformance::suite::<Anonymous>());
-    all.extend(conformance::suite::<DevZero>());
-    all.extend(conformance::suite::<MemfdInherited>());
-    all.extend(conformance::suite::<MemfdSocket>());
+    all.extend(conformance::suite::<Sysv<false>>());
+    all.extend(conformance::suite::<Sysv<true>>());
+    all.extend(conformance::suite::<Forked<false>>());
+    all.extend(conformance::suite::<Forked<true>>());
+    all.extend(conformance::suite::<Memfd<false>>());
+    all.extend(conformance::suite::<Memfd<true>>());
     all.extend(conformance::suite::<File>());
     all
 }
@@ -87,41 +86,20 @@ impl Fixture for Posix {
     }
 }
 
-/// SysV, opened by key in a re-executed process.
-pub(crate) struct SysvByKey;
+/// SysV, opened in a re-executed process by key, or (`BY_ID`) marked for
+/// removal right after attach and opened by shmid: the key is gone at once,
+/// the segment only with its last detach.
+pub(crate) struct Sysv<const BY_ID: bool>;
 
-impl Fixture for SysvByKey {
-    const NAME: &'static str = "sysv_key";
+impl<const BY_ID: bool> Fixture for Sysv<BY_ID> {
+    const NAME: &'static str = if BY_ID {
+        "sysv_id_removed_after_attach"
+    } else {
+        "sysv_key"
+    };
     const NAMED: bool = true;
-    const HAS_FD: bool = false;
-    const HUGE: Huge = Huge::Pool;
-
-    fn backing(scope: &LeakScope) -> Backing {
-        Backing::sysv(scope.sysv_key())
-    }
-
-    fn run_peer(region: &Region) {
-        let Backing::SysV {
-            key: SysvKey::Key(key),
-        } = region.backing()
-        else {
-            unreachable!()
-        };
-        let size = region.len().to_string();
-        spawn_role("open-sysv", &[("KEY", &key.to_string()), ("SIZE", &size)])
-            .expect_success(TIMEOUT);
-    }
-}
-
-/// SysV marked for removal right after attach, opened by shmid in a
-/// re-executed process: the key is gone, the segment is not.
-pub(crate) struct SysvById;
-
-impl Fixture for SysvById {
-    const NAME: &'static str = "sysv_id_removed_after_attach";
-    const NAMED: bool = true;
-    // The key is free again as soon as the first create removed it.
-    const EXCLUSIVE: bool = false;
+    // A removed key is free again as soon as the first create removed it.
+    const EXCLUSIVE: bool = !BY_ID;
     const HAS_FD: bool = false;
     const HUGE: Huge = Huge::Pool;
 
@@ -130,34 +108,50 @@ impl Fixture for SysvById {
     }
 
     fn base(opts: RegionOptions) -> RegionOptions {
-        opts.remove_after_attach(true)
+        if BY_ID {
+            opts.remove_after_attach(true)
+        } else {
+            opts
+        }
     }
 
     fn run_peer(region: &Region) {
-        let shmid = region
-            .sysv_id()
-            .expect("a SysV region has a shmid")
-            .to_string();
         let size = region.len().to_string();
-        spawn_role("open-sysv", &[("SHMID", &shmid), ("SIZE", &size)]).expect_success(TIMEOUT);
+        let (var, value) = match region.backing() {
+            _ if BY_ID => ("SHMID", region.sysv_id().expect("shmid")),
+            Backing::SysV {
+                key: SysvKey::Key(key),
+            } => ("KEY", *key),
+            other => unreachable!("{other}"),
+        };
+        spawn_role("open-sysv", &[(var, &value.to_string()), ("SIZE", &size)])
+            .expect_success(TIMEOUT);
     }
 
     fn reopen(region: &Region, opts: &RegionOptions) -> Result<Region, Error> {
-        Region::open(&Backing::sysv_id(region.sysv_id().expect("shmid")), opts)
+        match region.sysv_id() {
+            Some(shmid) if BY_ID => Region::open(&Backing::sysv_id(shmid), opts),
+            _ => Region::open(region.backing(), opts),
+        }
     }
 }
 
-/// `MAP_SHARED | MAP_ANONYMOUS`, shared with a forked child.
-pub(crate) struct Anonymous;
+/// `MAP_SHARED | MAP_ANONYMOUS`, or (`DEV_ZERO`) `/dev/zero`, shared with a
+/// forked child.
+pub(crate) struct Forked<const DEV_ZERO: bool>;
 
-impl Fixture for Anonymous {
-    const NAME: &'static str = "anonymous";
+impl<const DEV_ZERO: bool> Fixture for Forked<DEV_ZERO> {
+    const NAME: &'static str = if DEV_ZERO { "dev_zero" } else { "anonymous" };
     const NAMED: bool = false;
     const HAS_FD: bool = false;
-    const HUGE: Huge = Huge::Pool;
+    const HUGE: Huge = if DEV_ZERO { Huge::Refused } else { Huge::Pool };
 
     fn backing(_: &LeakScope) -> Backing {
-        Backing::Anonymous
+        if DEV_ZERO {
+            Backing::DevZero
+        } else {
+            Backing::Anonymous
+        }
     }
 
     fn run_peer(region: &Region) {
@@ -165,100 +159,57 @@ impl Fixture for Anonymous {
     }
 }
 
-/// `/dev/zero`, shared with a forked child.
-pub(crate) struct DevZero;
+/// memfd handed to a re-executed process: inherited across exec, or
+/// (`BY_SOCKET`) sent over a Unix socket with `SCM_RIGHTS`.
+pub(crate) struct Memfd<const BY_SOCKET: bool>;
 
-impl Fixture for DevZero {
-    const NAME: &'static str = "dev_zero";
-    const NAMED: bool = false;
-    const HAS_FD: bool = false;
-    const HUGE: Huge = Huge::Refused;
-
-    fn backing(_: &LeakScope) -> Backing {
-        Backing::DevZero
-    }
-
-    fn run_peer(region: &Region) {
-        fork_child(|| peer_exchange(region)).expect_success(TIMEOUT);
-    }
-}
-
-fn memfd_backing(scope: &LeakScope) -> Backing {
-    // The label only has to be unique, to find the memfd in /proc/self.
-    Backing::memfd(scope.posix_name("memfd").trim_start_matches('/'))
-}
-
-fn reopen_memfd(region: &Region, opts: &RegionOptions) -> Result<Region, Error> {
-    let fd = region
-        .fd()
-        .expect("a memfd region has an fd")
-        .try_clone_to_owned()
-        .expect("dup");
-    Region::from_fd(fd, opts)
-}
-
-/// memfd inherited across exec by a re-executed process.
-pub(crate) struct MemfdInherited;
-
-impl Fixture for MemfdInherited {
-    const NAME: &'static str = "memfd_inherited";
+impl<const BY_SOCKET: bool> Fixture for Memfd<BY_SOCKET> {
+    const NAME: &'static str = if BY_SOCKET {
+        "memfd_scm_rights"
+    } else {
+        "memfd_inherited"
+    };
     const NAMED: bool = false;
     const HAS_FD: bool = true;
     const HUGE: Huge = Huge::Pool;
 
     fn backing(scope: &LeakScope) -> Backing {
-        memfd_backing(scope)
+        // The label only has to be unique, to find the memfd in /proc/self.
+        Backing::memfd(scope.posix_name("memfd").trim_start_matches('/'))
     }
 
     fn run_peer(region: &Region) {
-        let fd = region.fd().expect("fd").as_raw_fd();
-        // What a user does: make the fd inheritable, exec, make it private
-        // again. (Children other tests spawn meanwhile inherit it too; they
-        // just hold the memfd a little longer.)
-        region.set_inheritable(true).expect("set_inheritable(true)");
-        let child = RoleCommand::new("memfd-inherited")
-            .env("FD", fd.to_string())
-            .env("SIZE", region.len().to_string())
-            .spawn();
-        region
-            .set_inheritable(false)
-            .expect("set_inheritable(false)");
-        child.expect("spawn").expect_success(TIMEOUT);
-    }
-
-    fn reopen(region: &Region, opts: &RegionOptions) -> Result<Region, Error> {
-        reopen_memfd(region, opts)
-    }
-}
-
-/// memfd sent over a Unix socket (`SCM_RIGHTS`) to a re-executed process.
-pub(crate) struct MemfdSocket;
-
-impl Fixture for MemfdSocket {
-    const NAME: &'static str = "memfd_scm_rights";
-    const NAMED: bool = false;
-    const HAS_FD: bool = true;
-    const HUGE: Huge = Huge::Pool;
-
-    fn backing(scope: &LeakScope) -> Backing {
-        memfd_backing(scope)
-    }
-
-    fn run_peer(region: &Region) {
-        let (ours, theirs) = UnixStream::pair().expect("socketpair");
-        let child = RoleCommand::new("memfd-socket")
-            .env("SOCK", theirs.as_raw_fd().to_string())
-            .inherit_fd(theirs.as_fd())
-            .spawn()
-            .expect("spawn");
-        drop(theirs);
+        let fd = region.fd().expect("a memfd region has an fd");
         let size = region.len().to_string();
-        fdpass::send_fd(ours.as_fd(), region.fd().expect("fd"), size.as_bytes()).expect("send_fd");
-        child.expect_success(TIMEOUT);
+        if BY_SOCKET {
+            let (ours, theirs) = UnixStream::pair().expect("socketpair");
+            let child = RoleCommand::new("memfd-socket")
+                .env("SOCK", theirs.as_raw_fd().to_string())
+                .inherit_fd(theirs.as_fd())
+                .spawn()
+                .expect("spawn");
+            drop(theirs);
+            fdpass::send_fd(ours.as_fd(), fd, size.as_bytes()).expect("send_fd");
+            child.expect_success(TIMEOUT);
+        } else {
+            // What a user does: make the fd inheritable, exec, make it
+            // private again. (Children other tests spawn meanwhile inherit it
+            // too; they just hold the memfd a little longer.)
+            region.set_inheritable(true).expect("set_inheritable(true)");
+            let child = RoleCommand::new("memfd-inherited")
+                .env("FD", fd.as_raw_fd().to_string())
+                .env("SIZE", size)
+                .spawn();
+            region
+                .set_inheritable(false)
+                .expect("set_inheritable(false)");
+            child.expect("spawn").expect_success(TIMEOUT);
+        }
     }
 
     fn reopen(region: &Region, opts: &RegionOptions) -> Result<Region, Error> {
-        reopen_memfd(region, opts)
+        let fd = region.fd().expect("fd").try_clone_to_owned().expect("dup");
+        Region::from_fd(fd, opts)
     }
 }
 
@@ -280,15 +231,8 @@ impl Fixture for File {
         let Backing::File { path } = region.backing() else {
             unreachable!()
         };
-        let path: &Path = path;
+        let path = path.to_str().expect("utf-8 temp path");
         let size = region.len().to_string();
-        spawn_role(
-            "open-file",
-            &[
-                ("PATH", path.to_str().expect("utf-8 temp path")),
-                ("SIZE", &size),
-            ],
-        )
-        .expect_success(TIMEOUT);
+        spawn_role("open-file", &[("PATH", path), ("SIZE", &size)]).expect_success(TIMEOUT);
     }
 }
