@@ -1,0 +1,413 @@
+//! `ringway bench`: every transport between two real processes, side by side.
+//!
+//! The parent only orchestrates: for each measurement it asks the transport to
+//! [`prepare`](transport::Transport::prepare) its endpoints, re-executes this binary once per
+//! side as a [`peer`] that inherits its endpoint, sleeps until both peers have exited (killing
+//! them past a deadline), and reads the one JSON line each prints. Trials are interleaved across
+//! transports ([`plan`]) and the median of the trials is reported ([`stats`], [`report`]).
+
+use std::error::Error;
+use std::io::{IsTerminal, Write};
+use std::os::fd::{AsFd, BorrowedFd};
+use std::path::PathBuf;
+use std::process::{Child, ExitCode};
+use std::time::{Duration, Instant};
+use std::{env, io};
+
+use clap::Args;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+mod control;
+mod fdio;
+mod machine;
+mod memcpy;
+pub(crate) mod peer;
+mod plan;
+mod plot;
+mod report;
+mod shm;
+mod shmflag;
+mod spawn;
+mod stats;
+mod transport;
+mod units;
+mod workload;
+
+use machine::{Machine, Pinning};
+use peer::PeerReport;
+use plan::{Combo, Timing};
+use report::{Outcome, Row};
+use stats::Measurement;
+use transport::{PeerError, Role, SetupError, Transport, Workload};
+
+/// The total time a default run is planned to take (the brief: at most about 60 s).
+const BUDGET: Duration = Duration::from_secs(52);
+/// The total time a `--quick` run is planned to take (about 15 s).
+const QUICK_BUDGET: Duration = Duration::from_secs(12);
+
+/// Options of `ringway bench`.
+#[derive(Debug, Args)]
+pub(crate) struct BenchArgs {
+    /// Transports to measure, comma-separated [default: all]. Ratios are against `pipe`.
+    #[arg(long, value_delimiter = ',', value_parser = parse_transport)]
+    transports: Vec<&'static dyn Transport>,
+    /// Workloads to run, comma-separated: pingpong (round trip), throughput (one way).
+    #[arg(long, value_delimiter = ',', value_enum, default_values = ["pingpong", "throughput"])]
+    workloads: Vec<Workload>,
+    /// Message sizes, comma-separated, in bytes or with a binary suffix (4K, 64KiB, 1M).
+    #[arg(long, value_delimiter = ',', value_parser = units::parse_size, default_values = ["64", "4K", "64K", "1M"])]
+    sizes: Vec<usize>,
+    /// Trials of every measurement; the median is reported. Transports are interleaved across trials.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
+    trials: u32,
+    /// Shorter windows: about 15 s in all instead of about 60 s.
+    #[arg(long)]
+    quick: bool,
+    /// Length of each measured window in milliseconds (overrides the time budget).
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..=600_000))]
+    measure_ms: Option<u64>,
+    /// Warm-up before each window in milliseconds, discarded [default: a quarter of the window].
+    #[arg(long, requires = "measure_ms")]
+    warmup_ms: Option<u64>,
+    /// Do not pin the two sides to two CPUs.
+    #[arg(long)]
+    no_pin: bool,
+    /// Write one JSON object per measured row (JSON Lines) to this file.
+    #[arg(long, value_name = "PATH")]
+    json: Option<PathBuf>,
+    /// Draw latency and throughput against message size into this SVG file.
+    #[arg(long, value_name = "PATH.svg")]
+    plot: Option<PathBuf>,
+}
+
+fn parse_transport(name: &str) -> Result<&'static dyn Transport, String> {
+    transport::find(name).ok_or_else(|| {
+        format!(
+            "unknown transport {name:?}; known: {}",
+            transport::names().join(", ")
+        )
+    })
+}
+
+/// Entry point of `ringway bench`.
+pub(crate) fn run(args: &BenchArgs) -> ExitCode {
+    match bench(args) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("ringway bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// What the trials of one combination produced.
+#[derive(Debug, Default)]
+struct Trials {
+    measured: Vec<Measurement>,
+    unavailable: Option<String>,
+    failures: Vec<String>,
+}
+
+fn bench(args: &BenchArgs) -> Result<ExitCode, Box<dyn Error>> {
+    let started = Instant::now();
+    let exe = env::current_exe().map_err(|e| format!("find this program to re-execute it: {e}"))?;
+    let transports: Vec<&'static dyn Transport> = if args.transports.is_empty() {
+        transport::ALL.to_vec()
+    } else {
+        args.transports.clone()
+    };
+    let combos = plan::combos(&transports, &args.workloads, &args.sizes);
+    if combos.is_empty() {
+        return Err(
+            "nothing to measure: the chosen transports run none of the chosen workloads".into(),
+        );
+    }
+    let trials = args.trials as usize;
+    let steps = plan::schedule(trials, combos.len());
+    let timing = match args.measure_ms {
+        Some(ms) => Timing::fixed(
+            Duration::from_millis(ms),
+            args.warmup_ms.map(Duration::from_millis),
+        ),
+        None => Timing::from_budget(if args.quick { QUICK_BUDGET } else { BUDGET }, steps.len()),
+    };
+    let machine = Machine::detect();
+    let pinning = machine::plan_pinning(&machine.allowed, !args.no_pin, machine::smt_siblings);
+    print_header(&machine, &pinning, &timing, trials, steps.len());
+
+    let progress = progress_bar(steps.len());
+    let mut results: Vec<Trials> = combos.iter().map(|_| Trials::default()).collect();
+    for step in steps {
+        let combo = &combos[step.combo];
+        let result = &mut results[step.combo];
+        if result.unavailable.is_some() {
+            progress.inc(1);
+            continue;
+        }
+        progress.set_message(format!(
+            "trial {}/{trials}: {} {} {}",
+            step.trial + 1,
+            combo.transport.name(),
+            combo.workload.name(),
+            units::format_size(combo.size)
+        ));
+        match measure(&exe, combo, &timing, &pinning) {
+            Ok(m) => result.measured.push(m),
+            Err(Failure::Unavailable(why)) => result.unavailable = Some(why),
+            Err(Failure::Failed(why)) => {
+                progress.suspend(|| eprintln!("{}: {why}", describe(combo, step.trial + 1)));
+                result.failures.push(why);
+            }
+            Err(Failure::Integrity(why)) => {
+                progress.finish_and_clear();
+                return Err(format!(
+                    "{}: {why}\nThe results cannot be trusted; stopping.",
+                    describe(combo, step.trial + 1)
+                )
+                .into());
+            }
+        }
+        progress.inc(1);
+    }
+    progress.finish_and_clear();
+
+    let rows: Vec<Row> = combos.iter().zip(results).map(|(c, t)| row(c, t)).collect();
+    print!("{}", report::table(&rows));
+    if let Some(path) = &args.json {
+        report::write_json(&rows, path)
+            .map_err(|e| format!("write JSON to {}: {e}", path.display()))?;
+        println!("wrote {}", path.display());
+    }
+    if let Some(path) = &args.plot {
+        plot::write_svg(&rows, path)
+            .map_err(|e| format!("draw the plot into {}: {e}", path.display()))?;
+        println!("wrote {}", path.display());
+    }
+    let failed = rows
+        .iter()
+        .filter(|r| r.trials < trials && !matches!(r.outcome, Outcome::Unavailable(_)))
+        .count();
+    println!("wall time: {:.1} s", started.elapsed().as_secs_f64());
+    if failed > 0 {
+        eprintln!("ringway bench: {failed} row(s) had failed trials (see the messages above)");
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn describe(combo: &Combo, trial: usize) -> String {
+    format!(
+        "{} {} {} (trial {trial})",
+        combo.transport.name(),
+        combo.workload.name(),
+        units::format_size(combo.size)
+    )
+}
+
+fn row(combo: &Combo, t: Trials) -> Row {
+    let outcome = match (
+        t.unavailable,
+        stats::median_of(&t.measured),
+        t.failures.into_iter().next(),
+    ) {
+        (Some(why), ..) => Outcome::Unavailable(why),
+        (None, Some(m), _) => Outcome::Measured(m),
+        (None, None, Some(why)) => Outcome::Failed(why),
+        (None, None, None) => Outcome::Failed("no trial ran".into()),
+    };
+    Row {
+        transport: combo.transport.name(),
+        workload: combo.workload,
+        size: combo.size,
+        trials: t.measured.len(),
+        outcome,
+    }
+}
+
+fn print_header(
+    machine: &Machine,
+    pinning: &Pinning,
+    timing: &Timing,
+    trials: usize,
+    measurements: usize,
+) {
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    let mut out = io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "ringway bench: each transport between two processes (memcpy: one), re-executing this binary"
+    );
+    let _ = writeln!(out, "{machine}");
+    let _ = writeln!(out, "{pinning}");
+    let _ = writeln!(
+        out,
+        "method: {trials} trials, transports interleaved within each trial, median of the trials reported;\n        \
+         each measurement {:.0} ms warm-up (discarded) + {:.0} ms measured; {measurements} measurements, about {:.0} s",
+        ms(timing.warmup),
+        ms(timing.measure),
+        timing.estimate(measurements).as_secs_f64()
+    );
+    let _ = out.flush();
+}
+
+/// A progress bar on stderr, drawn only when stderr is a terminal, and only when the bench
+/// updates it between measurements (no ticking thread to take a CPU from a measurement).
+fn progress_bar(len: usize) -> ProgressBar {
+    let target = if io::stderr().is_terminal() {
+        ProgressDrawTarget::stderr()
+    } else {
+        ProgressDrawTarget::hidden()
+    };
+    let bar = ProgressBar::with_draw_target(Some(len as u64), target);
+    if let Ok(style) = ProgressStyle::with_template("{bar:30} {pos}/{len} {elapsed:>4} {msg}") {
+        bar.set_style(style);
+    }
+    bar
+}
+
+/// Why a measurement produced nothing.
+#[derive(Debug)]
+enum Failure {
+    /// The transport cannot carry this combination here (not an error).
+    Unavailable(String),
+    /// The measurement failed (timeout, crash, OS error); the others go on.
+    Failed(String),
+    /// A message was lost, reordered or corrupted: the whole run stops.
+    Integrity(String),
+}
+
+/// Runs one measurement of `combo`: endpoints, peers, their reports.
+fn measure(
+    exe: &std::path::Path,
+    combo: &Combo,
+    timing: &Timing,
+    pinning: &Pinning,
+) -> Result<Measurement, Failure> {
+    let spec = timing.spec(combo.workload, combo.size);
+    let name = combo.transport.name();
+    let prepared = combo.transport.prepare(&spec).map_err(|e| match e {
+        SetupError::Unavailable(why) => Failure::Unavailable(why),
+        e @ SetupError::Io { .. } => Failure::Failed(format!("set up: {e}")),
+    })?;
+    // The responder first, so it is waiting when the initiator starts.
+    let mut sides = Vec::new();
+    if let Some(b) = &prepared.b {
+        sides.push((Role::B, b, pinning.b));
+    }
+    sides.push((Role::A, &prepared.a, pinning.a));
+    let mut ctl = control::Control::new(sides.len())
+        .map_err(|e| Failure::Failed(format!("create the controls: {e}")))?;
+    let mut children: Vec<(Role, Child)> = Vec::new();
+    for (role, endpoint, cpu) in sides {
+        let ctl_fds = ctl.peer_fds();
+        let args = peer::command_line(name, role, &spec, endpoint, &ctl_fds, cpu);
+        let inherit: Vec<BorrowedFd<'_>> = endpoint
+            .fds
+            .iter()
+            .map(AsFd::as_fd)
+            .chain(ctl_fds)
+            .collect();
+        match spawn::spawn(exe, &args, &inherit) {
+            Ok(child) => children.push((role, child)),
+            Err(e) => {
+                for (_, mut c) in children {
+                    let _ = c.kill();
+                    let _ = c.wait();
+                }
+                return Err(Failure::Failed(format!(
+                    "start {} as side {role:?}: {e}",
+                    exe.display()
+                )));
+            }
+        }
+    }
+    // Close the parent's copies, so that a peer's exit is seen as end of stream by the other.
+    let transport::Prepared { a, b, guard } = prepared;
+    drop((a, b));
+    ctl.close_peer_ends();
+    let supervised = spawn::supervise(children, &mut ctl, timing.timeout())
+        .map_err(|e| Failure::Failed(format!("watch the peers: {e}")))?;
+    drop(guard);
+    interpret(supervised, timing.timeout())
+}
+
+/// Turns what the peers printed and how they exited into a measurement or a failure.
+fn interpret(s: spawn::Supervised, timeout: Duration) -> Result<Measurement, Failure> {
+    let stderr = |run: &spawn::PeerRun| {
+        let text = String::from_utf8_lossy(&run.stderr);
+        let lines: Vec<&str> = text.trim_end().lines().collect();
+        let tail = lines[lines.len().saturating_sub(20)..].join("\n    ");
+        if tail.is_empty() {
+            String::new()
+        } else {
+            format!("\n    side {:?} stderr: {tail}", run.role)
+        }
+    };
+    let all_stderr: String = s.runs.iter().map(stderr).collect();
+    if let Some(run) = s
+        .runs
+        .iter()
+        .find(|r| r.status.code() == Some(PeerError::INTEGRITY_EXIT))
+    {
+        return Err(Failure::Integrity(format!(
+            "side {:?} found a broken message{}",
+            run.role,
+            stderr(run)
+        )));
+    }
+    if s.timed_out {
+        let running: Vec<String> = s
+            .runs
+            .iter()
+            .filter(|r| r.killed)
+            .map(|r| format!("{:?}", r.role))
+            .collect();
+        return Err(Failure::Failed(format!(
+            "timed out after {:.1} s; killed side(s) {}{all_stderr}",
+            timeout.as_secs_f64(),
+            running.join(", ")
+        )));
+    }
+    if let Some(run) = s.runs.iter().find(|r| !r.status.success() && !r.killed) {
+        return Err(Failure::Failed(format!(
+            "side {:?} failed ({}){all_stderr}",
+            run.role, run.status
+        )));
+    }
+    let mut reports = Vec::new();
+    for run in &s.runs {
+        let text = String::from_utf8_lossy(&run.stdout);
+        let report: PeerReport = match text.lines().collect::<Vec<_>>().as_slice() {
+            [line] => serde_json::from_str(line).map_err(|e| {
+                Failure::Failed(format!(
+                    "side {:?} printed a bad report ({e}): {line}",
+                    run.role
+                ))
+            })?,
+            other => {
+                let why = format!(
+                    "side {:?} printed {} lines instead of one report{all_stderr}",
+                    run.role,
+                    other.len()
+                );
+                return Err(Failure::Failed(why));
+            }
+        };
+        reports.push((run.role, report));
+    }
+    if let [(_, a), (_, b)] = reports.as_slice()
+        && a.messages != b.messages
+    {
+        return Err(Failure::Integrity(format!(
+            "the sides disagree on how many messages moved: {} and {}",
+            a.messages, b.messages
+        )));
+    }
+    let mut measured = reports.iter().filter_map(|(_, r)| r.measurement);
+    match (measured.next(), measured.next()) {
+        (Some(m), None) => Ok(m),
+        _ => Err(Failure::Failed(
+            "expected exactly one side to report a measurement".into(),
+        )),
+    }
+}

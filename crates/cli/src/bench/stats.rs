@@ -1,0 +1,210 @@
+//! What one trial measures, and how trials are combined: per-field medians.
+
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+/// Round-trip times of one trial, in an HDR histogram (1 ns to 1 h, 3 significant digits: a
+/// reported value is within 0.1% of the recorded one).
+#[derive(Debug)]
+pub(crate) struct Latencies(Histogram<u64>);
+
+impl Latencies {
+    /// An empty histogram.
+    pub(crate) fn new() -> Self {
+        const HOUR_NS: u64 = 3_600_000_000_000;
+        Latencies(
+            Histogram::new_with_bounds(1, HOUR_NS, 3).expect("constant, valid histogram bounds"),
+        )
+    }
+
+    /// Records one round trip (clamped into the histogram's range).
+    pub(crate) fn record(&mut self, rtt: Duration) {
+        let ns = u64::try_from(rtt.as_nanos()).unwrap_or(u64::MAX).max(1);
+        self.0.saturating_record(ns);
+    }
+
+    /// The percentiles the bench reports.
+    pub(crate) fn summary(&self) -> LatencySummary {
+        let h = &self.0;
+        LatencySummary {
+            p50_ns: h.value_at_quantile(0.50),
+            p99_ns: h.value_at_quantile(0.99),
+            p999_ns: h.value_at_quantile(0.999),
+            max_ns: h.max(),
+            samples: h.len(),
+        }
+    }
+}
+
+/// Round-trip percentiles, in nanoseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub(crate) struct LatencySummary {
+    /// Median round trip.
+    pub(crate) p50_ns: u64,
+    /// 99th percentile.
+    pub(crate) p99_ns: u64,
+    /// 99.9th percentile.
+    pub(crate) p999_ns: u64,
+    /// Slowest round trip.
+    pub(crate) max_ns: u64,
+    /// Round trips recorded in the window.
+    pub(crate) samples: u64,
+}
+
+/// One-way throughput over a receiver's window.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub(crate) struct RateSummary {
+    /// Messages received in the window.
+    pub(crate) messages: u64,
+    /// The window's length.
+    pub(crate) window_ns: u64,
+    /// `messages / window`.
+    pub(crate) msgs_per_sec: f64,
+    /// `msgs_per_sec * message size`.
+    pub(crate) bytes_per_sec: f64,
+}
+
+impl RateSummary {
+    /// The rate of `messages` messages of `size` bytes in `window`.
+    pub(crate) fn new(messages: u64, window: Duration, size: usize) -> Self {
+        let secs = window.as_secs_f64().max(1e-9);
+        let msgs_per_sec = messages as f64 / secs;
+        RateSummary {
+            messages,
+            window_ns: u64::try_from(window.as_nanos()).unwrap_or(u64::MAX),
+            msgs_per_sec,
+            bytes_per_sec: msgs_per_sec * size as f64,
+        }
+    }
+}
+
+/// What one trial of one (transport, workload, size) measured.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub(crate) enum Measurement {
+    /// A ping-pong: round-trip percentiles.
+    Latency(LatencySummary),
+    /// A throughput run: the receiver's rate.
+    Rate(RateSummary),
+}
+
+/// The median of `values` (the mean of the middle two for an even count); `None` when empty.
+pub(crate) fn median(values: &[f64]) -> Option<f64> {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    match n {
+        0 => None,
+        _ if n % 2 == 1 => Some(v[n / 2]),
+        _ => Some((v[n / 2 - 1] + v[n / 2]) / 2.0),
+    }
+}
+
+fn median_u64(values: impl Iterator<Item = u64>) -> u64 {
+    let v: Vec<f64> = values.map(|x| x as f64).collect();
+    median(&v).map_or(0, |m| m.round() as u64)
+}
+
+/// Combines trials field by field: each percentile (or rate) is the median of that field
+/// across trials. `None` when there are no trials or they are of different kinds.
+pub(crate) fn median_of(trials: &[Measurement]) -> Option<Measurement> {
+    let first = trials.first()?;
+    match first {
+        Measurement::Latency(_) => {
+            let l: Vec<LatencySummary> = trials
+                .iter()
+                .map(|m| match m {
+                    Measurement::Latency(l) => Some(*l),
+                    Measurement::Rate(_) => None,
+                })
+                .collect::<Option<_>>()?;
+            Some(Measurement::Latency(LatencySummary {
+                p50_ns: median_u64(l.iter().map(|x| x.p50_ns)),
+                p99_ns: median_u64(l.iter().map(|x| x.p99_ns)),
+                p999_ns: median_u64(l.iter().map(|x| x.p999_ns)),
+                max_ns: median_u64(l.iter().map(|x| x.max_ns)),
+                samples: median_u64(l.iter().map(|x| x.samples)),
+            }))
+        }
+        Measurement::Rate(_) => {
+            let r: Vec<RateSummary> = trials
+                .iter()
+                .map(|m| match m {
+                    Measurement::Rate(r) => Some(*r),
+                    Measurement::Latency(_) => None,
+                })
+                .collect::<Option<_>>()?;
+            let field = |f: fn(&RateSummary) -> f64| median(&r.iter().map(f).collect::<Vec<_>>());
+            Some(Measurement::Rate(RateSummary {
+                messages: median_u64(r.iter().map(|x| x.messages)),
+                window_ns: median_u64(r.iter().map(|x| x.window_ns)),
+                msgs_per_sec: field(|x| x.msgs_per_sec)?,
+                bytes_per_sec: field(|x| x.bytes_per_sec)?,
+            }))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lat(p50: u64, p99: u64) -> Measurement {
+        Measurement::Latency(LatencySummary {
+            p50_ns: p50,
+            p99_ns: p99,
+            p999_ns: p99,
+            max_ns: p99,
+            samples: 10,
+        })
+    }
+
+    #[test]
+    fn median_of_odd_and_even_counts() {
+        assert_eq!(median(&[]), None);
+        assert_eq!(median(&[5.0]), Some(5.0));
+        assert_eq!(median(&[9.0, 1.0, 5.0]), Some(5.0));
+        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), Some(2.5));
+    }
+
+    #[test]
+    fn latency_medians_are_taken_per_field() {
+        let m = median_of(&[lat(100, 900), lat(300, 200), lat(200, 500)]);
+        let Some(Measurement::Latency(l)) = m else {
+            panic!("expected latency, got {m:?}")
+        };
+        assert_eq!((l.p50_ns, l.p99_ns), (200, 500));
+    }
+
+    #[test]
+    fn rate_medians_keep_bytes_consistent_with_messages() {
+        let rate = |n| Measurement::Rate(RateSummary::new(n, Duration::from_secs(1), 64));
+        let Some(Measurement::Rate(r)) = median_of(&[rate(10), rate(30), rate(20)]) else {
+            panic!()
+        };
+        assert_eq!(r.msgs_per_sec, 20.0);
+        assert_eq!(r.bytes_per_sec, 20.0 * 64.0);
+    }
+
+    #[test]
+    fn mixed_or_empty_trials_have_no_median() {
+        assert_eq!(median_of(&[]), None);
+        let rate = Measurement::Rate(RateSummary::new(1, Duration::from_secs(1), 8));
+        assert_eq!(median_of(&[lat(1, 1), rate]), None);
+    }
+
+    #[test]
+    fn histogram_summary_reports_percentiles() {
+        let mut l = Latencies::new();
+        for ns in 1..=1000u64 {
+            l.record(Duration::from_nanos(ns * 10));
+        }
+        let s = l.summary();
+        assert_eq!(s.samples, 1000);
+        assert!((4990..=5010).contains(&s.p50_ns), "{s:?}");
+        assert!((9890..=9910).contains(&s.p99_ns), "{s:?}");
+        assert!(s.p50_ns <= s.p99_ns && s.p99_ns <= s.p999_ns && s.p999_ns <= s.max_ns);
+    }
+}

@@ -1,0 +1,37 @@
+//! `ringway`: the command-line tool that ships with the ringway IPC library.
+//!
+//! - `ringway bench` measures message round trips and one-way throughput between two real
+//!   processes over pipes, Unix sockets, TCP loopback and two reference floors (a bare shared
+//!   cache line and `memcpy`), and prints a table with ratios against `pipe`; see [`bench`].
+//! - `ringway __bench-peer` (hidden) is the same binary playing one side of a measurement; the
+//!   bench re-executes itself with it and never expects a person to type it.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod bench;
+
+/// Cross-process messaging over lock-free ring buffers in shared memory.
+#[derive(Debug, Parser)]
+#[command(name = "ringway", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Measure round-trip latency and throughput of IPC transports between two processes.
+    Bench(bench::BenchArgs),
+    /// One side of a bench measurement, in a process of its own (started by `bench`).
+    #[command(name = "__bench-peer", hide = true)]
+    BenchPeer(bench::peer::PeerArgs),
+}
+
+fn main() -> ExitCode {
+    match Cli::parse().command {
+        Command::Bench(args) => bench::run(&args),
+        Command::BenchPeer(args) => bench::peer::main(&args),
+    }
+}

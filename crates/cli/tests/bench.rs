@@ -1,0 +1,251 @@
+//! Runs the real `ringway bench` with tiny windows and checks its outputs: the JSON Lines
+//! shape, the SVG, the table. Never asserts a speed (the machine is shared); every run has a
+//! deadline.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitStatus, Stdio};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const FIELDS: [&str; 10] = [
+    "transport",
+    "workload",
+    "msg_size",
+    "p50_ns",
+    "p99_ns",
+    "p999_ns",
+    "max_ns",
+    "msgs_per_sec",
+    "bytes_per_sec",
+    "trials",
+];
+const TRANSPORTS: [&str; 9] = [
+    "ringway-spsc",
+    "ringway-spsc-blocking",
+    "ringway-mpmc",
+    "pipe",
+    "unix-stream",
+    "unix-seqpacket",
+    "tcp",
+    "shm-flag",
+    "memcpy",
+];
+
+/// A fresh directory for one test's files.
+fn scratch(test: &str) -> PathBuf {
+    let dir =
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("bench-{test}-{}", std::process::id()));
+    let _ = fs::remove_dir_all(&dir);
+    fs::create_dir_all(&dir).expect("create scratch dir");
+    dir
+}
+
+struct Run {
+    status: ExitStatus,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs `ringway args...` in `dir`, killing it if it takes longer than `limit`.
+fn ringway(dir: &Path, args: &[&str], limit: Duration) -> Run {
+    let out = dir.join("stdout.txt");
+    let err = dir.join("stderr.txt");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_ringway"))
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::null())
+        .stdout(fs::File::create(&out).unwrap())
+        .stderr(fs::File::create(&err).unwrap())
+        .spawn()
+        .expect("start ringway");
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for ringway") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "ringway {args:?} took longer than {limit:?}\nstdout:\n{}\nstderr:\n{}",
+                fs::read_to_string(&out).unwrap_or_default(),
+                fs::read_to_string(&err).unwrap_or_default()
+            );
+        }
+        thread::sleep(Duration::from_millis(50));
+    };
+    Run {
+        status,
+        stdout: fs::read_to_string(out).unwrap(),
+        stderr: fs::read_to_string(err).unwrap(),
+    }
+}
+
+/// Parses a JSON Lines file and checks every row has exactly the documented fields, with
+/// values of the right kinds and plausible (never speed-dependent) relations.
+fn rows(path: &Path) -> Vec<Value> {
+    let text = fs::read_to_string(path).expect("the JSON file was written");
+    let rows: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect();
+    for row in &rows {
+        let obj = row.as_object().expect("each line is an object");
+        let mut keys: Vec<&str> = obj.keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        let mut expected = FIELDS;
+        expected.sort_unstable();
+        assert_eq!(keys, expected, "{row}");
+        assert!(
+            TRANSPORTS.contains(&row["transport"].as_str().unwrap()),
+            "{row}"
+        );
+        assert!(row["msg_size"].as_u64().unwrap() >= 8, "{row}");
+        assert!(row["trials"].as_u64().unwrap() >= 1, "{row}");
+        let latency = ["p50_ns", "p99_ns", "p999_ns", "max_ns"];
+        let rate = ["msgs_per_sec", "bytes_per_sec"];
+        match row["workload"].as_str().unwrap() {
+            "pingpong" => {
+                let l: Vec<u64> = latency
+                    .iter()
+                    .map(|f| row[f].as_u64().expect("latency is an integer"))
+                    .collect();
+                assert!(
+                    l[0] > 0 && l.windows(2).all(|w| w[0] <= w[1]),
+                    "percentiles must be ordered: {row}"
+                );
+                assert!(rate.iter().all(|f| row[f].is_null()), "{row}");
+            }
+            "throughput" => {
+                let msgs = row["msgs_per_sec"].as_f64().unwrap();
+                let bytes = row["bytes_per_sec"].as_f64().unwrap();
+                assert!(msgs > 0.0, "{row}");
+                let size = row["msg_size"].as_f64().unwrap();
+                assert!(
+                    (bytes - msgs * size).abs() <= bytes * 1e-9,
+                    "bytes/s = msgs/s * size: {row}"
+                );
+                assert!(latency.iter().all(|f| row[f].is_null()), "{row}");
+            }
+            other => panic!("unknown workload {other}: {row}"),
+        }
+    }
+    rows
+}
+
+fn has(rows: &[Value], transport: &str, workload: &str, size: u64) -> bool {
+    rows.iter()
+        .any(|r| r["transport"] == transport && r["workload"] == workload && r["msg_size"] == size)
+}
+
+#[test]
+fn tiny_run_writes_json_lines_a_table_and_an_svg() {
+    let dir = scratch("tiny");
+    let args = [
+        "bench",
+        "--sizes",
+        "64",
+        "--trials",
+        "3",
+        "--transports",
+        "pipe,unix-stream",
+        "--measure-ms",
+        "20",
+        "--json",
+        "out.jsonl",
+        "--plot",
+        "out.svg",
+    ];
+    let run = ringway(&dir, &args, Duration::from_secs(120));
+    assert!(run.status.success(), "{}\n{}", run.stdout, run.stderr);
+
+    let rows = rows(&dir.join("out.jsonl"));
+    assert_eq!(
+        rows.len(),
+        4,
+        "2 transports x 2 workloads x 1 size: {rows:?}"
+    );
+    for t in ["pipe", "unix-stream"] {
+        for w in ["pingpong", "throughput"] {
+            assert!(has(&rows, t, w, 64), "missing {t} {w}");
+        }
+    }
+    assert!(rows.iter().all(|r| r["trials"] == 3));
+
+    for fact in ["machine:", "pinning:", "ROUND-TRIP", "vs pipe", "3 trials"] {
+        assert!(
+            run.stdout.contains(fact),
+            "stdout lacks {fact:?}:\n{}",
+            run.stdout
+        );
+    }
+    let svg = fs::read_to_string(dir.join("out.svg")).expect("the SVG was written");
+    assert!(
+        svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"),
+        "not an SVG document"
+    );
+    assert_eq!(
+        svg.matches("<text").count(),
+        svg.matches("</text>").count(),
+        "unbalanced text elements"
+    );
+    assert!(
+        svg.contains("unix-stream") && svg.contains("<circle"),
+        "no series drawn"
+    );
+    let _ = fs::remove_dir_all(dir);
+}
+
+#[test]
+fn every_transport_produces_its_rows() {
+    let dir = scratch("all");
+    let args = [
+        "bench",
+        "--sizes",
+        "64,64K",
+        "--trials",
+        "1",
+        "--measure-ms",
+        "10",
+        "--json",
+        "all.jsonl",
+    ];
+    let run = ringway(&dir, &args, Duration::from_secs(180));
+    assert!(run.status.success(), "{}\n{}", run.stdout, run.stderr);
+    let rows = rows(&dir.join("all.jsonl"));
+    for size in [64, 65536] {
+        for t in ["pipe", "unix-stream", "unix-seqpacket", "tcp"] {
+            assert!(
+                has(&rows, t, "pingpong", size) && has(&rows, t, "throughput", size),
+                "missing {t} {size}"
+            );
+        }
+        assert!(
+            has(&rows, "shm-flag", "pingpong", size) && !has(&rows, "shm-flag", "throughput", size)
+        );
+        assert!(
+            has(&rows, "memcpy", "throughput", size) && !has(&rows, "memcpy", "pingpong", size)
+        );
+    }
+    assert_eq!(rows.len(), 20);
+    let _ = fs::remove_dir_all(dir);
+}
+
+#[test]
+fn bad_arguments_are_refused_with_a_reason() {
+    let dir = scratch("args");
+    let run = ringway(&dir, &["bench", "--sizes", "4KB"], Duration::from_secs(30));
+    assert!(!run.status.success());
+    assert!(run.stderr.contains("ambiguous"), "{}", run.stderr);
+    let run = ringway(
+        &dir,
+        &["bench", "--transports", "carrier-pigeon"],
+        Duration::from_secs(30),
+    );
+    assert!(!run.status.success());
+    assert!(run.stderr.contains("known: pipe"), "{}", run.stderr);
+    let _ = fs::remove_dir_all(dir);
+}
