@@ -20,6 +20,8 @@
 //! - [`Error`], [`ErrorKind`], [`Op`]: what failed, on what, and why.
 //! - [`fdpass`]: sending an fd over a Unix socket (`SCM_RIGHTS`).
 //! - [`SegmentInfo`]: one entry of [`Region::list`].
+//! - `examples/memfd_exec.rs`: two processes sharing a sealed memfd across
+//!   `exec` (`cargo run -p ringway-region --example memfd_exec`).
 //!
 //! | backing | shared with | cleanup |
 //! |---|---|---|

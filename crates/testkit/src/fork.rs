@@ -45,7 +45,17 @@ pub struct ForkedChild {
 }
 
 /// Forks; the child runs `f` and `_exit`s with its result (101 if it
-/// panics). See the [module docs](self) for what `f` may do.
+/// panics).
+///
+/// # The fork caveat
+///
+/// The test harness runs tests on several threads, and `fork` copies only
+/// the calling thread: a lock another thread held at that moment (the stdout
+/// or stderr lock, a mutex of the test) stays locked forever in the child.
+/// glibc's `malloc` is made safe across `fork`, nothing else is. So `f` does
+/// simple work (touch memory, make system calls, allocate a little) and
+/// avoids `println!` and locks shared with other threads. A panic in `f` is
+/// reported with one `write(2)`, without the standard hook's locks.
 ///
 /// # Panics
 ///
