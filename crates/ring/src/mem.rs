@@ -20,8 +20,11 @@ use std::sync::Arc;
 #[cfg(not(ringway_loom))]
 use std::time::Duration;
 
+#[cfg(not(ringway_loom))]
 use crate::error::AttachError;
-use crate::layout::{Entry, HEADER_LEN, Header, RING_ALIGN, TABLE_OFFSET};
+use crate::layout::{Entry, Header};
+#[cfg(not(ringway_loom))]
+use crate::layout::{HEADER_LEN, RING_ALIGN, TABLE_OFFSET};
 use crate::sync::{AtomicU32, AtomicU64};
 
 /// The futex words of the header.
@@ -469,26 +472,45 @@ impl Mem {
     }
 
     pub(crate) fn word(&self, off: u64) -> &AtomicU64 {
-        assert!(off % 8 == 0 && off >= self.model.data_offset);
+        assert!(off.is_multiple_of(8) && off >= self.model.data_offset);
         &self.model.data[((off - self.model.data_offset) / 8) as usize]
     }
 
+    /// Copies `src` in, one atomic access per 8-byte word (a whole-word store where the word
+    /// is fully covered, a read-modify-write at the edges), to keep models small.
     pub(crate) fn copy_in(&self, off: u64, src: &[u8]) {
         use crate::sync::Ordering::Relaxed;
-        for (i, &b) in src.iter().enumerate() {
-            let at = off + i as u64;
-            let word = self.word(at & !7);
-            let shift = (at & 7) * 8;
-            let old = word.load(Relaxed);
-            word.store((old & !(0xFF << shift)) | (u64::from(b) << shift), Relaxed);
+        let mut at = off;
+        let end = off + src.len() as u64;
+        while at < end {
+            let base = at & !7;
+            let word = self.word(base);
+            let lo = (at - base) as usize;
+            let hi = ((end - base).min(8)) as usize;
+            let mut bytes = if lo == 0 && hi == 8 {
+                [0; 8]
+            } else {
+                word.load(Relaxed).to_le_bytes()
+            };
+            let from = (at - off) as usize;
+            bytes[lo..hi].copy_from_slice(&src[from..from + hi - lo]);
+            word.store(u64::from_le_bytes(bytes), Relaxed);
+            at = base + hi as u64;
         }
     }
 
     pub(crate) fn copy_out(&self, off: u64, dst: &mut [u8]) {
         use crate::sync::Ordering::Relaxed;
-        for (i, b) in dst.iter_mut().enumerate() {
-            let at = off + i as u64;
-            *b = (self.word(at & !7).load(Relaxed) >> ((at & 7) * 8)) as u8;
+        let mut at = off;
+        let end = off + dst.len() as u64;
+        while at < end {
+            let base = at & !7;
+            let lo = (at - base) as usize;
+            let hi = ((end - base).min(8)) as usize;
+            let bytes = self.word(base).load(Relaxed).to_le_bytes();
+            let from = (at - off) as usize;
+            dst[from..from + hi - lo].copy_from_slice(&bytes[lo..hi]);
+            at = base + hi as u64;
         }
     }
 

@@ -7,7 +7,7 @@
 
 use core::ops::Range;
 
-use crate::error::{AttachError, Corruption, Side};
+use crate::error::{AttachError, Corruption, RingKind, Side};
 use crate::geometry::Geometry;
 use crate::layout::{
     STATE_ACTIVE, STATE_CLOSED, STATE_FREE, STATE_JOINING, ctl_generation, ctl_pack, ctl_pid,
@@ -164,7 +164,7 @@ pub(crate) fn register(
     resolve: &mut dyn FnMut(usize) -> bool,
 ) -> Result<Registration, AttachError> {
     let range = side_range(geometry, side);
-    if range.len() == 1 {
+    if geometry.kind == RingKind::Spsc {
         let index = range.start;
         let ctl = mem.entry(index).ctl.load(Acquire);
         return match ctl_state(ctl) {

@@ -1,0 +1,441 @@
+//! SPSC ring behaviour on heap memory: edges of the record layout, batching, in-place access,
+//! closing, and a hostile peer writing through the documented layout.
+
+#![cfg(not(ringway_loom))]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Rng, message, peek, poke};
+use ringway_ring::layout::{padding_word, record_word};
+use ringway_ring::{AttachError, AttachOptions, PopError, PushError, RingConfig, RingMemory, spsc};
+
+const DATA: usize = 1280; // data_offset of an SPSC ring (1024 + 2 * 128)
+
+fn ring(capacity: u64) -> (RingMemory, spsc::Producer, spsc::Consumer) {
+    let memory = RingMemory::heap(&RingConfig::spsc(capacity)).unwrap();
+    let opts = AttachOptions::new();
+    let tx = spsc::Producer::attach(&memory, &opts).unwrap();
+    let rx = spsc::Consumer::attach(&memory, &opts).unwrap();
+    (memory, tx, rx)
+}
+
+fn pop(rx: &mut spsc::Consumer) -> Result<Vec<u8>, PopError> {
+    let mut out = Vec::new();
+    rx.pop(&mut out).map(|_| out)
+}
+
+#[test]
+fn zero_length_and_max_length_messages() {
+    let (_m, mut tx, mut rx) = ring(64);
+    assert_eq!(tx.max_message(), 24);
+    tx.push(b"").unwrap();
+    assert_eq!(pop(&mut rx).unwrap(), b"");
+    let max = vec![0xAB; 24];
+    tx.push(&max).unwrap();
+    assert_eq!(pop(&mut rx).unwrap(), max);
+    assert_eq!(
+        tx.push(&[0; 25]),
+        Err(PushError::TooLarge { len: 25, max: 24 })
+    );
+    assert_eq!(pop(&mut rx), Err(PopError::Empty));
+}
+
+#[test]
+fn exactly_full_then_space_after_release() {
+    let (_m, mut tx, mut rx) = ring(64);
+    // Two 24-byte messages are two 32-byte records: exactly the 64-byte data area.
+    tx.push(&[1; 24]).unwrap();
+    tx.push(&[2; 24]).unwrap();
+    assert_eq!(tx.push(b""), Err(PushError::Full));
+    assert_eq!(pop(&mut rx).unwrap(), [1; 24]);
+    tx.push(&[3; 24]).unwrap();
+    assert_eq!(tx.push(b""), Err(PushError::Full));
+    assert_eq!(pop(&mut rx).unwrap(), [2; 24]);
+    assert_eq!(pop(&mut rx).unwrap(), [3; 24]);
+    assert_eq!(pop(&mut rx), Err(PopError::Empty));
+}
+
+#[test]
+fn record_ending_exactly_at_the_end_needs_no_padding() {
+    let (memory, mut tx, mut rx) = ring(64);
+    tx.push(&[1; 8]).unwrap(); // 16 bytes at 0
+    tx.push(&[2; 24]).unwrap(); // 32 bytes at 16
+    tx.push(&[3; 8]).unwrap(); // 16 bytes at 48: ends exactly at 64
+    for want in [[1u8; 8].as_slice(), &[2; 24], &[3; 8]] {
+        assert_eq!(pop(&mut rx).unwrap(), want);
+    }
+    tx.push(&[4; 8]).unwrap(); // next lap, offset 0
+    assert_eq!(peek(&memory, DATA), record_word(64, 8));
+    assert_eq!(pop(&mut rx).unwrap(), [4; 8]);
+}
+
+#[test]
+fn a_record_that_does_not_fit_is_preceded_by_padding() {
+    let (memory, mut tx, mut rx) = ring(64);
+    tx.push(&[1; 8]).unwrap(); // 16 bytes at 0
+    tx.push(&[2; 24]).unwrap(); // 32 bytes at 16; tail at 48
+    assert_eq!(pop(&mut rx).unwrap(), [1; 8]);
+    assert_eq!(pop(&mut rx).unwrap(), [2; 24]);
+    // A 32-byte record does not fit in the 16 bytes left: 16 bytes of padding, then offset 0.
+    tx.push(&[3; 24]).unwrap();
+    assert_eq!(peek(&memory, DATA + 48), padding_word(48, 8));
+    assert_eq!(peek(&memory, DATA), record_word(64, 24));
+    assert_eq!(pop(&mut rx).unwrap(), [3; 24]);
+    // Padding of zero bytes: a header-only gap of 8 at the very end.
+    let (_m, mut tx, mut rx) = ring(64);
+    tx.push(&[1; 16]).unwrap(); // 24 at 0
+    tx.push(&[2; 24]).unwrap(); // 32 at 24; tail 56
+    pop(&mut rx).unwrap();
+    pop(&mut rx).unwrap();
+    tx.push(&[3; 8]).unwrap(); // 16 does not fit in 8: an 8-byte padding record (skip 0)
+    assert_eq!(pop(&mut rx).unwrap(), [3; 8]);
+}
+
+#[test]
+fn random_sizes_through_many_laps_keep_order_and_content() {
+    let (_m, mut tx, mut rx) = ring(256);
+    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    let (mut sent, mut received) = (0u64, 0u64);
+    let mut out = Vec::new();
+    while received < 20_000 {
+        if rng.below(2) == 0 {
+            let len = 8 + rng.below(113) as usize; // 8 ..= 120 = max_message
+            match tx.push(&message(sent, len)) {
+                Ok(()) => sent += 1,
+                Err(PushError::Full) => {}
+                Err(e) => panic!("push: {e}"),
+            }
+        } else {
+            match rx.pop(&mut out) {
+                Ok(_) => {
+                    let seq = u64::from_le_bytes(out[..8].try_into().unwrap());
+                    assert_eq!(seq, received);
+                    assert_eq!(out, message(seq, out.len()));
+                    received += 1;
+                }
+                Err(PopError::Empty) => assert_eq!(sent, received, "empty with messages pending"),
+                Err(e) => panic!("pop: {e}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn deferred_pushes_are_invisible_until_flush() {
+    let (_m, mut tx, mut rx) = ring(1024);
+    for i in 0..3u8 {
+        tx.push_deferred(&[i; 5]).unwrap();
+    }
+    assert_eq!(pop(&mut rx), Err(PopError::Empty));
+    tx.flush();
+    for i in 0..3u8 {
+        assert_eq!(pop(&mut rx).unwrap(), [i; 5]);
+    }
+    // A deferred batch with a padding record in the middle. The batch must start right after
+    // the producer refreshed its cached head, or its second record would find the ring "full"
+    // and flush the batch early (which is correct, but not the path under test).
+    let (memory, mut tx, mut rx) = ring(256);
+    tx.push(&[0; 120]).unwrap(); // 0..128
+    pop(&mut rx).unwrap();
+    tx.push(&[0; 88]).unwrap(); // 128..224
+    pop(&mut rx).unwrap();
+    tx.push(&[0; 120]).unwrap(); // padding 224..256, record 256..384 (refreshes the head)
+    pop(&mut rx).unwrap();
+    tx.push(&[0; 88]).unwrap(); // 384..480
+    pop(&mut rx).unwrap();
+    tx.push_deferred(&[1; 8]).unwrap(); // 480..496 (refreshes the head: room for a lap)
+    tx.push_deferred(&[2; 24]).unwrap(); // padding 496..512, record 512..544
+    assert_eq!(
+        peek(&memory, DATA),
+        record_word(512, 24),
+        "stored before the flush"
+    );
+    assert_eq!(pop(&mut rx), Err(PopError::Empty));
+    tx.flush();
+    assert_eq!(pop(&mut rx).unwrap(), [1; 8]);
+    assert_eq!(pop(&mut rx).unwrap(), [2; 24]);
+    assert_eq!(pop(&mut rx), Err(PopError::Empty));
+}
+
+#[test]
+fn a_full_ring_flushes_deferred_records_before_reporting_full() {
+    let (_m, mut tx, mut rx) = ring(64);
+    tx.push_deferred(&[1; 24]).unwrap();
+    tx.push_deferred(&[2; 24]).unwrap();
+    assert_eq!(tx.push_deferred(&[3; 24]), Err(PushError::Full));
+    assert_eq!(
+        pop(&mut rx).unwrap(),
+        [1; 24],
+        "the full path flushed the batch"
+    );
+}
+
+#[test]
+fn grants_publish_only_on_commit() {
+    let (_m, mut tx, mut rx) = ring(1024);
+    let mut grant = tx.reserve(16).unwrap();
+    grant.write(0, b"abandoned");
+    drop(grant);
+    assert_eq!(pop(&mut rx), Err(PopError::Empty));
+    let mut grant = tx.reserve(16).unwrap();
+    assert_eq!(grant.len(), 16);
+    grant.write(0, b"in place");
+    grant.write(8, b"!");
+    grant.commit_partial(9);
+    let mut grant = tx.reserve(4).unwrap();
+    let ptr = grant.as_mut_ptr();
+    // SAFETY: the grant is valid for writes of 4 bytes; nothing else references them.
+    unsafe { core::ptr::copy_nonoverlapping(b"raw!".as_ptr(), ptr, 4) };
+    grant.commit();
+    assert_eq!(pop(&mut rx).unwrap(), b"in place!");
+    assert_eq!(pop(&mut rx).unwrap(), b"raw!");
+}
+
+#[test]
+#[should_panic(expected = "overflows a grant")]
+fn writing_past_a_grant_panics_instead_of_overflowing() {
+    let (_m, mut tx, _rx) = ring(1024);
+    let mut grant = tx.reserve(4).unwrap();
+    grant.write(2, b"abc");
+}
+
+#[test]
+fn read_grants_release_only_when_asked() {
+    let (_m, mut tx, mut rx) = ring(1024);
+    tx.push(b"first").unwrap();
+    tx.push(b"second").unwrap();
+    assert_eq!(rx.peek().unwrap().to_vec(), b"first"); // not released
+    let grant = rx.peek().unwrap();
+    let mut buf = [0u8; 3];
+    assert_eq!(grant.copy_to(&mut buf), 3);
+    assert_eq!(&buf, b"fir");
+    // SAFETY: this test's producer is not writing.
+    assert_eq!(unsafe { grant.as_slice() }, b"first");
+    grant.release();
+    assert_eq!(rx.peek().unwrap().to_vec(), b"second");
+}
+
+#[test]
+fn consumer_drains_then_sees_closed_when_the_producer_drops() {
+    let (_m, mut tx, mut rx) = ring(1024);
+    tx.push(b"last words").unwrap();
+    tx.push_deferred(b"flushed on drop").unwrap();
+    drop(tx);
+    assert_eq!(pop(&mut rx).unwrap(), b"last words");
+    assert_eq!(pop(&mut rx).unwrap(), b"flushed on drop");
+    assert_eq!(pop(&mut rx), Err(PopError::Closed));
+    assert!(rx.is_disconnected());
+    let mut out = Vec::new();
+    assert_eq!(
+        rx.pop_timeout(&mut out, Duration::from_secs(5)),
+        Err(PopError::Closed)
+    );
+}
+
+#[test]
+fn producer_sees_closed_when_the_consumer_drops() {
+    let (_m, mut tx, rx) = ring(1024);
+    tx.push(b"unread").unwrap();
+    drop(rx);
+    assert_eq!(tx.push(b"more"), Err(PushError::Closed));
+    assert_eq!(
+        tx.push_timeout(b"more", Duration::from_secs(5)),
+        Err(PushError::Closed)
+    );
+    assert!(tx.is_disconnected());
+}
+
+#[test]
+fn a_blocked_consumer_is_woken_by_close() {
+    let (_m, tx, mut rx) = ring(1024);
+    let closer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(50));
+        drop(tx);
+    });
+    let mut out = Vec::new();
+    assert_eq!(rx.pop_blocking(&mut out), Err(PopError::Closed));
+    closer.join().unwrap();
+}
+
+#[test]
+fn timeouts_expire() {
+    let (_m, mut tx, mut rx) = ring(64);
+    let mut out = Vec::new();
+    let start = std::time::Instant::now();
+    assert_eq!(
+        rx.pop_timeout(&mut out, Duration::from_millis(30)),
+        Err(PopError::Timeout)
+    );
+    assert!(start.elapsed() >= Duration::from_millis(30));
+    tx.push(&[0; 24]).unwrap();
+    tx.push(&[0; 24]).unwrap();
+    assert_eq!(
+        tx.push_timeout(&[0; 24], Duration::from_millis(30)),
+        Err(PushError::Timeout)
+    );
+}
+
+#[test]
+fn each_side_attaches_once() {
+    let memory = RingMemory::heap(&RingConfig::spsc(1024)).unwrap();
+    let opts = AttachOptions::new();
+    let tx = spsc::Producer::attach(&memory, &opts).unwrap();
+    assert!(matches!(
+        spsc::Producer::attach(&memory, &opts),
+        Err(AttachError::Busy { pid, .. }) if pid == std::process::id()
+    ));
+    drop(tx);
+    assert!(matches!(
+        spsc::Producer::attach(&memory, &opts),
+        Err(AttachError::Abandoned { .. })
+    ));
+    assert!(matches!(
+        ringway_ring::mpmc::Producer::attach(&memory, &opts),
+        Err(AttachError::WrongKind { found: 1, .. })
+    ));
+}
+
+#[test]
+fn a_dead_producer_is_detected_by_a_waiting_consumer() {
+    let memory = RingMemory::heap(&RingConfig::spsc(1024)).unwrap();
+    let dead = AttachOptions::new().identity(common::dead_identity(1));
+    let opts = AttachOptions::new()
+        .liveness_probe(common::probe)
+        .liveness_interval(Duration::from_millis(5));
+    let mut tx = spsc::Producer::attach(&memory, &dead).unwrap();
+    let mut rx = spsc::Consumer::attach(&memory, &opts).unwrap();
+    tx.push(b"committed before death").unwrap();
+    std::mem::forget(tx); // "killed": never closes its entry
+    let mut out = Vec::new();
+    rx.pop_timeout(&mut out, Duration::from_secs(5)).unwrap();
+    assert_eq!(out, b"committed before death");
+    assert_eq!(
+        rx.pop_timeout(&mut out, Duration::from_secs(5)),
+        Err(PopError::Closed)
+    );
+}
+
+#[test]
+fn stale_payload_bytes_never_pass_for_a_record() {
+    // Payload words that are valid headers for the positions they will occupy one lap later.
+    let (_m, mut tx, mut rx) = ring(64);
+    let mut forged = Vec::new();
+    for pos in [72u64, 80, 88] {
+        forged.extend_from_slice(&record_word(pos, 0).to_le_bytes());
+    }
+    tx.push(&forged).unwrap(); // record at 0, payload at 8..32
+    tx.push(&[0; 24]).unwrap(); // record at 32
+    pop(&mut rx).unwrap();
+    pop(&mut rx).unwrap();
+    tx.push(b"").unwrap(); // record at 64 (offset 0); the next header would be at 72
+    assert_eq!(pop(&mut rx).unwrap(), b"");
+    assert_eq!(
+        pop(&mut rx),
+        Err(PopError::Empty),
+        "a stale payload word was read as a record"
+    );
+}
+
+#[test]
+fn a_hostile_record_length_is_corruption_and_poisons_the_consumer() {
+    let (memory, mut tx, mut rx) = ring(64);
+    tx.push(b"ok").unwrap();
+    assert_eq!(pop(&mut rx).unwrap(), b"ok");
+    // The next record is at position 16: claim 25 bytes (over max_message 24).
+    poke(&memory, DATA + 16, record_word(16, 25));
+    assert!(matches!(pop(&mut rx), Err(PopError::Corrupted(_))));
+    assert!(
+        matches!(pop(&mut rx), Err(PopError::Corrupted(_))),
+        "poisoned"
+    );
+}
+
+#[test]
+fn hostile_headers_are_rejected_by_kind() {
+    let cases: Vec<(&str, u64, u64)> = vec![
+        // (what, position of the header, word)
+        ("length past the end of the lap", 48, record_word(48, 16)),
+        ("padding at a lap start", 0, padding_word(0, 56)),
+        ("padding with the wrong length", 16, padding_word(16, 8)),
+        ("length over max_message", 0, record_word(0, 1 << 29)),
+    ];
+    for (what, pos, word) in cases {
+        let (memory, mut tx, mut rx) = ring(64);
+        // Walk the consumer to `pos` with honest records first.
+        let mut at = 0;
+        while at < pos {
+            tx.push(&[0; 8]).unwrap();
+            pop(&mut rx).unwrap();
+            at += 16;
+        }
+        poke(&memory, DATA + (pos % 64) as usize, word);
+        assert!(
+            matches!(pop(&mut rx), Err(PopError::Corrupted(_))),
+            "{what}: not reported"
+        );
+    }
+}
+
+#[test]
+fn a_wrong_tag_or_missing_valid_bit_reads_as_empty() {
+    let (memory, _tx, mut rx) = ring(64);
+    poke(&memory, DATA, record_word(64, 8)); // a header for the next lap, not this one
+    assert_eq!(pop(&mut rx), Err(PopError::Empty));
+    poke(&memory, DATA, record_word(0, 8) & !(1 << 31));
+    assert_eq!(pop(&mut rx), Err(PopError::Empty));
+}
+
+#[test]
+fn a_hostile_consumer_head_is_corruption_for_the_producer() {
+    let head_offset = 256;
+    for bad in [999_999u64, 3, 8] {
+        let (memory, mut tx, _rx) = ring(64);
+        tx.push(&[0; 24]).unwrap();
+        tx.push(&[0; 24]).unwrap();
+        if bad == 8 {
+            // Move the head back after a valid advance: 32 then 8.
+            poke(&memory, head_offset, 32);
+            tx.push(&[0; 24]).unwrap();
+        }
+        poke(&memory, head_offset, bad);
+        let result = tx.push(&[0; 24]);
+        assert!(
+            matches!(result, Err(PushError::Corrupted(_))),
+            "head {bad}: {result:?}"
+        );
+    }
+}
+
+#[test]
+fn threads_stream_random_messages_in_order() {
+    let (_m, mut tx, mut rx) = ring(4096);
+    const N: u64 = 200_000;
+    let producer = std::thread::spawn(move || {
+        let mut rng = Rng(7);
+        for seq in 0..N {
+            let len = 8 + rng.below(200) as usize;
+            if seq % 7 == 0 {
+                let mut grant = tx
+                    .reserve_timeout(len, Some(Duration::from_secs(20)))
+                    .unwrap();
+                grant.write(0, &message(seq, len));
+                grant.commit();
+            } else {
+                tx.push_timeout(&message(seq, len), Duration::from_secs(20))
+                    .unwrap();
+            }
+        }
+    });
+    let mut rng = Rng(7);
+    let mut out = Vec::new();
+    for seq in 0..N {
+        let len = 8 + rng.below(200) as usize;
+        rx.pop_timeout(&mut out, Duration::from_secs(20)).unwrap();
+        assert_eq!(out.len(), len);
+        assert_eq!(out, message(seq, len), "message {seq}");
+    }
+    producer.join().unwrap();
+    assert_eq!(pop(&mut rx), Err(PopError::Closed));
+}
