@@ -158,6 +158,21 @@ fn ftok_roundtrip() -> Result<(), Failed> {
             Region::create(&backing, &opts(8192)),
             ErrorKind::AlreadyExists,
         );
+        // An opener may mark it for removal right after attaching: the key
+        // goes at once, the mappings stay, and the creator's drop (which
+        // would IPC_RMID) does not fail on the removed segment.
+        let remover = Region::open(&backing, &RegionOptions::new().remove_after_attach(true))?;
+        assert_kind(
+            Region::open(&backing, &RegionOptions::new()),
+            ErrorKind::NotFound,
+        );
+        check(&remover, PARENT_SEED)?;
+        let by_id = Region::open(
+            &Backing::sysv_id(remover.sysv_id().expect("shmid")),
+            &RegionOptions::new(),
+        )?;
+        check(&by_id, PARENT_SEED)?;
+        drop((region, opened, remover, by_id));
         Ok(())
     })();
     fs::remove_file(&path)?;
@@ -529,6 +544,9 @@ fn unsupported_options() -> Result<(), Failed> {
     for options in &open_cases {
         assert_kind(Region::open(&posix, options), ErrorKind::Unsupported);
     }
+    let explicit = RegionOptions::new().huge_pages(HugePages::Explicit);
+    assert_kind(Region::open(&posix, &explicit), ErrorKind::Unsupported);
+    assert_kind(Region::open(&sysv, &explicit), ErrorKind::Unsupported);
     for backing in [Backing::Anonymous, Backing::DevZero, Backing::memfd("x")] {
         let err = assert_kind(
             Region::open(&backing, &RegionOptions::new()),
