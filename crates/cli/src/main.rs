@@ -23,6 +23,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Measure round-trip latency and throughput of IPC transports between two processes.
+    #[command(after_long_help = bench::HELP)]
     Bench(bench::BenchArgs),
     /// One side of a bench measurement, in a process of its own (started by `bench`).
     #[command(name = "__bench-peer", hide = true)]

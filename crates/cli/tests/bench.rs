@@ -246,6 +246,10 @@ fn bad_arguments_are_refused_with_a_reason() {
         Duration::from_secs(30),
     );
     assert!(!run.status.success());
-    assert!(run.stderr.contains("known: pipe"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("possible values: pipe"),
+        "{}",
+        run.stderr
+    );
     let _ = fs::remove_dir_all(dir);
 }

@@ -176,7 +176,8 @@ fn seqpacket_pair(size: usize) -> Result<Prepared, SetupError> {
             }
             Err(e @ (Errno::EMSGSIZE | Errno::ENOBUFS | Errno::EAGAIN | Errno::ENOMEM)) => {
                 return Err(SetupError::Unavailable(format!(
-                    "a {size}-byte message does not fit in one seqpacket ({e}; SO_SNDBUF is {sndbuf} bytes)"
+                    "a {size}-byte message does not fit in one seqpacket ({e}; SO_SNDBUF is \
+                     {sndbuf} bytes; raise net.core.wmem_max, or run as root for SO_SNDBUFFORCE)"
                 )));
             }
             Err(e) => return Err(SetupError::io("trial send on the seqpacket pair", e)),

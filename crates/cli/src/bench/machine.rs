@@ -23,7 +23,12 @@ pub(crate) struct Machine {
     pub(crate) model: String,
     /// Kernel: `uname` system name, release and machine.
     pub(crate) kernel: String,
+    /// The 1-minute load average before the bench started: other work on the machine.
+    pub(crate) load: Option<f64>,
 }
+
+/// A load average above this means other work competes for the CPUs: figures will be noisy.
+const BUSY_LOAD: f64 = 0.5;
 
 impl Machine {
     /// Reads the facts of the running machine; a fact that cannot be read says so.
@@ -54,11 +59,15 @@ impl Machine {
             },
         );
         let allowed = allowed_cpus().unwrap_or_default();
+        let load = fs::read_to_string("/proc/loadavg")
+            .ok()
+            .and_then(|l| l.split_whitespace().next()?.parse().ok());
         Machine {
             online: online.max(allowed.len()),
             allowed,
             model,
             kernel,
+            load,
         }
     }
 }
@@ -72,7 +81,15 @@ impl fmt::Display for Machine {
             self.allowed.len(),
             self.model,
             self.kernel
-        )
+        )?;
+        match self.load {
+            Some(load) if load > BUSY_LOAD => write!(
+                f,
+                "\nWARNING: load average {load:.2} before starting: other work is running, \
+                 expect noisy figures (especially tails)"
+            ),
+            _ => Ok(()),
+        }
     }
 }
 

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use std::{env, io};
 
 use clap::Args;
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 mod control;
@@ -40,6 +41,30 @@ use report::{Outcome, Row};
 use stats::Measurement;
 use transport::{PeerError, Role, SetupError, Transport, Workload};
 
+/// What `ringway bench --help` says after the options.
+pub(crate) const HELP: &str = "\
+Workloads:
+  pingpong    ROUND TRIP: side A sends S bytes, side B receives all S and sends S bytes back;
+              A records every round trip in an HDR histogram (p50, p99, p99.9, max).
+  throughput  One way: A streams S-byte messages numbered from 0; B checks every number (a lost
+              or reordered message stops the run) and reports msgs/s and bytes/s over its window.
+
+Reference rows:
+  shm-flag    Two processes ping-pong one shared cache line: the latency floor. Ping-pong only;
+              no payload, so the size does not apply (it is measured anew for every size).
+  memcpy      One thread copying S bytes between two buffers: the bandwidth floor. Throughput
+              only, one process.
+
+Method: each transport runs between two processes (this binary, re-executed), pinned to two
+distinct CPUs unless --no-pin. Trials are interleaved across transports and the median of the
+trials is reported. Each measurement has a discarded warm-up and a fixed measured window, sized
+so that the default run takes about a minute (--quick: about 15 s). The ratio column compares
+each row with pipe at the same size: pipe p50 / row p50 for round trips, row / pipe for
+throughput; higher is better in both.
+
+Exit status: 0 when every row was measured (or is unavailable here, with the reason), 1 when a
+trial failed, 2 on bad arguments.";
+
 /// The total time a default run is planned to take (the brief: at most about 60 s).
 const BUDGET: Duration = Duration::from_secs(52);
 /// The total time a `--quick` run is planned to take (about 15 s).
@@ -49,7 +74,11 @@ const QUICK_BUDGET: Duration = Duration::from_secs(12);
 #[derive(Debug, Args)]
 pub(crate) struct BenchArgs {
     /// Transports to measure, comma-separated [default: all]. Ratios are against `pipe`.
-    #[arg(long, value_delimiter = ',', value_parser = parse_transport)]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_parser = PossibleValuesParser::new(transport::names()).map(|name| named(&name)),
+    )]
     transports: Vec<&'static dyn Transport>,
     /// Workloads to run, comma-separated: pingpong (round trip), throughput (one way).
     #[arg(long, value_delimiter = ',', value_enum, default_values = ["pingpong", "throughput"])]
@@ -80,13 +109,9 @@ pub(crate) struct BenchArgs {
     plot: Option<PathBuf>,
 }
 
-fn parse_transport(name: &str) -> Result<&'static dyn Transport, String> {
-    transport::find(name).ok_or_else(|| {
-        format!(
-            "unknown transport {name:?}; known: {}",
-            transport::names().join(", ")
-        )
-    })
+/// The transport of a name clap has already checked against [`transport::names`].
+fn named(name: &str) -> &'static dyn Transport {
+    transport::find(name).expect("clap accepts only known transport names")
 }
 
 /// Entry point of `ringway bench`.

@@ -38,20 +38,22 @@ pub(crate) struct Row {
 }
 
 impl Row {
+    /// The measurement, if the row was measured.
+    fn measured(&self) -> Option<&Measurement> {
+        match &self.outcome {
+            Outcome::Measured(m) => Some(m),
+            Outcome::Unavailable(_) | Outcome::Failed(_) => None,
+        }
+    }
+
     /// The round-trip percentiles of a measured ping-pong row.
     pub(crate) fn latency(&self) -> Option<&LatencySummary> {
-        match &self.outcome {
-            Outcome::Measured(Measurement::Latency(l)) => Some(l),
-            _ => None,
-        }
+        self.measured().and_then(Measurement::latency)
     }
 
     /// The rate of a measured throughput row.
     pub(crate) fn rate(&self) -> Option<&RateSummary> {
-        match &self.outcome {
-            Outcome::Measured(Measurement::Rate(r)) => Some(r),
-            _ => None,
-        }
+        self.measured().and_then(Measurement::rate)
     }
 }
 
@@ -73,11 +75,8 @@ pub(crate) struct JsonRow {
 impl JsonRow {
     /// The JSON line of a measured row; `None` for an unavailable or failed one.
     pub(crate) fn of(row: &Row) -> Option<Self> {
-        let (l, r) = match &row.outcome {
-            Outcome::Measured(Measurement::Latency(l)) => (Some(l), None),
-            Outcome::Measured(Measurement::Rate(r)) => (None, Some(r)),
-            Outcome::Unavailable(_) | Outcome::Failed(_) => return None,
-        };
+        row.measured()?;
+        let (l, r) = (row.latency(), row.rate());
         Some(JsonRow {
             transport: row.transport,
             workload: row.workload.name(),
@@ -136,6 +135,12 @@ fn ratio(rows: &[Row], row: &Row) -> String {
     r.map_or_else(|| "-".to_owned(), format_ratio)
 }
 
+/// A percentile for the table, marked `~` when fewer than `needs` samples stand behind it.
+fn percentile(ns: u64, samples: u64, needs: u64) -> String {
+    let mark = if samples < needs { "~" } else { "" };
+    format!("{mark}{}", format_ns(ns))
+}
+
 /// The human tables: one for ping-pong, one for throughput, grouped by size.
 pub(crate) fn table(rows: &[Row]) -> String {
     let mut s = String::new();
@@ -183,8 +188,8 @@ pub(crate) fn table(rows: &[Row]) -> String {
                     s,
                     "{name} {:>10} {:>10} {:>10} {:>10} {:>9} {:>6} {:>10}",
                     format_ns(l.p50_ns),
-                    format_ns(l.p99_ns),
-                    format_ns(l.p999_ns),
+                    percentile(l.p99_ns, l.samples, 100),
+                    percentile(l.p999_ns, l.samples, 1000),
                     format_ns(l.max_ns),
                     l.samples,
                     row.trials,
@@ -209,6 +214,13 @@ pub(crate) fn table(rows: &[Row]) -> String {
     let present = |t: &str| rows.iter().any(|r| r.transport == t);
     if present("shm-flag") {
         s.push_str("\nshm-flag: two processes ping-pong one shared cache line (no payload, whatever the size): the latency floor.");
+    }
+    if rows
+        .iter()
+        .filter_map(Row::latency)
+        .any(|l| l.samples < 1000)
+    {
+        s.push_str("\n~: fewer round trips than the percentile needs (100 for p99, 1000 for p99.9): about the max.");
     }
     if present("memcpy") {
         s.push_str("\nmemcpy: one thread copying S bytes between two buffers, in one process: the bandwidth floor.");
@@ -328,6 +340,10 @@ mod tests {
         ];
         let t = table(&rows);
         assert!(t.contains("ROUND-TRIP"));
+        assert!(
+            t.contains("~30.0 µs"),
+            "p99.9 of 100 samples is marked:\n{t}"
+        );
         assert!(t.contains("pipe p50 / row p50"));
         assert!(t.contains("FAILED: boom"));
         assert!(!t.contains("THROUGHPUT"));

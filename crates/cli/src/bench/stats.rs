@@ -90,6 +90,24 @@ pub(crate) enum Measurement {
     Rate(RateSummary),
 }
 
+impl Measurement {
+    /// The round-trip percentiles, if this is a ping-pong.
+    pub(crate) fn latency(&self) -> Option<&LatencySummary> {
+        match self {
+            Measurement::Latency(l) => Some(l),
+            Measurement::Rate(_) => None,
+        }
+    }
+
+    /// The rate, if this is a throughput run.
+    pub(crate) fn rate(&self) -> Option<&RateSummary> {
+        match self {
+            Measurement::Rate(r) => Some(r),
+            Measurement::Latency(_) => None,
+        }
+    }
+}
+
 /// The median of `values` (the mean of the middle two for an even count); `None` when empty.
 pub(crate) fn median(values: &[f64]) -> Option<f64> {
     let mut v = values.to_vec();
@@ -113,30 +131,26 @@ pub(crate) fn median_of(trials: &[Measurement]) -> Option<Measurement> {
     let first = trials.first()?;
     match first {
         Measurement::Latency(_) => {
-            let l: Vec<LatencySummary> = trials
+            let l: Vec<&LatencySummary> = trials
                 .iter()
-                .map(|m| match m {
-                    Measurement::Latency(l) => Some(*l),
-                    Measurement::Rate(_) => None,
-                })
+                .map(Measurement::latency)
                 .collect::<Option<_>>()?;
+            let field = |f: fn(&LatencySummary) -> u64| median_u64(l.iter().map(|x| f(x)));
             Some(Measurement::Latency(LatencySummary {
-                p50_ns: median_u64(l.iter().map(|x| x.p50_ns)),
-                p99_ns: median_u64(l.iter().map(|x| x.p99_ns)),
-                p999_ns: median_u64(l.iter().map(|x| x.p999_ns)),
-                max_ns: median_u64(l.iter().map(|x| x.max_ns)),
-                samples: median_u64(l.iter().map(|x| x.samples)),
+                p50_ns: field(|x| x.p50_ns),
+                p99_ns: field(|x| x.p99_ns),
+                p999_ns: field(|x| x.p999_ns),
+                max_ns: field(|x| x.max_ns),
+                samples: field(|x| x.samples),
             }))
         }
         Measurement::Rate(_) => {
-            let r: Vec<RateSummary> = trials
+            let r: Vec<&RateSummary> = trials
                 .iter()
-                .map(|m| match m {
-                    Measurement::Rate(r) => Some(*r),
-                    Measurement::Latency(_) => None,
-                })
+                .map(Measurement::rate)
                 .collect::<Option<_>>()?;
-            let field = |f: fn(&RateSummary) -> f64| median(&r.iter().map(f).collect::<Vec<_>>());
+            let field =
+                |f: fn(&RateSummary) -> f64| median(&r.iter().map(|x| f(x)).collect::<Vec<_>>());
             Some(Measurement::Rate(RateSummary {
                 messages: median_u64(r.iter().map(|x| x.messages)),
                 window_ns: median_u64(r.iter().map(|x| x.window_ns)),
