@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use crate::error::{AttachError, RingKind, Side};
-use crate::geometry::{Geometry, attach_geometry};
+use crate::geometry::{Geometry, Identity, attach_geometry};
 use crate::mem::{Mem, RingMemory, WaitWord};
 use crate::proc::ProcessId;
 use crate::registry::{self, Registration, SideStatus};
@@ -22,7 +22,7 @@ pub(crate) struct Endpoint {
     pub(crate) side: Side,
     pub(crate) reg: Registration,
     pub(crate) opts: AttachOptions,
-    pub(crate) fingerprint: [u64; 2],
+    pub(crate) identity: Identity,
     polls: u32,
     next_check: Option<Instant>,
     closed: bool,
@@ -45,7 +45,7 @@ impl Endpoint {
         opts: &AttachOptions,
         resolve: &mut dyn FnMut(&Mem, &Geometry, usize) -> bool,
     ) -> Result<Endpoint, AttachError> {
-        let (geo, fingerprint) = attach_geometry(memory, kind, opts.init_timeout)?;
+        let (geo, identity) = attach_geometry(memory, kind, opts.init_timeout)?;
         let mem = memory.mem.clone();
         let me = opts.identity.unwrap_or_else(ProcessId::current);
         let reg = registry::register(&mem, &geo, side, me, opts.probe, &mut |index| {
@@ -57,7 +57,7 @@ impl Endpoint {
             side,
             reg,
             opts: opts.clone(),
-            fingerprint,
+            identity,
             polls: 0,
             next_check: None,
             closed: false,

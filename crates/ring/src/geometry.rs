@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use crate::error::{AttachError, Corruption, InitError, RingKind};
 use crate::layout::{
-    self, HEADER_LEN, INIT_READY, KIND_MPMC, KIND_SPSC, MAGIC, MAX_PARTIES, MPMC_MAX_CAPACITY,
-    MPMC_MAX_SLOT_SIZE, MPMC_MIN_CAPACITY, REC_HEADER_LEN, SPSC_MAX_CAPACITY, SPSC_MAX_MESSAGE,
-    SPSC_MIN_CAPACITY, VERSION,
+    self, HEADER_LEN, INIT_READY, KIND_MPMC, KIND_SPSC, LABEL_MAX, MAGIC, MAX_PARTIES,
+    MPMC_MAX_CAPACITY, MPMC_MAX_SLOT_SIZE, MPMC_MIN_CAPACITY, REC_HEADER_LEN, SPSC_MAX_CAPACITY,
+    SPSC_MAX_MESSAGE, SPSC_MIN_CAPACITY, VERSION,
 };
 use crate::mem::RingMemory;
 use crate::sync::Ordering::{Acquire, Relaxed, Release};
@@ -34,6 +34,8 @@ pub struct RingConfig {
     max_producers: u32,
     max_consumers: u32,
     fingerprint: [u64; 2],
+    label: String,
+    users: u32,
 }
 
 impl RingConfig {
@@ -48,6 +50,8 @@ impl RingConfig {
             max_producers: 1,
             max_consumers: 1,
             fingerprint: [0; 2],
+            label: String::new(),
+            users: 0,
         }
     }
 
@@ -62,6 +66,8 @@ impl RingConfig {
             max_producers: 32,
             max_consumers: 32,
             fingerprint: [0; 2],
+            label: String::new(),
+            users: 0,
         }
     }
 
@@ -83,6 +89,26 @@ impl RingConfig {
     #[must_use]
     pub fn fingerprint(mut self, fingerprint: [u64; 2]) -> RingConfig {
         self.fingerprint = fingerprint;
+        self
+    }
+
+    /// A label stored in the header for the channel layer (the message type's name), cut to
+    /// 120 bytes at a character boundary.
+    #[must_use]
+    pub fn label(mut self, label: &str) -> RingConfig {
+        let mut end = label.len().min(LABEL_MAX);
+        while !label.is_char_boundary(end) {
+            end -= 1;
+        }
+        self.label = label[..end].to_owned();
+        self
+    }
+
+    /// The initial value of the header's `users` count (the creator counting itself before
+    /// anyone can attach).
+    #[must_use]
+    pub fn users(mut self, users: u32) -> RingConfig {
+        self.users = users;
         self
     }
 
@@ -355,6 +381,8 @@ pub fn init(memory: &RingMemory, config: &RingConfig) -> Result<Geometry, InitEr
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
     id.created_ns.store(now, Relaxed);
+    write_label(memory, &config.label);
+    header.counters.users.store(config.users, Relaxed);
     // Data area.
     match geometry.kind {
         // Only the first header word must be zero (rule 3 of the in-band commit).
@@ -378,10 +406,51 @@ pub(crate) fn attach_geometry(
     memory: &RingMemory,
     expected: RingKind,
     timeout: Duration,
-) -> Result<(Geometry, [u64; 2]), AttachError> {
+) -> Result<(Geometry, Identity), AttachError> {
     wait_ready(memory, timeout)?;
     let geometry = Geometry::read(memory, Some(expected))?;
-    Ok((geometry, read_fingerprint(memory)))
+    Ok((
+        geometry,
+        Identity {
+            fingerprint: read_fingerprint(memory),
+            label: read_label(memory),
+        },
+    ))
+}
+
+/// What the creator recorded about the messages: the channel layer's fingerprint and label.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Identity {
+    /// The fingerprint.
+    pub fingerprint: [u64; 2],
+    /// The label.
+    pub label: String,
+}
+
+fn write_label(memory: &RingMemory, label: &str) {
+    let block = &memory.mem.header().label;
+    let bytes = label.as_bytes();
+    for (i, word) in block.bytes.iter().enumerate() {
+        let mut chunk = [0u8; 8];
+        let start = (i * 8).min(bytes.len());
+        let end = (start + 8).min(bytes.len());
+        chunk[..end - start].copy_from_slice(&bytes[start..end]);
+        word.store(u64::from_le_bytes(chunk), Relaxed);
+    }
+    block.len.store(bytes.len() as u32, Relaxed);
+}
+
+/// Reads the label: the length is clamped to the block and the text decoded lossily, since a
+/// peer may have written anything there.
+fn read_label(memory: &RingMemory) -> String {
+    let block = &memory.mem.header().label;
+    let len = (block.len.load(Relaxed) as usize).min(LABEL_MAX);
+    let mut bytes = Vec::with_capacity(LABEL_MAX);
+    for word in &block.bytes {
+        bytes.extend_from_slice(&word.load(Relaxed).to_le_bytes());
+    }
+    bytes.truncate(len);
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 fn read_fingerprint(memory: &RingMemory) -> [u64; 2] {
@@ -419,6 +488,8 @@ pub struct RingInfo {
     pub geometry: Geometry,
     /// The channel layer's type fingerprint.
     pub fingerprint: [u64; 2],
+    /// The channel layer's label (the message type's name).
+    pub label: String,
     /// Pid of the creator.
     pub creator_pid: u32,
     /// Creation time, nanoseconds since the Unix epoch.
@@ -476,6 +547,7 @@ pub fn inspect(memory: &RingMemory) -> Result<RingInfo, AttachError> {
     Ok(RingInfo {
         geometry,
         fingerprint: read_fingerprint(memory),
+        label: read_label(memory),
         creator_pid: header.identity.creator_pid.load(Relaxed),
         created_ns: header.identity.created_ns.load(Relaxed),
         tail: header.producer.tail.load(Relaxed),
@@ -608,6 +680,21 @@ mod tests {
     }
 
     #[test]
+    fn labels_are_cut_at_char_boundaries_and_read_defensively() {
+        let long = "é".repeat(100); // 200 bytes
+        let config = RingConfig::spsc(64).label(&long);
+        let memory = RingMemory::heap(&config).unwrap();
+        let label = inspect(&memory).unwrap().label;
+        assert_eq!(label, "é".repeat(60));
+        // A hostile length and invalid UTF-8.
+        let block = &memory.mem.header().label;
+        block.len.store(u32::MAX, Relaxed);
+        block.bytes[0].store(u64::MAX, Relaxed);
+        let label = inspect(&memory).unwrap().label;
+        assert!(label.starts_with('\u{FFFD}'));
+    }
+
+    #[test]
     fn attach_waits_for_init_then_times_out() {
         let memory = RingMemory::zeroed(4096);
         let start = Instant::now();
@@ -618,11 +705,20 @@ mod tests {
 
     #[test]
     fn inspect_reports_the_header() {
-        let config = RingConfig::spsc(256).fingerprint([7, 9]);
+        let config = RingConfig::spsc(256)
+            .fingerprint([7, 9])
+            .label("my::Tick")
+            .users(1);
         let memory = RingMemory::heap(&config).unwrap();
         let info = inspect(&memory).unwrap();
         assert_eq!(info.geometry, config.geometry().unwrap());
         assert_eq!(info.fingerprint, [7, 9]);
+        assert_eq!(info.label, "my::Tick");
+        assert_eq!(info.users, 1);
+        assert_eq!(memory.add_user(), 2);
+        assert_eq!(memory.remove_user(), 1);
+        assert_eq!(memory.remove_user(), 0);
+        assert_eq!(memory.remove_user(), 0, "never below zero");
         assert_eq!(info.creator_pid, std::process::id());
         assert!(info.producers.is_empty() && info.consumers.is_empty());
         assert!(has_magic(&memory));

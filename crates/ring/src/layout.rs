@@ -171,6 +171,21 @@ pub struct Counters {
     pub reserved: [AtomicU64; 13],
 }
 
+/// Block 6: a label the channel layer stores (the message type's name).
+#[repr(C)]
+#[derive(Debug)]
+pub struct Label {
+    /// Bytes of `bytes` in use.
+    pub len: AtomicU32,
+    /// Reserved, zero.
+    pub reserved0: AtomicU32,
+    /// UTF-8 text, little-endian packed into words.
+    pub bytes: [AtomicU64; 15],
+}
+
+/// Capacity of the label, in bytes.
+pub const LABEL_MAX: usize = 120;
+
 /// A reserved block of the header.
 #[repr(C)]
 #[derive(Debug)]
@@ -195,8 +210,10 @@ pub struct Header {
     pub not_full: Block128<WaitBlock>,
     /// Block 5.
     pub counters: Block128<Counters>,
-    /// Blocks 6 and 7.
-    pub reserved: [Block128<ReservedBlock>; 2],
+    /// Block 6.
+    pub label: Block128<Label>,
+    /// Block 7.
+    pub reserved: Block128<ReservedBlock>,
 }
 
 /// One registration entry of the table at [`TABLE_OFFSET`].
@@ -324,6 +341,11 @@ const _: () = {
     assert!(offset_of!(Counters, users) == 16);
     assert!(offset_of!(Counters, reserved0) == 20);
     assert!(size_of::<Counters>() == 128);
+    assert!(offset_of!(Label, len) == 0);
+    assert!(offset_of!(Label, reserved0) == 4);
+    assert!(offset_of!(Label, bytes) == 8);
+    assert!(size_of::<Label>() == 128);
+    assert!(LABEL_MAX == 15 * 8);
     assert!(size_of::<ReservedBlock>() == 128);
 
     // The header, block by block.
@@ -333,7 +355,8 @@ const _: () = {
     assert!(offset_of!(Header, not_empty) == 384);
     assert!(offset_of!(Header, not_full) == 512);
     assert!(offset_of!(Header, counters) == 640);
-    assert!(offset_of!(Header, reserved) == 768);
+    assert!(offset_of!(Header, label) == 768);
+    assert!(offset_of!(Header, reserved) == 896);
     assert!(size_of::<Header>() == HEADER_LEN);
     assert!(align_of::<Header>() == RING_ALIGN);
     assert!(size_of::<Block128<Identity>>() == 128);
@@ -349,6 +372,8 @@ const _: () = {
     assert!(offset_of!(Header, counters) + offset_of!(Counters, lost) == 640);
     assert!(offset_of!(Header, counters) + offset_of!(Counters, abandoned) == 648);
     assert!(offset_of!(Header, counters) + offset_of!(Counters, users) == 656);
+    assert!(offset_of!(Header, label) + offset_of!(Label, len) == 768);
+    assert!(offset_of!(Header, label) + offset_of!(Label, bytes) == 776);
 
     // Registration entry.
     assert!(offset_of!(Entry, ctl) == 0);

@@ -89,7 +89,7 @@ mod sync;
 mod wait;
 
 pub use error::{AttachError, Corruption, InitError, PopError, PushError, RingKind, Side};
-pub use geometry::{Geometry, RingConfig, RingInfo, has_magic, init, inspect};
+pub use geometry::{Geometry, Identity, RingConfig, RingInfo, has_magic, init, inspect};
 pub use mem::{KeepAlive, RingMemory};
 pub use pad::Block128;
 pub use proc::{LivenessProbe, ProcessId, is_alive};

@@ -69,6 +69,34 @@ impl RingMemory {
     pub fn is_empty(&self) -> bool {
         false
     }
+
+    /// Counts one more user in the header's `users` field (channel-layer bookkeeping, so the
+    /// last endpoint to leave can remove a named ring). Returns the new count.
+    pub fn add_user(&self) -> u32 {
+        let users = &self.mem.header().counters.users;
+        users
+            .fetch_add(1, crate::sync::Ordering::AcqRel)
+            .wrapping_add(1)
+    }
+
+    /// Counts one user fewer; returns how many remain. Never goes below zero, whatever a peer
+    /// wrote there.
+    pub fn remove_user(&self) -> u32 {
+        let users = &self.mem.header().counters.users;
+        let mut current = users.load(crate::sync::Ordering::Acquire);
+        loop {
+            let next = current.saturating_sub(1);
+            match users.compare_exchange_weak(
+                current,
+                next,
+                crate::sync::Ordering::AcqRel,
+                crate::sync::Ordering::Acquire,
+            ) {
+                Ok(_) => return next,
+                Err(seen) => current = seen,
+            }
+        }
+    }
 }
 
 #[cfg(not(ringway_loom))]
@@ -424,14 +452,14 @@ impl Mem {
                 reserved0: AtomicU32::new(0),
                 reserved: zeroed_array(),
             }),
-            reserved: [
-                Block128(ReservedBlock {
-                    reserved: zeroed_array(),
-                }),
-                Block128(ReservedBlock {
-                    reserved: zeroed_array(),
-                }),
-            ],
+            label: Block128(Label {
+                len: AtomicU32::new(0),
+                reserved0: AtomicU32::new(0),
+                bytes: zeroed_array(),
+            }),
+            reserved: Block128(ReservedBlock {
+                reserved: zeroed_array(),
+            }),
         };
         let parties = (geometry.max_producers + geometry.max_consumers) as usize;
         let entries = (0..parties)

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use crate::endpoint::Endpoint;
 use crate::error::{AttachError, Corruption, PopError, PushError, RingKind, Side};
-use crate::geometry::Geometry;
+use crate::geometry::{Geometry, Identity};
 use crate::layout::{LEN_CANCELLED, SEQ_LOST, SLOT_HEADER_LEN};
 use crate::mem::{Mem, RingMemory, WaitWord};
 use crate::registry::{self, EntryStatus, SideStatus};
@@ -384,10 +384,10 @@ impl Producer {
         &self.ep.geo
     }
 
-    /// The type fingerprint stored in the header by the creator.
+    /// The fingerprint and label the creator stored in the header (read at attach time).
     #[must_use]
-    pub fn fingerprint(&self) -> [u64; 2] {
-        self.ep.fingerprint
+    pub fn identity(&self) -> &Identity {
+        &self.ep.identity
     }
 
     /// Slots reclaimed from consumers that died holding them (their messages were lost).
@@ -664,10 +664,10 @@ impl Consumer {
         &self.ep.geo
     }
 
-    /// The type fingerprint stored in the header by the creator.
+    /// The fingerprint and label the creator stored in the header (read at attach time).
     #[must_use]
-    pub fn fingerprint(&self) -> [u64; 2] {
-        self.ep.fingerprint
+    pub fn identity(&self) -> &Identity {
+        &self.ep.identity
     }
 
     /// Slots skipped because the producer that claimed them died before publishing.

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use crate::endpoint::Endpoint;
 use crate::error::{AttachError, Corruption, PopError, PushError, RingKind, Side};
-use crate::geometry::Geometry;
+use crate::geometry::{Geometry, Identity};
 use crate::layout::{
     REC_HEADER_LEN, REC_LEN_MASK, REC_PAD, REC_VALID, padding_word, record_size, record_tag,
     record_word,
@@ -141,10 +141,10 @@ impl Producer {
         self.max_message
     }
 
-    /// The type fingerprint stored in the header by the creator.
+    /// The fingerprint and label the creator stored in the header (read at attach time).
     #[must_use]
-    pub fn fingerprint(&self) -> [u64; 2] {
-        self.ep.fingerprint
+    pub fn identity(&self) -> &Identity {
+        &self.ep.identity
     }
 
     /// Whether the consumer has left or died (probes its liveness: not for a hot loop).
@@ -511,10 +511,10 @@ impl Consumer {
         &self.ep.geo
     }
 
-    /// The type fingerprint stored in the header by the creator.
+    /// The fingerprint and label the creator stored in the header (read at attach time).
     #[must_use]
-    pub fn fingerprint(&self) -> [u64; 2] {
-        self.ep.fingerprint
+    pub fn identity(&self) -> &Identity {
+        &self.ep.identity
     }
 
     /// Whether the producer has left or died (probes its liveness: not for a hot loop).
