@@ -34,6 +34,10 @@ const STALL_LIMIT: u32 = 64;
 const RETRY_LIMIT: u32 = 1 << 20;
 
 /// `a < b` for positions, robust to wrap-around.
+///
+/// Positions also advance with `wrapping_add`: a peer can set an index to any value, and one
+/// near `u64::MAX` must wrap (as 2^64 honest claims would) rather than overflow, which panics
+/// wherever overflow checks are on.
 #[inline]
 fn before(a: u64, b: u64) -> bool {
     (a.wrapping_sub(b) as i64) < 0
@@ -131,11 +135,11 @@ fn recover_producer_claim(
     if !before(pos, tail) {
         return Ok(false); // nobody claimed it yet: merely empty
     }
-    match claimants(mem, geo, Side::Producer, pos + 1, ep) {
+    match claimants(mem, geo, Side::Producer, pos.wrapping_add(1), ep) {
         Claimants::Alive => Ok(false),
         Claimants::AllDead => {
             if seq_word
-                .compare_exchange(seq, (pos + 1) | SEQ_LOST, AcqRel, Relaxed)
+                .compare_exchange(seq, pos.wrapping_add(1) | SEQ_LOST, AcqRel, Relaxed)
                 .is_ok()
             {
                 mem.header().counters.lost.fetch_add(1, Relaxed);
@@ -226,7 +230,7 @@ fn resolve_entry(
             let tail = mem.header().producer.tail.load(Acquire);
             (
                 seq & !SEQ_LOST == pos && before(pos, tail),
-                (pos + 1) | SEQ_LOST,
+                pos.wrapping_add(1) | SEQ_LOST,
                 &mem.header().counters.lost,
             )
         }
@@ -234,7 +238,7 @@ fn resolve_entry(
             let head = mem.header().consumer.head.load(Acquire);
             (
                 seq & !SEQ_LOST == pos + 1 && before(pos, head),
-                pos + slots.cap,
+                pos.wrapping_add(slots.cap),
                 &mem.header().counters.abandoned,
             )
         }
@@ -279,13 +283,13 @@ fn claim_position(
         // SYNC(publish)/SYNC(free): Acquire pairs with the Release store of `seq` by the other
         // side (a publication for consumers, a release for producers).
         let seq = slots.seq(mem, pos).load(Acquire);
-        let want = pos + offset;
+        let want = pos.wrapping_add(offset);
         let s = seq & !SEQ_LOST;
         if s == want {
             // The claim is recorded before the swap, so a claimant that dies after the swap is
             // always traceable. SYNC(claim): published by the Release swap below.
-            claim.store(pos + 1, Release);
-            match index.compare_exchange(pos, pos + 1, Release, Relaxed) {
+            claim.store(pos.wrapping_add(1), Release);
+            match index.compare_exchange(pos, pos.wrapping_add(1), Release, Relaxed) {
                 Ok(_) => return Ok(Some((pos, seq))),
                 Err(actual) => {
                     // Not ours after all: a stale claim must not make us look like the
@@ -518,7 +522,9 @@ impl Producer {
     fn publish(&self, pos: u64) {
         // SYNC(publish): Release pairs with the consumers' Acquire load of `seq` in
         // `claim_position`: the length and payload are visible to whoever claims `pos`.
-        self.slots.seq(&self.ep.mem, pos).store(pos + 1, Release);
+        self.slots
+            .seq(&self.ep.mem, pos)
+            .store(pos.wrapping_add(1), Release);
         self.ep.notify(WaitWord::NotEmpty);
     }
 
@@ -777,7 +783,7 @@ impl Consumer {
         // `claim_position`: our reads of the slot happen before the next lap's writes.
         self.slots
             .seq(&self.ep.mem, pos)
-            .store(pos + self.slots.cap, Release);
+            .store(pos.wrapping_add(self.slots.cap), Release);
         self.ep.notify(WaitWord::NotFull);
     }
 
@@ -852,7 +858,7 @@ impl Consumer {
             let (mem, geo, slots) = (&self.ep.mem, &self.ep.geo, self.slots);
             let ready = || {
                 let pos = mem.header().consumer.head.load(Relaxed);
-                slots.seq(mem, pos).load(Relaxed) & !SEQ_LOST == pos + 1
+                slots.seq(mem, pos).load(Relaxed) & !SEQ_LOST == pos.wrapping_add(1)
                     || registry::side_closed(mem, geo, Side::Producer)
             };
             match waiter.pause(mem, WaitWord::NotEmpty, ready) {
