@@ -91,7 +91,7 @@ impl Transport for FdTransport {
         endpoint: Endpoint,
         ctl: PeerControl,
     ) -> Result<PeerReport, PeerError> {
-        let link = FdLink::new(self.kind, role, spec.workload, endpoint.fds)?;
+        let link = FdLink::new(self.kind, role, spec.workload, endpoint)?;
         workload::drive(role, spec, link, ctl)
     }
 }
@@ -227,41 +227,31 @@ struct FdLink {
 }
 
 impl FdLink {
-    fn new(
-        kind: Kind,
-        role: Role,
-        workload: Workload,
-        fds: Vec<OwnedFd>,
-    ) -> Result<Self, PeerError> {
-        let count = fds.len();
-        let wrong = |expected: usize| {
-            PeerError::io(
-                "take the endpoint's descriptors",
-                io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    format!("expected {expected} fds, got {count}"),
-                ),
-            )
-        };
-        let mut fds = fds.into_iter().map(File::from);
+    fn new(kind: Kind, role: Role, workload: Workload, end: Endpoint) -> Result<Self, PeerError> {
         let (rx, tx) = match (kind, workload, role) {
-            (Kind::Pipe, Workload::Pingpong, _) if count == 2 => (fds.next(), fds.next()),
-            (Kind::Pipe, Workload::Throughput, Role::A) if count == 1 => (None, fds.next()),
-            (Kind::Pipe, Workload::Throughput, Role::B) if count == 1 => (fds.next(), None),
-            (Kind::Pipe, Workload::Pingpong, _) => return Err(wrong(2)),
-            (Kind::Pipe, Workload::Throughput, _) => return Err(wrong(1)),
-            (_, _, _) if count == 1 => {
-                let socket = fds.next().expect("one fd");
+            (Kind::Pipe, Workload::Pingpong, _) => {
+                let [rx, tx] = end.take_fds()?;
+                (Some(rx), Some(tx))
+            }
+            (Kind::Pipe, Workload::Throughput, Role::A) => {
+                let [tx] = end.take_fds()?;
+                (None, Some(tx))
+            }
+            (Kind::Pipe, Workload::Throughput, Role::B) => {
+                let [rx] = end.take_fds()?;
+                (Some(rx), None)
+            }
+            (Kind::UnixStream | Kind::UnixSeqpacket | Kind::Tcp, ..) => {
+                let [socket] = end.take_fds()?;
                 let dup = socket
                     .try_clone()
                     .map_err(|e| PeerError::io("dup the socket", e))?;
                 (Some(socket), Some(dup))
             }
-            _ => return Err(wrong(1)),
         };
         Ok(FdLink {
-            rx,
-            tx,
+            rx: rx.map(File::from),
+            tx: tx.map(File::from),
             packets: kind == Kind::UnixSeqpacket,
         })
     }

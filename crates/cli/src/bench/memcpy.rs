@@ -4,11 +4,13 @@
 //! measured window: what any transport that copies a message once on each side is bounded by.
 //! Both buffers stay in the caches for the sizes they fit in, as a ring's slots would.
 //! Throughput only; it runs as a single peer process (side A), pinned like side A of the others.
+//! Both buffers start on a page boundary (see [`buf`](super::buf) for why that matters).
 
 use std::hint::black_box;
 use std::io;
 use std::time::Instant;
 
+use super::buf::PageBuf;
 use super::control::PeerControl;
 use super::peer::PeerReport;
 use super::stats::{Measurement, RateSummary};
@@ -52,8 +54,8 @@ impl Transport for Memcpy {
                 io::Error::new(io::ErrorKind::InvalidInput, why),
             ));
         }
-        let src = vec![0x5Au8; spec.size];
-        let mut dst = vec![0u8; spec.size];
+        let src = PageBuf::new(spec.size, 0x5A);
+        let mut dst = PageBuf::new(spec.size, 0);
         let stride = clock_stride(spec.size);
         ctl.wait_start()?;
         // Copies until `until`; returns when it stopped and how many copies it made.
@@ -61,8 +63,8 @@ impl Transport for Memcpy {
             let mut copies = 0u64;
             loop {
                 for _ in 0..stride {
-                    dst.copy_from_slice(black_box(&src));
-                    black_box(&mut dst);
+                    dst.copy_from_slice(black_box(&*src));
+                    black_box(&mut *dst);
                 }
                 copies += stride;
                 let now = Instant::now();

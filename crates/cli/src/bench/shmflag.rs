@@ -13,7 +13,6 @@
 
 use std::hint;
 use std::io;
-use std::os::fd::OwnedFd;
 use std::sync::atomic::Ordering;
 use std::thread;
 
@@ -66,13 +65,7 @@ impl Transport for ShmFlag {
         endpoint: Endpoint,
         ctl: PeerControl,
     ) -> Result<PeerReport, PeerError> {
-        let [fd]: [OwnedFd; 1] = endpoint.fds.try_into().map_err(|fds: Vec<OwnedFd>| {
-            let why = format!("expected 1 fd (the memfd), got {}", fds.len());
-            PeerError::io(
-                "take the endpoint's descriptors",
-                io::Error::new(io::ErrorKind::InvalidInput, why),
-            )
-        })?;
+        let [fd] = endpoint.take_fds()?;
         let map = SharedPage::map(&fd).map_err(|e| PeerError::io("map the flag's memfd", e))?;
         let link = FlagLink {
             map,

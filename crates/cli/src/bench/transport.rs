@@ -108,6 +108,20 @@ pub(crate) struct Endpoint {
     pub(crate) name: Option<String>,
 }
 
+impl Endpoint {
+    /// Takes exactly `N` descriptors (peer side), or fails saying how many there were.
+    ///
+    /// # Errors
+    /// When the endpoint holds another number of descriptors.
+    pub(crate) fn take_fds<const N: usize>(self) -> Result<[OwnedFd; N], PeerError> {
+        self.fds.try_into().map_err(|fds: Vec<OwnedFd>| {
+            let why = format!("expected {N} inherited fds, got {}", fds.len());
+            let e = io::Error::new(io::ErrorKind::InvalidInput, why);
+            PeerError::io("take the endpoint's descriptors", e)
+        })
+    }
+}
+
 /// The endpoints of one measurement, created by the parent.
 #[derive(Debug)]
 pub(crate) struct Prepared {

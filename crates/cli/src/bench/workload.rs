@@ -18,6 +18,7 @@
 use std::io;
 use std::time::Instant;
 
+use super::buf::PageBuf;
 use super::control::PeerControl;
 use super::peer::PeerReport;
 use super::stats::{Latencies, Measurement, RateSummary};
@@ -90,7 +91,7 @@ fn number(buf: &[u8]) -> u64 {
 
 fn ping<L: Link>(spec: &PeerSpec, mut link: L) -> Result<PeerReport, PeerError> {
     let size = spec.size;
-    let mut buf = vec![0xA5u8; size];
+    let mut buf = PageBuf::new(size, 0xA5);
     let mut latencies = Latencies::new();
     let start = Instant::now();
     let window_start = start + spec.warmup;
@@ -128,7 +129,7 @@ fn ping<L: Link>(spec: &PeerSpec, mut link: L) -> Result<PeerReport, PeerError> 
 }
 
 fn echo<L: Link>(spec: &PeerSpec, mut link: L) -> Result<PeerReport, PeerError> {
-    let mut buf = vec![0u8; spec.size];
+    let mut buf = PageBuf::new(spec.size, 0);
     let mut echoed = 0u64;
     while link.recv(&mut buf).map_err(|e| recv_err(spec.size, e))? {
         link.send(&buf).map_err(|e| send_err(spec.size, e))?;
@@ -146,7 +147,7 @@ fn send_numbered<L: Link>(
     ctl: &PeerControl,
 ) -> Result<PeerReport, PeerError> {
     let size = spec.size;
-    let mut buf = vec![0x5Au8; size];
+    let mut buf = PageBuf::new(size, 0x5A);
     let stride = clock_stride(size);
     let mut sent = 0u64;
     while !ctl.stop_requested() {
@@ -183,7 +184,7 @@ fn receive_numbered<L: Link>(
     ctl: &PeerControl,
 ) -> Result<PeerReport, PeerError> {
     let size = spec.size;
-    let mut buf = vec![0u8; size];
+    let mut buf = PageBuf::new(size, 0);
     let stride = clock_stride(size);
     let mut expected = 0u64;
     let mut ended = false;
