@@ -407,8 +407,40 @@ pub(crate) fn attach_geometry(
     expected: RingKind,
     timeout: Duration,
 ) -> Result<(Geometry, Identity), AttachError> {
+    read_initialized(memory, Some(expected), timeout)
+}
+
+/// Waits up to `timeout` for the creator to finish initialising the ring, then reads and
+/// checks its geometry and identity, without attaching: for a layer that must check what the
+/// ring carries before taking a side of it.
+///
+/// # Errors
+/// As [`crate::spsc::Producer::attach`], except the registration errors.
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// use ringway_ring::{RingConfig, RingKind, RingMemory, wait_initialized};
+/// let memory = RingMemory::heap(&RingConfig::mpmc(8, 32).label("jobs"))?;
+/// let (geometry, identity) = wait_initialized(&memory, Duration::from_secs(1))?;
+/// assert_eq!(geometry.kind, RingKind::Mpmc);
+/// assert_eq!(identity.label, "jobs");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn wait_initialized(
+    memory: &RingMemory,
+    timeout: Duration,
+) -> Result<(Geometry, Identity), AttachError> {
+    read_initialized(memory, None, timeout)
+}
+
+fn read_initialized(
+    memory: &RingMemory,
+    expected: Option<RingKind>,
+    timeout: Duration,
+) -> Result<(Geometry, Identity), AttachError> {
     wait_ready(memory, timeout)?;
-    let geometry = Geometry::read(memory, Some(expected))?;
+    let geometry = Geometry::read(memory, expected)?;
     Ok((
         geometry,
         Identity {

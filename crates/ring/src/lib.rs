@@ -89,7 +89,9 @@ mod sync;
 mod wait;
 
 pub use error::{AttachError, Corruption, InitError, PopError, PushError, RingKind, Side};
-pub use geometry::{Geometry, Identity, RingConfig, RingInfo, has_magic, init, inspect};
+pub use geometry::{
+    Geometry, Identity, RingConfig, RingInfo, has_magic, init, inspect, wait_initialized,
+};
 pub use mem::{KeepAlive, RingMemory};
 pub use pad::Block128;
 pub use proc::{LivenessProbe, ProcessId, is_alive};

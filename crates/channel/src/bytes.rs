@@ -1,0 +1,430 @@
+//! [`ByteSender`] and [`ByteReceiver`]: variable-size byte messages, by copy or in place.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error::{Error, RecvError, SendError};
+use crate::message::MessageType;
+use crate::options::{Address, ChannelOptions, Flavour};
+use crate::raw::{RxGrant, TxGrant, Wait};
+use crate::segment::{Membership, Rx, Shared, Tx};
+
+/// The sending end of a byte channel: messages of any length up to
+/// [`max_message`](ByteSender::max_message).
+///
+/// # Examples
+/// ```
+/// use ringway_channel::{ByteReceiver, ByteSender, ChannelOptions};
+/// # let name = format!("/ringway-doc-bytes-{}", std::process::id());
+/// let opts = ChannelOptions::new().capacity(64 * 1024);
+/// let mut tx = ByteSender::create(&name, &opts)?;
+/// let mut rx = ByteReceiver::open(&name, &opts)?;
+/// tx.send(b"hello")?;
+/// let mut loan = tx.loan_bytes(5)?; // write in place, no intermediate buffer
+/// loan.write(0, b"world");
+/// loan.commit();
+/// let mut buf = Vec::new();
+/// rx.recv(&mut buf)?;
+/// assert_eq!(buf, b"hello");
+/// assert_eq!(rx.recv_ref()?.to_vec(), b"world");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct ByteSender {
+    tx: Tx,
+    member: Membership,
+}
+
+impl ByteSender {
+    /// Creates the channel `address` and attaches as its sender.
+    ///
+    /// # Errors
+    /// As [`Sender::create`](crate::Sender::create).
+    pub fn create(address: impl Into<Address>, opts: &ChannelOptions) -> Result<ByteSender, Error> {
+        let shared = Shared::create(address.into().backing(), MessageType::bytes(), opts)?;
+        ByteSender::attach(&shared).inspect_err(|_| shared.abandon())
+    }
+
+    /// Opens the channel `address`, waiting up to the open timeout for its creator.
+    ///
+    /// # Errors
+    /// As [`Sender::open`](crate::Sender::open).
+    pub fn open(address: impl Into<Address>, opts: &ChannelOptions) -> Result<ByteSender, Error> {
+        let shared = Shared::open(&address.into(), MessageType::bytes(), opts)?;
+        ByteSender::attach(&shared)
+    }
+
+    pub(crate) fn attach(shared: &Arc<Shared>) -> Result<ByteSender, Error> {
+        let (tx, member) = shared.producer()?;
+        Ok(ByteSender { tx, member })
+    }
+
+    /// The largest message this channel carries.
+    #[must_use]
+    pub fn max_message(&self) -> usize {
+        self.member.shared.max_message()
+    }
+
+    /// Sends `msg`, waiting for room as long as a receiver is alive.
+    ///
+    /// # Errors
+    /// [`SendError::Disconnected`], [`SendError::TooLarge`], [`SendError::Corrupted`]; the
+    /// message comes back in each.
+    pub fn send<'m>(&mut self, msg: &'m [u8]) -> Result<(), SendError<&'m [u8]>> {
+        self.tx
+            .push(msg, Wait::Forever)
+            .map_err(|e| SendError::from_push(e, msg))
+    }
+
+    /// Sends `msg` if there is room now.
+    ///
+    /// # Errors
+    /// [`SendError::Full`], and as [`send`](ByteSender::send).
+    pub fn try_send<'m>(&mut self, msg: &'m [u8]) -> Result<(), SendError<&'m [u8]>> {
+        self.tx
+            .push(msg, Wait::Try)
+            .map_err(|e| SendError::from_push(e, msg))
+    }
+
+    /// Sends `msg`, waiting up to `timeout` for room.
+    ///
+    /// # Errors
+    /// [`SendError::Timeout`], and as [`send`](ByteSender::send).
+    pub fn send_timeout<'m>(
+        &mut self,
+        msg: &'m [u8],
+        timeout: Duration,
+    ) -> Result<(), SendError<&'m [u8]>> {
+        self.tx
+            .push(msg, Wait::For(timeout))
+            .map_err(|e| SendError::from_push(e, msg))
+    }
+
+    /// Lends `len` bytes of shared memory for the next message, waiting for room as long as a
+    /// receiver is alive: write them, then commit (all, or a prefix).
+    ///
+    /// # Errors
+    /// As [`send`](ByteSender::send), handing back `len`.
+    pub fn loan_bytes(&mut self, len: usize) -> Result<ByteLoan<'_>, SendError<usize>> {
+        self.loan_with(len, Wait::Forever)
+    }
+
+    /// Like [`loan_bytes`](ByteSender::loan_bytes), without waiting.
+    ///
+    /// # Errors
+    /// As [`try_send`](ByteSender::try_send), handing back `len`.
+    pub fn try_loan_bytes(&mut self, len: usize) -> Result<ByteLoan<'_>, SendError<usize>> {
+        self.loan_with(len, Wait::Try)
+    }
+
+    /// Like [`loan_bytes`](ByteSender::loan_bytes), waiting up to `timeout`.
+    ///
+    /// # Errors
+    /// As [`send_timeout`](ByteSender::send_timeout), handing back `len`.
+    pub fn loan_bytes_timeout(
+        &mut self,
+        len: usize,
+        timeout: Duration,
+    ) -> Result<ByteLoan<'_>, SendError<usize>> {
+        self.loan_with(len, Wait::For(timeout))
+    }
+
+    fn loan_with(&mut self, len: usize, wait: Wait) -> Result<ByteLoan<'_>, SendError<usize>> {
+        let grant = self
+            .tx
+            .reserve(len, wait)
+            .map_err(|e| SendError::from_push(e, len))?;
+        Ok(ByteLoan { grant })
+    }
+
+    /// Whether every receiver has dropped its end or died (probes liveness).
+    #[must_use]
+    pub fn is_disconnected(&self) -> bool {
+        self.tx.is_disconnected()
+    }
+
+    /// Another sender on the same MPMC channel.
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`] for an SPSC channel, [`Error::Attach`] if the table is full.
+    pub fn try_clone(&self) -> Result<ByteSender, Error> {
+        self.member.shared.require_mpmc("clone a sender")?;
+        ByteSender::attach(&self.member.shared)
+    }
+
+    /// The channel, as errors name it.
+    #[must_use]
+    pub fn channel(&self) -> &str {
+        &self.member.shared.name
+    }
+
+    /// The channel's flavour.
+    #[must_use]
+    pub fn flavour(&self) -> Flavour {
+        self.member.shared.opts.flavour
+    }
+}
+
+/// Bytes of shared memory lent by [`ByteSender::loan_bytes`] for one message.
+///
+/// Dropping it without committing sends nothing.
+#[derive(Debug)]
+#[must_use = "a loan sends nothing until committed"]
+pub struct ByteLoan<'a> {
+    grant: TxGrant<'a>,
+}
+
+impl ByteLoan<'_> {
+    /// How many bytes were lent.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.grant.len()
+    }
+
+    /// Whether zero bytes were lent.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.grant.len() == 0
+    }
+
+    /// Copies `bytes` in at `offset`.
+    ///
+    /// # Panics
+    /// If the range exceeds the loan.
+    pub fn write(&mut self, offset: usize, bytes: &[u8]) {
+        self.grant.write(offset, bytes);
+    }
+
+    /// A pointer to the lent bytes (8-byte aligned), valid for writes of
+    /// [`len`](ByteLoan::len) bytes until the loan is committed or dropped: for `read(2)` or a
+    /// serializer writing straight into the channel. Write through the pointer, never
+    /// through a `&mut [u8]` made from it, unless the other side is trusted.
+    pub fn as_mut_ptr(&mut self) -> *mut u8 {
+        self.grant.as_mut_ptr()
+    }
+
+    /// Sends all the lent bytes as one message.
+    pub fn commit(self) {
+        let len = self.grant.len();
+        self.grant.commit_partial(len);
+    }
+
+    /// Sends the first `len` bytes as one message.
+    ///
+    /// # Panics
+    /// If `len` exceeds the loan.
+    pub fn commit_partial(self, len: usize) {
+        self.grant.commit_partial(len);
+    }
+}
+
+/// The receiving end of a byte channel.
+#[derive(Debug)]
+pub struct ByteReceiver {
+    rx: Rx,
+    member: Membership,
+}
+
+impl ByteReceiver {
+    /// Creates the channel `address` and attaches as its receiver.
+    ///
+    /// # Errors
+    /// As [`Sender::create`](crate::Sender::create).
+    pub fn create(
+        address: impl Into<Address>,
+        opts: &ChannelOptions,
+    ) -> Result<ByteReceiver, Error> {
+        let shared = Shared::create(address.into().backing(), MessageType::bytes(), opts)?;
+        ByteReceiver::attach(&shared).inspect_err(|_| shared.abandon())
+    }
+
+    /// Opens the channel `address`, waiting up to the open timeout for its creator.
+    ///
+    /// # Errors
+    /// As [`Sender::open`](crate::Sender::open).
+    pub fn open(address: impl Into<Address>, opts: &ChannelOptions) -> Result<ByteReceiver, Error> {
+        let shared = Shared::open(&address.into(), MessageType::bytes(), opts)?;
+        ByteReceiver::attach(&shared)
+    }
+
+    pub(crate) fn attach(shared: &Arc<Shared>) -> Result<ByteReceiver, Error> {
+        let (rx, member) = shared.consumer()?;
+        Ok(ByteReceiver { rx, member })
+    }
+
+    /// The largest message this channel carries.
+    #[must_use]
+    pub fn max_message(&self) -> usize {
+        self.member.shared.max_message()
+    }
+
+    /// Receives the next message into `out` (replacing its contents), waiting as long as a
+    /// sender is alive. Returns its length.
+    ///
+    /// # Errors
+    /// [`RecvError::Disconnected`] once every sender has left or died and everything was
+    /// received; [`RecvError::Corrupted`].
+    pub fn recv(&mut self, out: &mut Vec<u8>) -> Result<usize, RecvError> {
+        self.rx.pop(out, Wait::Forever).map_err(RecvError::from_pop)
+    }
+
+    /// Receives the next message if there is one now.
+    ///
+    /// # Errors
+    /// [`RecvError::Empty`], and as [`recv`](ByteReceiver::recv).
+    pub fn try_recv(&mut self, out: &mut Vec<u8>) -> Result<usize, RecvError> {
+        self.rx.pop(out, Wait::Try).map_err(RecvError::from_pop)
+    }
+
+    /// Receives the next message, waiting up to `timeout`.
+    ///
+    /// # Errors
+    /// [`RecvError::Timeout`], and as [`recv`](ByteReceiver::recv).
+    pub fn recv_timeout(
+        &mut self,
+        out: &mut Vec<u8>,
+        timeout: Duration,
+    ) -> Result<usize, RecvError> {
+        self.rx
+            .pop(out, Wait::For(timeout))
+            .map_err(RecvError::from_pop)
+    }
+
+    /// Lends the next message in place, waiting as long as a sender is alive; released when
+    /// the [`ByteRef`] drops.
+    ///
+    /// # Errors
+    /// As [`recv`](ByteReceiver::recv).
+    pub fn recv_ref(&mut self) -> Result<ByteRef<'_>, RecvError> {
+        self.ref_with(Wait::Forever)
+    }
+
+    /// Like [`recv_ref`](ByteReceiver::recv_ref), without waiting.
+    ///
+    /// # Errors
+    /// As [`try_recv`](ByteReceiver::try_recv).
+    pub fn try_recv_ref(&mut self) -> Result<ByteRef<'_>, RecvError> {
+        self.ref_with(Wait::Try)
+    }
+
+    /// Like [`recv_ref`](ByteReceiver::recv_ref), waiting up to `timeout`.
+    ///
+    /// # Errors
+    /// As [`recv_timeout`](ByteReceiver::recv_timeout).
+    pub fn recv_ref_timeout(&mut self, timeout: Duration) -> Result<ByteRef<'_>, RecvError> {
+        self.ref_with(Wait::For(timeout))
+    }
+
+    fn ref_with(&mut self, wait: Wait) -> Result<ByteRef<'_>, RecvError> {
+        let grant = self.rx.peek(wait).map_err(RecvError::from_pop)?;
+        Ok(ByteRef { grant })
+    }
+
+    /// A blocking iterator of received messages (each a new `Vec`); it ends when the channel
+    /// is disconnected or on an error.
+    pub fn iter(&mut self) -> ByteIter<'_> {
+        ByteIter { receiver: self }
+    }
+
+    /// Whether every sender has dropped its end or died (probes liveness).
+    #[must_use]
+    pub fn is_disconnected(&self) -> bool {
+        self.rx.is_disconnected()
+    }
+
+    /// MPMC: messages lost because their sender died between claiming a slot and filling it.
+    #[must_use]
+    pub fn lost(&self) -> u64 {
+        self.rx.lost()
+    }
+
+    /// Another receiver on the same MPMC channel.
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`] for an SPSC channel, [`Error::Attach`] if the table is full.
+    pub fn try_clone(&self) -> Result<ByteReceiver, Error> {
+        self.member.shared.require_mpmc("clone a receiver")?;
+        ByteReceiver::attach(&self.member.shared)
+    }
+
+    /// The channel, as errors name it.
+    #[must_use]
+    pub fn channel(&self) -> &str {
+        &self.member.shared.name
+    }
+
+    /// The channel's flavour.
+    #[must_use]
+    pub fn flavour(&self) -> Flavour {
+        self.member.shared.opts.flavour
+    }
+}
+
+/// A received message lent in place by [`ByteReceiver::recv_ref`]; released when dropped.
+#[derive(Debug)]
+pub struct ByteRef<'a> {
+    grant: RxGrant<'a>,
+}
+
+impl ByteRef<'_> {
+    /// The message length.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.grant.len()
+    }
+
+    /// Whether the message is empty.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.grant.len() == 0
+    }
+
+    /// A pointer to the message (8-byte aligned), valid for reads of [`len`](ByteRef::len)
+    /// bytes while this lives.
+    #[must_use]
+    pub fn as_ptr(&self) -> *const u8 {
+        self.grant.as_ptr()
+    }
+
+    /// The message as a slice, without copying.
+    ///
+    /// # Safety
+    /// No other process may write these bytes while the slice lives. A correct ringway sender
+    /// never does; a buggy or hostile one could, which would be undefined behaviour for a
+    /// `&[u8]`. Use [`copy_to`](ByteRef::copy_to) or [`to_vec`](ByteRef::to_vec) when the
+    /// sender is not trusted.
+    #[must_use]
+    pub unsafe fn as_slice(&self) -> &[u8] {
+        // SAFETY: valid and initialised for `len` bytes while the grant lives; not written
+        // meanwhile per the caller's promise.
+        unsafe { core::slice::from_raw_parts(self.as_ptr(), self.len()) }
+    }
+
+    /// Copies the first `min(len, dst.len())` bytes into `dst`; returns how many.
+    pub fn copy_to(&self, dst: &mut [u8]) -> usize {
+        self.grant.copy_to(dst)
+    }
+
+    /// Copies the message into a new vector.
+    #[must_use]
+    pub fn to_vec(&self) -> Vec<u8> {
+        self.grant.to_vec()
+    }
+
+    /// Releases the message (the same as dropping it).
+    pub fn release(self) {}
+}
+
+/// Blocking iterator from [`ByteReceiver::iter`].
+#[derive(Debug)]
+pub struct ByteIter<'a> {
+    receiver: &'a mut ByteReceiver,
+}
+
+impl Iterator for ByteIter<'_> {
+    type Item = Vec<u8>;
+    fn next(&mut self) -> Option<Vec<u8>> {
+        let mut out = Vec::new();
+        self.receiver.recv(&mut out).ok().map(|_| out)
+    }
+}

@@ -1,0 +1,97 @@
+//! Typed and byte channels between processes, over lock-free rings in shared memory: no
+//! system call on the fast path, zero-copy when you want it, blocking and timed calls, and
+//! the other side's disconnect or crash reported instead of a hang.
+//!
+//! Send a struct from one process to another:
+//!
+//! ```
+//! use ringway_channel::{ChannelOptions, Receiver, Sender};
+//!
+//! #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+//! #[repr(C)]
+//! struct Tick { price: f64, qty: u32, venue: u32 }
+//!
+//! # let name = format!("/ringway-doc-lib-{}", std::process::id());
+//! // Process A:
+//! let mut tx = Sender::<Tick>::create(&name, &ChannelOptions::new())?;
+//! // Process B (started before or after A: open waits for the creator):
+//! let mut rx = Receiver::<Tick>::open(&name, &ChannelOptions::new())?;
+//!
+//! tx.send(Tick { price: 101.25, qty: 300, venue: 7 })?;
+//! assert_eq!(rx.recv()?.qty, 300);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! - [`Sender`] / [`Receiver`]: fixed-size plain data (`T:` [`bytemuck::Pod`], so every bit
+//!   pattern the other process writes is a valid `T`), with in-place [`Loan`] and [`RecvRef`].
+//! - [`ByteSender`] / [`ByteReceiver`]: variable-size `&[u8]` messages, with in-place
+//!   [`ByteLoan`] and [`ByteRef`]; with the `serde` feature, `send_serialized` and
+//!   `recv_deserialized` (postcard).
+//! - Endpoints **by name** ([`Address`]: POSIX shm, System V key, file): `create` in one
+//!   process, `open` in another, in either order. **By inheritance** or **fd passing**:
+//!   [`Channel`] (anonymous or `/dev/zero` across `fork`, a sealed memfd across `exec` or over a
+//!   Unix socket); each process takes its end after the split.
+//! - [`ChannelOptions`]: capacity, [`Flavour`] (SPSC by default, or MPMC for many sender and
+//!   receiver processes), [`WaitStrategy`] per endpoint (busy-spin, spin-then-park, park),
+//!   open timeout, crash-detection interval, permissions and paging.
+//! - Errors: [`Error`] (setting up), [`SendError`] (hands the value back), [`RecvError`].
+//!
+//! Each call waits the way its name says: `send`/`recv` block (while the other side is alive),
+//! `try_send`/`try_recv` never block, `send_timeout`/`recv_timeout` block up to a deadline.
+//! Dropping an endpoint closes its side and wakes the other, which drains what was sent and
+//! then gets `Disconnected`; a process that dies (even by `kill -9`) is detected the same way
+//! within the liveness interval (50 ms of waiting by default). A named channel's name is
+//! removed when its last endpoint in any process drops.
+//!
+//! # Safety model
+//!
+//! The process on the other side of a channel is not trusted: it may be buggy, crashed
+//! mid-write, or hostile, and it can write any byte of the shared memory at any time.
+//!
+//! - **It cannot** make this process crash, read or write out of bounds, hang forever in a
+//!   blocking call, or hit undefined behaviour through the safe API. Every index and length
+//!   read from shared memory is checked against the geometry this process recorded when it
+//!   attached; a violation is [`RecvError::Corrupted`] / [`SendError::Corrupted`]. A typed
+//!   message must be exactly `size_of::<T>()` bytes, and `T: Pod` means any bytes are a
+//!   valid `T`. Values are copied out of shared memory (`recv`, [`RecvRef::get`]); references
+//!   into it exist only behind `unsafe` methods ([`RecvRef::as_ref`],
+//!   [`ByteRef::as_slice`], [`Loan::as_mut`]) whose contract is to trust the peer.
+//! - **It can** garble, drop or withhold its own messages, send a type-correct lie, fill the
+//!   channel, or stall it; blocking calls are bounded by timeouts and by liveness checks.
+//! - **Opening** checks the message type (size, alignment, name hash) and flavour recorded by
+//!   the creator, so two programs that disagree get [`Error::TypeMismatch`] naming both
+//!   types, not garbage.
+//! - **Permissions**: named channels are created `0600` (only the same user can open them)
+//!   and exclusively (a name someone else created first is an error, never adopted).
+//! - **Truncation**: a peer that can truncate a POSIX shm object or a file under a reader
+//!   makes the reader fault (`SIGBUS`); a sealed memfd ([`Channel::memfd`]) rules this out.
+//!
+//! # Feature flags
+//!
+//! - `serde`: [`ByteSender::send_serialized`] and [`ByteReceiver::recv_deserialized`], with
+//!   postcard, for messages that are not plain data.
+
+mod bytes;
+mod channel;
+mod error;
+mod message;
+mod options;
+mod raw;
+mod receiver;
+mod segment;
+mod sender;
+#[cfg(feature = "serde")]
+mod serde;
+
+pub use bytemuck::{self, Pod, Zeroable};
+pub use bytes::{ByteIter, ByteLoan, ByteReceiver, ByteRef, ByteSender};
+pub use channel::{ByteChannel, Bytes, Channel, Payload};
+pub use error::{Error, RecvError, SendError};
+pub use message::MessageType;
+pub use options::{Address, ChannelOptions, Flavour};
+pub use receiver::{IntoIter, Iter, Receiver, RecvRef, TryIter};
+pub use ringway_region::{Backing, HugePages};
+pub use ringway_ring::{Corruption, WaitStrategy};
+pub use sender::{Loan, Sender};
+#[cfg(feature = "serde")]
+pub use serde::SerdeError;

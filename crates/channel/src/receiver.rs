@@ -1,0 +1,285 @@
+//! [`Receiver<T>`]: receives fixed-size plain-data values, by copy or in place, and as an
+//! iterator.
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytemuck::Pod;
+use ringway_ring::Corruption;
+
+use crate::error::{Error, RecvError};
+use crate::message::MessageType;
+use crate::options::{Address, ChannelOptions, Flavour};
+use crate::raw::{RxGrant, Wait};
+use crate::segment::{Membership, Rx, Shared};
+
+/// The receiving end of a typed channel.
+///
+/// Messages are checked as they are taken: one whose length is not `size_of::<T>()` (a buggy
+/// or hostile sender) is released and reported as [`RecvError::Corrupted`], never read.
+///
+/// # Examples
+/// ```
+/// use ringway_channel::{ChannelOptions, Receiver, Sender};
+/// # let name = format!("/ringway-doc-receiver-{}", std::process::id());
+/// let mut rx = Receiver::<u64>::create(&name, &ChannelOptions::new())?; // either side creates
+/// let mut tx = Sender::<u64>::open(&name, &ChannelOptions::new())?;
+/// for i in 0..3 {
+///     tx.send(i)?;
+/// }
+/// drop(tx); // the receiver drains, then sees the channel disconnected
+/// assert_eq!(rx.iter().collect::<Vec<_>>(), [0, 1, 2]);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug)]
+pub struct Receiver<T> {
+    rx: Rx,
+    member: Membership,
+    _type: PhantomData<fn() -> T>,
+}
+
+impl<T: Pod> Receiver<T> {
+    /// Creates the channel `address` and attaches as its receiver (see [`Sender::create`](crate::Sender::create)).
+    ///
+    /// # Errors
+    /// As [`Sender::create`](crate::Sender::create).
+    pub fn create(
+        address: impl Into<Address>,
+        opts: &ChannelOptions,
+    ) -> Result<Receiver<T>, Error> {
+        let message = MessageType::typed::<T>(opts.type_name.as_deref());
+        let shared = Shared::create(address.into().backing(), message, opts)?;
+        Receiver::attach(&shared).inspect_err(|_| shared.abandon())
+    }
+
+    /// Opens the channel `address`, waiting up to the open timeout for its creator, and
+    /// attaches as its receiver.
+    ///
+    /// # Errors
+    /// As [`Sender::open`](crate::Sender::open).
+    pub fn open(address: impl Into<Address>, opts: &ChannelOptions) -> Result<Receiver<T>, Error> {
+        let message = MessageType::typed::<T>(opts.type_name.as_deref());
+        let shared = Shared::open(&address.into(), message, opts)?;
+        Receiver::attach(&shared)
+    }
+
+    pub(crate) fn attach(shared: &Arc<Shared>) -> Result<Receiver<T>, Error> {
+        let (rx, member) = shared.consumer()?;
+        Ok(Receiver {
+            rx,
+            member,
+            _type: PhantomData,
+        })
+    }
+
+    /// Receives the next value, waiting as long as a sender is alive.
+    ///
+    /// # Errors
+    /// [`RecvError::Disconnected`] once every sender has left or died and everything sent has
+    /// been received; [`RecvError::Corrupted`].
+    pub fn recv(&mut self) -> Result<T, RecvError> {
+        self.recv_ref_with(Wait::Forever).map(|r| r.get())
+    }
+
+    /// Receives the next value if there is one now.
+    ///
+    /// # Errors
+    /// [`RecvError::Empty`], [`RecvError::Disconnected`], [`RecvError::Corrupted`].
+    pub fn try_recv(&mut self) -> Result<T, RecvError> {
+        self.recv_ref_with(Wait::Try).map(|r| r.get())
+    }
+
+    /// Receives the next value, waiting up to `timeout`.
+    ///
+    /// # Errors
+    /// [`RecvError::Timeout`], [`RecvError::Disconnected`], [`RecvError::Corrupted`].
+    pub fn recv_timeout(&mut self, timeout: Duration) -> Result<T, RecvError> {
+        self.recv_ref_with(Wait::For(timeout)).map(|r| r.get())
+    }
+
+    /// Lends the next message in place, waiting as long as a sender is alive; it is released
+    /// when the [`RecvRef`] drops.
+    ///
+    /// # Errors
+    /// As [`recv`](Receiver::recv).
+    pub fn recv_ref(&mut self) -> Result<RecvRef<'_, T>, RecvError> {
+        self.recv_ref_with(Wait::Forever)
+    }
+
+    /// Like [`recv_ref`](Receiver::recv_ref), without waiting.
+    ///
+    /// # Errors
+    /// As [`try_recv`](Receiver::try_recv).
+    pub fn try_recv_ref(&mut self) -> Result<RecvRef<'_, T>, RecvError> {
+        self.recv_ref_with(Wait::Try)
+    }
+
+    fn recv_ref_with(&mut self, wait: Wait) -> Result<RecvRef<'_, T>, RecvError> {
+        let grant = self.rx.peek(wait).map_err(RecvError::from_pop)?;
+        let size = core::mem::size_of::<T>();
+        if grant.len() != size {
+            let found = grant.len() as u64;
+            drop(grant); // released: the channel moves on
+            return Err(RecvError::Corrupted(Corruption {
+                what: "a typed message must be exactly size_of::<T>() bytes",
+                found,
+                limit: size as u64,
+            }));
+        }
+        Ok(RecvRef {
+            grant,
+            _type: PhantomData,
+        })
+    }
+
+    /// A blocking iterator over received values; it ends when the channel is disconnected
+    /// (or on a corrupted message: use [`recv`](Receiver::recv) to see errors).
+    pub fn iter(&mut self) -> Iter<'_, T> {
+        Iter { receiver: self }
+    }
+
+    /// An iterator over the values available now.
+    pub fn try_iter(&mut self) -> TryIter<'_, T> {
+        TryIter { receiver: self }
+    }
+
+    /// Whether every sender has dropped its end or died (probes liveness: not for a hot
+    /// loop). Values they sent may still be waiting.
+    #[must_use]
+    pub fn is_disconnected(&self) -> bool {
+        self.rx.is_disconnected()
+    }
+
+    /// MPMC: messages lost because their sender died between claiming a slot and filling it.
+    #[must_use]
+    pub fn lost(&self) -> u64 {
+        self.rx.lost()
+    }
+
+    /// Another receiver on the same MPMC channel.
+    ///
+    /// # Errors
+    /// [`Error::Unsupported`] for an SPSC channel, [`Error::Attach`] if the receiver table is
+    /// full.
+    pub fn try_clone(&self) -> Result<Receiver<T>, Error> {
+        self.member.shared.require_mpmc("clone a receiver")?;
+        Receiver::attach(&self.member.shared)
+    }
+
+    /// The channel, as errors name it.
+    #[must_use]
+    pub fn channel(&self) -> &str {
+        &self.member.shared.name
+    }
+
+    /// The channel's flavour.
+    #[must_use]
+    pub fn flavour(&self) -> Flavour {
+        self.member.shared.opts.flavour
+    }
+}
+
+/// A received message, lent in place by [`Receiver::recv_ref`]; released when dropped.
+#[derive(Debug)]
+pub struct RecvRef<'a, T> {
+    grant: RxGrant<'a>,
+    _type: PhantomData<T>,
+}
+
+impl<T: Pod> RecvRef<'_, T> {
+    /// Copies the value out.
+    #[must_use]
+    pub fn get(&self) -> T {
+        // SAFETY: the message is exactly size_of::<T>() bytes (checked when lent) and valid
+        // for reads while the grant lives; read_unaligned needs no alignment; T is Pod, so
+        // any bytes (even ones a hostile peer rewrites meanwhile) make a valid T.
+        unsafe { self.grant.as_ptr().cast::<T>().read_unaligned() }
+    }
+
+    /// A pointer to the message in shared memory, aligned for `T` (whose alignment must be at
+    /// most 8, checked at compile time), valid for reads while this lives.
+    #[must_use]
+    pub fn as_ptr(&self) -> *const T {
+        const {
+            assert!(
+                core::mem::align_of::<T>() <= 8,
+                "a lent T must have alignment <= 8"
+            )
+        };
+        self.grant.as_ptr().cast::<T>()
+    }
+
+    /// The message as `&T`, without copying.
+    ///
+    /// # Safety
+    /// No other process may write these bytes while the reference lives. A correct ringway
+    /// sender never does (the message is not released until this drops); a buggy or hostile
+    /// one could, which would be undefined behaviour for a `&T`. Use [`get`](RecvRef::get)
+    /// when the sender is not trusted.
+    #[must_use]
+    pub unsafe fn as_ref(&self) -> &T {
+        // SAFETY: aligned (as_ptr's check; messages start 8-aligned), valid and initialised
+        // for size_of::<T>() bytes, a valid T (Pod), and not written meanwhile per the
+        // caller's promise.
+        unsafe { &*self.as_ptr() }
+    }
+
+    /// Releases the message (the same as dropping it).
+    pub fn release(self) {}
+}
+
+/// Blocking iterator from [`Receiver::iter`].
+#[derive(Debug)]
+pub struct Iter<'a, T> {
+    receiver: &'a mut Receiver<T>,
+}
+
+impl<T: Pod> Iterator for Iter<'_, T> {
+    type Item = T;
+    fn next(&mut self) -> Option<T> {
+        self.receiver.recv().ok()
+    }
+}
+
+/// Non-blocking iterator from [`Receiver::try_iter`].
+#[derive(Debug)]
+pub struct TryIter<'a, T> {
+    receiver: &'a mut Receiver<T>,
+}
+
+impl<T: Pod> Iterator for TryIter<'_, T> {
+    type Item = T;
+    fn next(&mut self) -> Option<T> {
+        self.receiver.try_recv().ok()
+    }
+}
+
+/// Owning blocking iterator: `for value in receiver { .. }`.
+#[derive(Debug)]
+pub struct IntoIter<T> {
+    receiver: Receiver<T>,
+}
+
+impl<T: Pod> Iterator for IntoIter<T> {
+    type Item = T;
+    fn next(&mut self) -> Option<T> {
+        self.receiver.recv().ok()
+    }
+}
+
+impl<T: Pod> IntoIterator for Receiver<T> {
+    type Item = T;
+    type IntoIter = IntoIter<T>;
+    fn into_iter(self) -> IntoIter<T> {
+        IntoIter { receiver: self }
+    }
+}
+
+impl<'a, T: Pod> IntoIterator for &'a mut Receiver<T> {
+    type Item = T;
+    type IntoIter = Iter<'a, T>;
+    fn into_iter(self) -> Iter<'a, T> {
+        self.iter()
+    }
+}

@@ -1,0 +1,371 @@
+//! The shared memory under a channel: creating or opening it, checking what it carries, and
+//! attaching endpoints to its ring.
+//!
+//! A [`Shared`] is the region (mapped), the ring memory over it, and what this process
+//! expects of it. Endpoints hold it through an `Arc`, with a [`Membership`] that counts them
+//! in the ring header's `users` field: a named channel's name is removed when the last
+//! endpoint, in any process, leaves, so nothing is left in `/dev/shm` after a clean run. A
+//! process that crashes leaves its count behind; `ringway clean` removes segments whose
+//! registered processes are all dead.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use ringway_region::{Backing, ErrorKind, Region};
+use ringway_ring::{
+    AttachOptions, Geometry, RingConfig, RingKind, RingMemory, layout, mpmc, spsc, wait_initialized,
+};
+
+use crate::error::Error;
+use crate::message::MessageType;
+use crate::options::{
+    Address, ChannelOptions, DEFAULT_BYTE_CAPACITY, DEFAULT_MPMC_MESSAGE, DEFAULT_MPMC_SLOTS,
+    DEFAULT_TYPED_CAPACITY, Flavour,
+};
+
+/// A region holding an initialised ring, and what this process expects of it.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) region: Arc<Region>,
+    pub(crate) memory: RingMemory,
+    pub(crate) geometry: Geometry,
+    /// How errors name the channel: `POSIX shm "/ticks"`, `memfd "jobs"`, ...
+    pub(crate) name: String,
+    /// Named channels remove their name with their last endpoint.
+    named: bool,
+    pub(crate) opts: ChannelOptions,
+    /// The creator of a named channel counts one user before `init`, so an opener that comes
+    /// and goes before the creator attaches cannot remove the name; the creator's first
+    /// endpoint takes that count instead of adding one.
+    precounted: AtomicBool,
+}
+
+/// The ring configuration for messages of `message` with these options.
+fn ring_config(
+    message: &MessageType,
+    opts: &ChannelOptions,
+    name: &str,
+) -> Result<RingConfig, Error> {
+    let invalid = |what: &str| Error::Unsupported {
+        channel: name.to_owned(),
+        what: what.to_owned(),
+    };
+    let pow2 = |n: usize, what: &str| {
+        n.checked_next_power_of_two()
+            .map(|n| n as u64)
+            .ok_or_else(|| invalid(what))
+    };
+    let config = match (message.size, opts.flavour) {
+        (Some(size), Flavour::Spsc) => {
+            let size = size as usize;
+            let messages = opts.capacity.unwrap_or(DEFAULT_TYPED_CAPACITY).max(1);
+            let record = layout::record_size(size as u64) as usize;
+            let bytes = messages
+                .checked_mul(record)
+                .ok_or_else(|| invalid("capacity overflows"))?;
+            // Big enough for the messages asked for, and for one message of this type.
+            let min_for_one = 2 * (size + layout::REC_HEADER_LEN);
+            let capacity = pow2(bytes.max(min_for_one).max(32), "capacity overflows")?;
+            RingConfig::spsc(capacity)
+        }
+        (Some(size), Flavour::Mpmc) => {
+            let slots = pow2(
+                opts.capacity.unwrap_or(DEFAULT_TYPED_CAPACITY).max(2),
+                "capacity overflows",
+            )?;
+            let slot =
+                u32::try_from(size).map_err(|_| invalid("message type too large for a slot"))?;
+            RingConfig::mpmc(slots, slot)
+        }
+        (None, Flavour::Spsc) => {
+            let mut bytes = opts.capacity.unwrap_or(DEFAULT_BYTE_CAPACITY).max(32);
+            if let Some(max) = opts.max_message {
+                let need = max
+                    .checked_add(layout::REC_HEADER_LEN)
+                    .and_then(|n| n.checked_mul(2))
+                    .ok_or_else(|| invalid("max_message overflows"))?;
+                bytes = bytes.max(need);
+            }
+            RingConfig::spsc(pow2(bytes, "capacity overflows")?)
+        }
+        (None, Flavour::Mpmc) => {
+            let slots = pow2(
+                opts.capacity.unwrap_or(DEFAULT_MPMC_SLOTS).max(2),
+                "capacity overflows",
+            )?;
+            let slot = opts.max_message.unwrap_or(DEFAULT_MPMC_MESSAGE);
+            let slot =
+                u32::try_from(slot).map_err(|_| invalid("max_message too large for a slot"))?;
+            RingConfig::mpmc(slots, slot)
+        }
+    };
+    let config = match opts.flavour {
+        Flavour::Mpmc => config
+            .max_producers(opts.max_producers)
+            .max_consumers(opts.max_consumers),
+        Flavour::Spsc => config,
+    };
+    Ok(config
+        .fingerprint(message.fingerprint)
+        .label(message.label()))
+}
+
+fn flavour_of(kind: RingKind) -> Flavour {
+    match kind {
+        RingKind::Spsc => Flavour::Spsc,
+        RingKind::Mpmc => Flavour::Mpmc,
+    }
+}
+
+impl Shared {
+    /// Creates the shared memory of `backing` and initialises a ring for `message` in it.
+    pub(crate) fn create(
+        backing: &Backing,
+        message: MessageType,
+        opts: &ChannelOptions,
+    ) -> Result<Arc<Shared>, Error> {
+        let name = backing.to_string();
+        let named = matches!(
+            backing,
+            Backing::Posix { .. } | Backing::SysV { .. } | Backing::File { .. }
+        );
+        let config = ring_config(&message, opts, &name)?.users(u32::from(named));
+        let len = config.required_len().map_err(|source| Error::Config {
+            channel: name.clone(),
+            source,
+        })?;
+        let region = Region::create(backing, &opts.create_region(len, named))?;
+        let region = Arc::new(region);
+        let built = (|| {
+            let memory = ring_memory(&region, &name)?;
+            let geometry =
+                ringway_ring::init(&memory, &config).map_err(|source| Error::Config {
+                    channel: name.clone(),
+                    source,
+                })?;
+            Ok((memory, geometry))
+        })();
+        let (memory, geometry) = match built {
+            Ok(built) => built,
+            Err(e) => {
+                // Nothing may be left behind by a failed create. The region was created with
+                // `persist` (named channels manage their own removal), so remove it here.
+                let _ = region.unlink();
+                return Err(e);
+            }
+        };
+        Ok(Arc::new(Shared {
+            region,
+            memory,
+            geometry,
+            name,
+            named,
+            opts: opts.clone(),
+            precounted: AtomicBool::new(named),
+        }))
+    }
+
+    /// Opens a named channel, waiting up to the open timeout for its creator.
+    pub(crate) fn open(
+        address: &Address,
+        message: MessageType,
+        opts: &ChannelOptions,
+    ) -> Result<Arc<Shared>, Error> {
+        let name = address.to_string();
+        let start = Instant::now();
+        let mut pause = Duration::from_micros(200);
+        let region = loop {
+            match Region::open(address.backing(), &opts.open_region()) {
+                Ok(region) => break region,
+                // Not created yet, or created but not yet sized: wait for the creator.
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        ErrorKind::NotFound | ErrorKind::Empty | ErrorKind::TooSmall
+                    ) =>
+                {
+                    let waited = start.elapsed();
+                    if waited >= opts.open_timeout {
+                        return Err(Error::NotFound {
+                            channel: name,
+                            waited,
+                            source: Box::new(e),
+                        });
+                    }
+                    std::thread::sleep(pause.min(opts.open_timeout - waited));
+                    pause = (pause * 2).min(Duration::from_millis(20));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
+        let remaining = opts.open_timeout.saturating_sub(start.elapsed());
+        Shared::adopt(region, message, opts, name, true, remaining)
+    }
+
+    /// Takes a memfd received from another process (by fd passing or inheritance).
+    pub(crate) fn from_region(
+        region: Region,
+        message: MessageType,
+        opts: &ChannelOptions,
+    ) -> Result<Arc<Shared>, Error> {
+        let name = region.backing().to_string();
+        Shared::adopt(region, message, opts, name, false, opts.open_timeout)
+    }
+
+    /// Checks that an opened region holds an initialised ring for `message` of our flavour.
+    fn adopt(
+        region: Region,
+        message: MessageType,
+        opts: &ChannelOptions,
+        name: String,
+        named: bool,
+        timeout: Duration,
+    ) -> Result<Arc<Shared>, Error> {
+        let region = Arc::new(region);
+        let memory = ring_memory(&region, &name)?;
+        let (geometry, identity) = match wait_initialized(&memory, timeout) {
+            Ok(found) => found,
+            Err(source @ ringway_ring::AttachError::NotInitialized { waited }) => {
+                return Err(Error::NotFound {
+                    channel: name,
+                    waited,
+                    source: Box::new(source),
+                });
+            }
+            Err(source) => return Err(Error::attach(&name, source)),
+        };
+        let theirs = MessageType::recorded(identity.fingerprint, &identity.label);
+        if !message.matches(&theirs) {
+            return Err(Error::TypeMismatch {
+                channel: name,
+                ours: Box::new(message),
+                theirs: Box::new(theirs),
+            });
+        }
+        let flavour = flavour_of(geometry.kind);
+        if flavour != opts.flavour {
+            return Err(Error::FlavourMismatch {
+                channel: name,
+                ours: opts.flavour,
+                theirs: flavour,
+            });
+        }
+        Ok(Arc::new(Shared {
+            region,
+            memory,
+            geometry,
+            name,
+            named,
+            opts: opts.clone(),
+            precounted: AtomicBool::new(false),
+        }))
+    }
+
+    fn attach_options(&self) -> AttachOptions {
+        // The ring is initialised already (create or `adopt` waited for it).
+        self.opts.attach_options(Duration::from_secs(1))
+    }
+
+    /// Removes the name of a channel this process just created, after a failure to attach
+    /// its first endpoint: a failed create leaves nothing behind.
+    pub(crate) fn abandon(&self) {
+        if self.named {
+            let _ = self.region.unlink();
+        }
+    }
+
+    /// Attaches a sender.
+    pub(crate) fn producer(self: &Arc<Self>) -> Result<(Tx, Membership), Error> {
+        let opts = self.attach_options();
+        let tx = match self.geometry.kind {
+            RingKind::Spsc => spsc::Producer::attach(&self.memory, &opts).map(Tx::Spsc),
+            RingKind::Mpmc => mpmc::Producer::attach(&self.memory, &opts).map(Tx::Mpmc),
+        }
+        .map_err(|e| Error::attach(&self.name, e))?;
+        Ok((tx, Membership::join(self)))
+    }
+
+    /// Attaches a receiver.
+    pub(crate) fn consumer(self: &Arc<Self>) -> Result<(Rx, Membership), Error> {
+        let opts = self.attach_options();
+        let rx = match self.geometry.kind {
+            RingKind::Spsc => spsc::Consumer::attach(&self.memory, &opts).map(Rx::Spsc),
+            RingKind::Mpmc => mpmc::Consumer::attach(&self.memory, &opts).map(Rx::Mpmc),
+        }
+        .map_err(|e| Error::attach(&self.name, e))?;
+        Ok((rx, Membership::join(self)))
+    }
+
+    /// Fails unless the channel is MPMC (only MPMC channels have more than one endpoint of a
+    /// side).
+    pub(crate) fn require_mpmc(&self, what: &str) -> Result<(), Error> {
+        match self.geometry.kind {
+            RingKind::Mpmc => Ok(()),
+            RingKind::Spsc => Err(Error::Unsupported {
+                channel: self.name.clone(),
+                what: format!(
+                    "cannot {what}: an SPSC channel has one sender and one receiver (use Flavour::Mpmc)"
+                ),
+            }),
+        }
+    }
+
+    /// The largest message the ring carries.
+    pub(crate) fn max_message(&self) -> usize {
+        self.geometry.max_message as usize
+    }
+}
+
+fn ring_memory(region: &Arc<Region>, name: &str) -> Result<RingMemory, Error> {
+    let keep: ringway_ring::KeepAlive = region.clone();
+    // SAFETY: the region's mapping is valid for reads and writes of `region.len()` bytes
+    // until the region drops, and `keep` (an Arc of it) is held by the ring memory and every
+    // endpoint attached to it. The region never hands out references to its bytes.
+    unsafe { RingMemory::from_raw(region.as_ptr(), region.len(), Some(keep)) }
+        .map_err(|e| Error::attach(name, e))
+}
+
+/// One endpoint's share of a channel: counted in the header's `users`, and, for a named
+/// channel, removing the name when the count reaches zero.
+#[derive(Debug)]
+pub(crate) struct Membership {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl Membership {
+    fn join(shared: &Arc<Shared>) -> Membership {
+        if shared.named && !shared.precounted.swap(false, Ordering::AcqRel) {
+            shared.memory.add_user();
+        }
+        Membership {
+            shared: shared.clone(),
+        }
+    }
+}
+
+impl Drop for Membership {
+    fn drop(&mut self) {
+        if self.shared.named && self.shared.memory.remove_user() == 0 {
+            // The last endpoint of every process is leaving: remove the name. Processes that
+            // still have the memory mapped keep it; another endpoint that counted itself in
+            // meanwhile has its own mapping and sees this side closed. Nothing useful can be
+            // done with an error here (someone else removed the name first).
+            let _ = self.shared.region.unlink();
+        }
+    }
+}
+
+/// The producing end of either ring.
+#[derive(Debug)]
+pub(crate) enum Tx {
+    Spsc(spsc::Producer),
+    Mpmc(mpmc::Producer),
+}
+
+/// The consuming end of either ring.
+#[derive(Debug)]
+pub(crate) enum Rx {
+    Spsc(spsc::Consumer),
+    Mpmc(mpmc::Consumer),
+}
