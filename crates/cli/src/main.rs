@@ -2,7 +2,7 @@
 //!
 //! - `ringway bench` measures message round trips and one-way throughput between two real
 //!   processes over pipes, Unix sockets, TCP loopback and two reference floors (a bare shared
-//!   cache line and `memcpy`), and prints a table with ratios against `pipe`; see [`bench`].
+//!   cache line and `memcpy`), and prints a table with ratios against `pipe`; see [`mod@bench`].
 //! - `ringway __bench-peer` (hidden) is the same binary playing one side of a measurement; the
 //!   bench re-executes itself with it and never expects a person to type it.
 

@@ -15,7 +15,25 @@
 //!    [`workload::drive`](super::workload::drive), which does both. It returns the
 //!    [`PeerReport`] the child prints as one JSON line.
 //!
-//! Adding a transport is: a type implementing [`Transport`], one line in [`ALL`].
+//! # Adding a transport
+//!
+//! A file with a type implementing [`Transport`], and one line in [`ALL`]. For a message
+//! transport (a ringway channel, say, whose endpoints each peer opens by name):
+//!
+//! - `name`: its JSON/CLI name (e.g. `ringway-spsc`); `supports`: both workloads.
+//! - `prepare` (parent): pick a fresh name, create what must exist before the peers open it
+//!   (or leave creating to one role, the other waiting for it), and return
+//!   `Endpoint { fds: vec![], name: Some(name) }` for each side, with a `guard` that removes
+//!   the name on drop, even when a peer crashed. A size it cannot carry is
+//!   [`SetupError::Unavailable`] with the reason, never a faked row.
+//! - `run_peer` (peer): open its side from the endpoint (a ping-pong needs both directions,
+//!   a throughput run A's sender and B's receiver), wrap it in a
+//!   [`Link`](super::workload::Link) and return
+//!   [`workload::drive(role, spec, link, ctl)`](super::workload::drive), which passes the start
+//!   gate and runs the workload. The link sends and receives exactly one whole message per
+//!   call, blocking or spinning as the transport does; `recv` returns `Ok(false)` once the
+//!   other side has dropped its link and everything sent before has been received; a broken
+//!   message is an `InvalidData` error. Nothing may be printed on stdout.
 
 use std::any::Any;
 use std::fmt;
