@@ -91,11 +91,12 @@ struct Watched {
 /// After the deadline and the kills, how long to wait for the killed peers' pipes to close.
 const GRACE: Duration = Duration::from_secs(5);
 
-/// Collects the output of `children` until all have exited, opening the start gate of `ctl` when they are all
-/// ready, killing the rest as soon as one fails and all of them once `timeout` has passed.
+/// Collects the output of `children` until all have exited, opening the start gate of `ctl`
+/// when they are all ready, killing the rest as soon as one fails and all of them once
+/// `timeout` has passed.
 ///
 /// # Errors
-/// Only failures of `poll`, `waitpid` or the start gate themselves.
+/// Only failures of `poll` or `waitpid` themselves; the peers are killed and reaped first.
 pub(crate) fn supervise(
     children: Vec<(Role, Child)>,
     ctl: &mut Control,
@@ -115,32 +116,16 @@ pub(crate) fn supervise(
             killed: false,
         })
         .collect();
-    let mut timed_out = false;
-    loop {
-        reap(&mut peers)?;
-        if peers.iter().all(|p| p.status.is_some()) {
-            break;
-        }
-        let now = Instant::now();
-        if now >= deadline && !timed_out {
-            timed_out = true;
+    let timed_out = match watch(&mut peers, ctl, deadline) {
+        Ok(timed_out) => timed_out,
+        Err(e) => {
             kill_running(&mut peers);
-        }
-        if now >= deadline + GRACE {
-            // A killed peer's pipe is still open (held by something it started?): stop reading.
-            for p in &mut peers {
-                (p.out, p.err) = (None, None);
+            for p in peers.iter_mut().filter(|p| p.status.is_none()) {
+                let _ = p.child.wait();
             }
-            continue;
+            return Err(e);
         }
-        let wait = if timed_out {
-            deadline + GRACE
-        } else {
-            deadline
-        }
-        .saturating_duration_since(now);
-        read_ready(&mut peers, ctl, wait)?;
-    }
+    };
     let runs = peers
         .into_iter()
         .map(|p| PeerRun {
@@ -152,6 +137,37 @@ pub(crate) fn supervise(
         })
         .collect();
     Ok(Supervised { runs, timed_out })
+}
+
+/// The supervision loop; returns whether the deadline passed.
+fn watch(peers: &mut [Watched], ctl: &mut Control, deadline: Instant) -> io::Result<bool> {
+    let mut timed_out = false;
+    loop {
+        reap(peers)?;
+        if peers.iter().all(|p| p.status.is_some()) {
+            break;
+        }
+        let now = Instant::now();
+        if now >= deadline && !timed_out {
+            timed_out = true;
+            kill_running(peers);
+        }
+        if now >= deadline + GRACE {
+            // A killed peer's pipe is still open (held by something it started?): stop reading.
+            for p in peers.iter_mut() {
+                (p.out, p.err) = (None, None);
+            }
+            continue;
+        }
+        let wait = if timed_out {
+            deadline + GRACE
+        } else {
+            deadline
+        }
+        .saturating_duration_since(now);
+        read_ready(peers, ctl, wait)?;
+    }
+    Ok(timed_out)
 }
 
 /// Waits for the peers whose output has ended (they are exiting); a failed one gets the others
@@ -215,7 +231,7 @@ fn read_ready(peers: &mut [Watched], ctl: &mut Control, wait: Duration) -> io::R
         (ready, gate_fd.is_some() && is_ready(&fds[0]))
     };
     if gate_ready {
-        ctl.on_readable()?;
+        ctl.on_readable();
     }
     let mut chunk = vec![0u8; 64 * 1024];
     for (i, is_err) in ready {
