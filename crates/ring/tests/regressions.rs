@@ -7,7 +7,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{peek, poke};
+use common::poke;
 use ringway_ring::{AttachOptions, PopError, PushError, RingConfig, RingMemory, mpmc};
 
 const TAIL: usize = 128;
