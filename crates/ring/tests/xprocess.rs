@@ -388,7 +388,7 @@ fn mpmc_stress(via: Via, per: u64) -> Result<(), Failed> {
     let start = Instant::now();
     let count = (COUNT_ENV, per.to_string());
     let consumers: Vec<_> = (0..MPMC_CONSUMERS)
-        .map(|_| shared.spawn("mpmc-consumer", &[count.clone()]))
+        .map(|_| shared.spawn("mpmc-consumer", std::slice::from_ref(&count)))
         .collect();
     let producers: Vec<_> = (0..MPMC_PRODUCERS)
         .map(|p| {
