@@ -238,7 +238,7 @@ fn victim() -> Result<String, String> {
             return Err(format!("round {round}: the producer never left"));
         }
     }
-    set(&shared, CONSUMER_DONE, u64::MAX);
+    set(&shared, CONSUMER_DONE, u64::MAX); // tells the producer no round follows
     Ok(format!(
         "rounds={} init_failed={} attach_failed={} intact={} garbled={} replayed={} \
          corrupted={} timeouts={} closed={}",
@@ -300,13 +300,14 @@ fn feeder() -> Result<String, String> {
     let mut msg = Vec::new();
     let mut last = 0;
     loop {
-        let next = || get(&shared, ROUND) > last || get(&shared, STOP) != 0;
+        // Serve rounds until the victim has left: it may start one more after the stop.
+        let next = || get(&shared, ROUND) > last || get(&shared, CONSUMER_DONE) == u64::MAX;
         if !xproc::wait_until(PATIENCE, next) {
             return Err(format!("producer: no round after {last}"));
         }
         let round = get(&shared, ROUND);
         if round <= last {
-            break; // stopped
+            break; // the victim has left
         }
         last = round;
         let attached = timed("attach", || match kind {
@@ -576,15 +577,20 @@ fn scribbled(kind: RingKind) -> Result<(), Failed> {
     let seconds = env_number(SECONDS_ENV).unwrap_or(3.0);
     std::thread::sleep(Duration::from_secs_f64(seconds));
     set(&shared, STOP, 1);
-    let scribbler = finish(scribbler, "scribbler");
-    let victim = finish(victim, "victim (consumer)");
-    let feeder = finish(feeder, "feeder (producer)");
-    let count = |key: &str| reported(&victim, key);
+    let outputs = finish(vec![
+        (scribbler, "scribbler"),
+        (victim, "victim (consumer)"),
+        (feeder, "feeder (producer)"),
+    ]);
+    let [scribbler, victim, feeder] = &outputs[..] else {
+        unreachable!("three children")
+    };
+    let count = |key: &str| reported(victim, key);
     println!(
         "scribbled {name} ring, {seconds} s: {} scribbler writes; consumer: {} rounds, {} intact \
          messages, {} garbled, {} replayed stale, {} Corrupted, {} timeouts, {} closed, \
          {} failed inits, {} failed attaches; producer: {} sent, {} Corrupted",
-        reported(&scribbler, "writes"),
+        reported(scribbler, "writes"),
         count("rounds"),
         count("intact"),
         count("garbled"),
@@ -594,8 +600,8 @@ fn scribbled(kind: RingKind) -> Result<(), Failed> {
         count("closed"),
         count("init_failed"),
         count("attach_failed"),
-        reported(&feeder, "sent"),
-        reported(&feeder, "corrupted"),
+        reported(feeder, "sent"),
+        reported(feeder, "corrupted"),
     );
     // The run exercised what it claims to: messages got through, and the scribbler's writes
     // were caught as corruption.

@@ -236,11 +236,14 @@ fn spsc_stress(via: Via, n: u64) -> Result<(), Failed> {
     let start = Instant::now();
     let consumer = shared.spawn("spsc-consumer", &count);
     let producer = shared.spawn("spsc-producer", &count);
-    finish(producer, "spsc producer");
-    let report = finish(consumer, "spsc consumer");
+    let outputs = finish(vec![
+        (producer, "spsc producer"),
+        (consumer, "spsc consumer"),
+    ]);
+    let report = &outputs[1];
     let wall = start.elapsed();
-    assert_eq!(reported(&report, "received"), n);
-    let bytes = reported(&report, "bytes");
+    assert_eq!(reported(report, "received"), n);
+    let bytes = reported(report, "bytes");
     println!(
         "spsc over {via:?}: {n} messages, {:.1} MB of payload checked, {wall:.2?} wall \
          ({:.2} M msg/s)",
@@ -398,14 +401,15 @@ fn mpmc_stress(via: Via, per: u64) -> Result<(), Failed> {
             )
         })
         .collect();
-    let mut cancelled = 0;
-    for producer in producers {
-        cancelled += reported(&finish(producer, "mpmc producer"), "cancelled");
-    }
-    let received: Vec<u64> = consumers
+    let children = producers
         .into_iter()
-        .map(|c| reported(&finish(c, "mpmc consumer"), "received"))
+        .map(|p| (p, "mpmc producer"))
+        .chain(consumers.into_iter().map(|c| (c, "mpmc consumer")))
         .collect();
+    let outputs = finish(children);
+    let (sent, got) = outputs.split_at(MPMC_PRODUCERS as usize);
+    let cancelled: u64 = sent.iter().map(|out| reported(out, "cancelled")).sum();
+    let received: Vec<u64> = got.iter().map(|out| reported(out, "received")).collect();
     let wall = start.elapsed();
     let (mut missing, mut repeated) = (Vec::new(), Vec::new());
     for index in 0..total as usize {

@@ -186,18 +186,23 @@ pub fn env_number<T: std::str::FromStr>(key: &str) -> Option<T> {
     std::env::var(key).ok().and_then(|v| v.parse().ok())
 }
 
-/// Waits for a child and returns its stdout; fails the test (with its output) unless it
-/// exited with code 0.
-pub fn finish(mut child: Child, role: &str) -> String {
-    let status = child
-        .wait_timeout(CHILD_TIMEOUT)
-        .unwrap_or_else(|e| panic!("{role}: {e}"));
-    let (out, err) = child.output();
-    assert!(
-        status.success(),
-        "{role} did not exit normally: {status}\nstdout:\n{out}\nstderr:\n{err}"
-    );
-    out
+/// Waits for every child (each for at most [`CHILD_TIMEOUT`]) and returns their stdouts, in
+/// order; fails the test unless all exited with code 0, showing every child's output (the
+/// first to fail is often not the one that went wrong).
+pub fn finish(children: Vec<(Child, &str)>) -> Vec<String> {
+    let mut outputs = Vec::new();
+    let mut failed = false;
+    let mut story = String::new();
+    for (mut child, role) in children {
+        let status = child.wait_timeout(CHILD_TIMEOUT);
+        let (out, err) = child.output();
+        let ok = matches!(&status, Ok(s) if s.success());
+        failed |= !ok;
+        story += &format!("--- {role}: {status:?}\nstdout:\n{out}\nstderr:\n{err}\n");
+        outputs.push(out);
+    }
+    assert!(!failed, "a child did not exit normally:\n{story}");
+    outputs
 }
 
 /// The value of `key=` on the `report` line a child printed.
