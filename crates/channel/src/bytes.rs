@@ -3,6 +3,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use ringway_ring::PeerState;
+
 use crate::error::{Error, RecvError, SendError};
 use crate::message::MessageType;
 use crate::options::{Address, ChannelOptions, Flavour};
@@ -141,6 +143,13 @@ impl ByteSender {
     #[must_use]
     pub fn is_disconnected(&self) -> bool {
         self.tx.is_disconnected()
+    }
+
+    /// Whether a receiver has attached yet, is attached and alive, or has gone (probes liveness:
+    /// not for a hot loop). Useful to keep a process alive until its peer has connected.
+    #[must_use]
+    pub fn peer_state(&self) -> PeerState {
+        self.tx.peer_state()
     }
 
     /// Another sender on the same MPMC channel.
@@ -330,6 +339,13 @@ impl ByteReceiver {
     #[must_use]
     pub fn is_disconnected(&self) -> bool {
         self.rx.is_disconnected()
+    }
+
+    /// Whether a sender has attached yet, is attached and alive, or has gone (probes liveness:
+    /// not for a hot loop). Useful to keep a process alive until its peer has connected.
+    #[must_use]
+    pub fn peer_state(&self) -> PeerState {
+        self.rx.peer_state()
     }
 
     /// MPMC: messages lost because their sender died between claiming a slot and filling it.

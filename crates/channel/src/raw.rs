@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use ringway_ring::{PopError, PushError, mpmc, spsc};
+use ringway_ring::{PeerState, PopError, PushError, mpmc, spsc};
 
 use crate::segment::{Rx, Tx};
 
@@ -52,6 +52,13 @@ impl Tx {
         match self {
             Tx::Spsc(p) => p.is_disconnected(),
             Tx::Mpmc(p) => p.is_disconnected(),
+        }
+    }
+
+    pub(crate) fn peer_state(&self) -> PeerState {
+        match self {
+            Tx::Spsc(p) => p.peer_state(),
+            Tx::Mpmc(p) => p.peer_state(),
         }
     }
 }
@@ -118,6 +125,13 @@ impl Rx {
         match self {
             Rx::Spsc(c) => c.is_disconnected(),
             Rx::Mpmc(c) => c.is_disconnected(),
+        }
+    }
+
+    pub(crate) fn peer_state(&self) -> PeerState {
+        match self {
+            Rx::Spsc(c) => c.peer_state(),
+            Rx::Mpmc(c) => c.peer_state(),
         }
     }
 

@@ -8,6 +8,8 @@ use std::time::Duration;
 use bytemuck::Pod;
 use ringway_ring::Corruption;
 
+use ringway_ring::PeerState;
+
 use crate::error::{Error, RecvError};
 use crate::message::MessageType;
 use crate::options::{Address, ChannelOptions, Flavour};
@@ -149,6 +151,13 @@ impl<T: Pod> Receiver<T> {
     #[must_use]
     pub fn is_disconnected(&self) -> bool {
         self.rx.is_disconnected()
+    }
+
+    /// Whether a sender has attached yet, is attached and alive, or has gone (probes liveness:
+    /// not for a hot loop). Useful to keep a process alive until its peer has connected.
+    #[must_use]
+    pub fn peer_state(&self) -> PeerState {
+        self.rx.peer_state()
     }
 
     /// MPMC: messages lost because their sender died between claiming a slot and filling it.

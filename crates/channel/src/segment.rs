@@ -5,8 +5,9 @@
 //! expects of it. Endpoints hold it through an `Arc`, with a [`Membership`] that counts them
 //! in the ring header's `users` field: a named channel's name is removed when the last
 //! endpoint, in any process, leaves, so nothing is left in `/dev/shm` after a clean run. A
-//! process that crashes leaves its count behind; `ringway clean` removes segments whose
-//! registered processes are all dead.
+//! process that crashes cannot give its count back; the survivor that leaves last removes
+//! the name when no registered process is alive, and `ringway clean` removes segments whose
+//! processes all died.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -346,12 +347,32 @@ impl Membership {
 
 impl Drop for Membership {
     fn drop(&mut self) {
-        if self.shared.named && self.shared.memory.remove_user() == 0 {
-            // The last endpoint of every process is leaving: remove the name. Processes that
-            // still have the memory mapped keep it; another endpoint that counted itself in
-            // meanwhile has its own mapping and sees this side closed. Nothing useful can be
-            // done with an error here (someone else removed the name first).
-            let _ = self.shared.region.unlink();
+        let shared = &self.shared;
+        if !shared.named {
+            return;
+        }
+        // Remove the name with the last endpoint: the last to leave cleanly brings the count
+        // to zero; a survivor of crashed peers (whose counts were never given back) sees that
+        // nobody registered is alive any more. Processes that still have the memory mapped
+        // keep it. Nothing useful can be done with an error here (someone else removed the
+        // name first).
+        if shared.memory.remove_user() == 0 || !shared.anyone_alive() {
+            let _ = shared.region.unlink();
+        }
+    }
+}
+
+impl Shared {
+    /// Whether any registered endpoint (other than ones that closed) is alive, by `/proc`.
+    fn anyone_alive(&self) -> bool {
+        match ringway_ring::inspect(&self.memory) {
+            Ok(info) => info
+                .producers
+                .iter()
+                .chain(&info.consumers)
+                .any(|party| party.alive),
+            // A header that no longer reads as a ring has nobody to serve.
+            Err(_) => false,
         }
     }
 }

@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use bytemuck::Pod;
 
+use ringway_ring::PeerState;
+
 use crate::error::{Error, SendError};
 use crate::message::MessageType;
 use crate::options::{Address, ChannelOptions, Flavour};
@@ -171,6 +173,13 @@ impl<T: Pod> Sender<T> {
     #[must_use]
     pub fn is_disconnected(&self) -> bool {
         self.tx.is_disconnected()
+    }
+
+    /// Whether a receiver has attached yet, is attached and alive, or has gone (probes liveness:
+    /// not for a hot loop). Useful to keep a process alive until its peer has connected.
+    #[must_use]
+    pub fn peer_state(&self) -> PeerState {
+        self.tx.peer_state()
     }
 
     /// Another sender on the same MPMC channel (its own registration, so its own crash

@@ -95,5 +95,5 @@ pub use geometry::{
 pub use mem::{KeepAlive, RingMemory};
 pub use pad::Block128;
 pub use proc::{LivenessProbe, ProcessId, is_alive};
-pub use registry::{PartyInfo, PartyState};
+pub use registry::{PartyInfo, PartyState, PeerState};
 pub use wait::{AttachOptions, WaitStrategy};

@@ -21,7 +21,7 @@ use crate::error::{AttachError, Corruption, PopError, PushError, RingKind, Side}
 use crate::geometry::{Geometry, Identity};
 use crate::layout::{LEN_CANCELLED, SEQ_LOST, SLOT_HEADER_LEN};
 use crate::mem::{Mem, RingMemory, WaitWord};
-use crate::registry::{self, EntryStatus, SideStatus};
+use crate::registry::{self, EntryStatus, PeerState, SideStatus};
 use crate::sync::AtomicU64;
 use crate::sync::Ordering::{AcqRel, Acquire, Relaxed, Release};
 use crate::wait::{AttachOptions, Pause};
@@ -400,6 +400,16 @@ impl Producer {
         self.ep.mem.header().counters.abandoned.load(Relaxed)
     }
 
+    /// The other side: not attached yet, attached and alive, or gone (probes liveness: not
+    /// for a hot loop).
+    #[must_use]
+    pub fn peer_state(&self) -> PeerState {
+        if self.ep.peer_closed() {
+            return PeerState::Disconnected;
+        }
+        self.ep.peer_status().into()
+    }
+
     /// Whether every consumer has left or died (probes liveness: not for a hot loop).
     #[must_use]
     pub fn is_disconnected(&self) -> bool {
@@ -680,6 +690,16 @@ impl Consumer {
     #[must_use]
     pub fn lost(&self) -> u64 {
         self.ep.mem.header().counters.lost.load(Relaxed)
+    }
+
+    /// The other side: not attached yet, attached and alive, or gone (probes liveness: not
+    /// for a hot loop).
+    #[must_use]
+    pub fn peer_state(&self) -> PeerState {
+        if self.ep.peer_closed() {
+            return PeerState::Disconnected;
+        }
+        self.ep.peer_status().into()
     }
 
     /// Whether every producer has left or died (probes liveness: not for a hot loop).

@@ -49,6 +49,27 @@ pub struct PartyInfo {
     pub alive: bool,
 }
 
+/// What one endpoint knows of the other side of its ring.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PeerState {
+    /// Nobody has attached on the other side yet.
+    Waiting,
+    /// At least one endpoint on the other side is attached and alive.
+    Connected,
+    /// Endpoints attached on the other side, and every one has left or died.
+    Disconnected,
+}
+
+impl From<SideStatus> for PeerState {
+    fn from(status: SideStatus) -> PeerState {
+        match status {
+            SideStatus::Never => PeerState::Waiting,
+            SideStatus::Live => PeerState::Connected,
+            SideStatus::Gone => PeerState::Disconnected,
+        }
+    }
+}
+
 /// The liveness of one entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum EntryStatus {

@@ -27,7 +27,7 @@ use crate::layout::{
     record_word,
 };
 use crate::mem::{RingMemory, WaitWord};
-use crate::registry::{self, SideStatus};
+use crate::registry::{self, PeerState, SideStatus};
 use crate::sync::Ordering::{Acquire, Relaxed, Release};
 use crate::wait::{AttachOptions, Pause};
 
@@ -145,6 +145,16 @@ impl Producer {
     #[must_use]
     pub fn identity(&self) -> &Identity {
         &self.ep.identity
+    }
+
+    /// The other side: not attached yet, attached and alive, or gone (probes liveness: not
+    /// for a hot loop).
+    #[must_use]
+    pub fn peer_state(&self) -> PeerState {
+        if self.ep.peer_closed() {
+            return PeerState::Disconnected;
+        }
+        self.ep.peer_status().into()
     }
 
     /// Whether the consumer has left or died (probes its liveness: not for a hot loop).
@@ -515,6 +525,16 @@ impl Consumer {
     #[must_use]
     pub fn identity(&self) -> &Identity {
         &self.ep.identity
+    }
+
+    /// The other side: not attached yet, attached and alive, or gone (probes liveness: not
+    /// for a hot loop).
+    #[must_use]
+    pub fn peer_state(&self) -> PeerState {
+        if self.ep.peer_closed() {
+            return PeerState::Disconnected;
+        }
+        self.ep.peer_status().into()
     }
 
     /// Whether the producer has left or died (probes its liveness: not for a hot loop).
