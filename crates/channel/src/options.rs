@@ -61,6 +61,17 @@ impl Address {
         Address(Backing::ftok(path, id))
     }
 
+    /// A POSIX shared memory name nobody can guess: `prefix` (e.g. `/ticks`), a dash and 128
+    /// random bits. Create with it and hand the name to the peer (argument, environment,
+    /// socket): no other process can squat it first.
+    ///
+    /// # Errors
+    /// [`ringway_region::Error`] if `prefix` is not a valid POSIX name start or `getrandom`
+    /// fails.
+    pub fn unique_posix(prefix: &str) -> Result<Address, ringway_region::Error> {
+        Backing::posix_random(prefix).map(Address)
+    }
+
     /// A file on any filesystem (tmpfs, hugetlbfs, disk).
     #[must_use]
     pub fn file(path: impl Into<PathBuf>) -> Address {

@@ -94,6 +94,7 @@ mod map;
 mod memfd;
 mod options;
 mod posix;
+mod sigbus;
 mod sysv;
 
 pub use error::{Error, ErrorKind, Op};
@@ -200,6 +201,59 @@ impl Backing {
             key: SysvKey::Id(shmid),
         }
     }
+    /// [`Backing::Posix`] with an unpredictable name: `prefix`, a dash, and 128 random bits
+    /// in hex (from `getrandom`), e.g. `/ticks-3f09…`. Nobody can squat a name they cannot
+    /// guess; hand it to the peer (argument, environment, socket).
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::InvalidName`] if `prefix` does not start with `/`, contains another `/`,
+    /// or leaves no room for the random part; the OS error if `getrandom` fails.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringway_region::Backing;
+    ///
+    /// let a = Backing::posix_random("/ticks")?;
+    /// let b = Backing::posix_random("/ticks")?;
+    /// assert_ne!(a, b);
+    /// assert!(a.to_string().starts_with("POSIX shm \"/ticks-"));
+    /// # Ok::<(), ringway_region::Error>(())
+    /// ```
+    pub fn posix_random(prefix: &str) -> Result<Backing, Error> {
+        let mut bytes = [0u8; 16];
+        let mut filled = 0;
+        while filled < bytes.len() {
+            // SAFETY: the pointer and length describe the unfilled tail of `bytes`, which
+            // getrandom(2) only writes; flags 0 reads the urandom pool, blocking only before
+            // it is initialised at boot.
+            let n = unsafe {
+                libc::getrandom(bytes[filled..].as_mut_ptr().cast(), bytes.len() - filled, 0)
+            };
+            if n < 0 {
+                let errno = nix::errno::Errno::last();
+                if errno == nix::errno::Errno::EINTR {
+                    continue;
+                }
+                return Err(Error::os_on(
+                    Op::Create,
+                    format!("a random name after {prefix:?}"),
+                    "getrandom",
+                    errno,
+                    None,
+                ));
+            }
+            filled += n as usize;
+        }
+        let name = format!(
+            "{prefix}-{}",
+            bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        );
+        posix::validate_name(Op::Create, &name)?;
+        Ok(Backing::posix(name))
+    }
+
     /// [`Backing::Memfd`] with a label.
     pub fn memfd(label: impl Into<String>) -> Backing {
         Backing::Memfd { name: label.into() }
@@ -574,6 +628,17 @@ impl Region {
                 ))
             }
         }
+    }
+
+    /// How many pages of this mapping a peer truncated away and this process then touched.
+    ///
+    /// For fd-backed regions (POSIX shm, file, an unsealed memfd) a `SIGBUS` guard replaces a
+    /// truncated page with a private zero page when it is touched, so the access reads zeros
+    /// instead of killing the process; this counts those replacements. A non-zero count means
+    /// the object was truncated under us: its contents can no longer be trusted. A sealed
+    /// memfd cannot be truncated; SysV and anonymous memory have no file to truncate.
+    pub fn truncation_faults(&self) -> u64 {
+        self.map.truncation_faults()
     }
 
     /// The SysV shmid, for other processes to attach with

@@ -15,6 +15,7 @@ use nix::unistd::ftruncate;
 use crate::Backing;
 use crate::error::{Error, Op};
 use crate::options::{HugePages, RegionOptions};
+use crate::sigbus::Guard;
 
 /// How a [`Mapping`] is undone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,6 +40,8 @@ pub(crate) struct Mapping {
     ptr: NonNull<u8>,
     len: usize,
     unmap: Unmap,
+    /// For fd-backed mappings, whose object a peer may truncate: the SIGBUS guard entry.
+    guard: Option<Guard>,
 }
 
 // SAFETY: a `Mapping` is a range of this process's address space, not tied to
@@ -69,11 +72,25 @@ impl Mapping {
         // (see the crate's safety model), not a memory-safety violation of
         // this call.
         let ptr = unsafe { mman::mmap(None, len, prot(read_only), flags, fd, 0)? };
+        // A peer that can open the object can truncate it (a sealed memfd excepted): guard
+        // the range so that touching a truncated page reads zeros instead of killing us.
+        let granule = match fstatfs(fd) {
+            Ok(fs) if fs.filesystem_type() == HUGETLBFS_MAGIC => fs.block_size() as usize,
+            _ => 4096,
+        };
+        let guard = Guard::register(ptr.as_ptr().cast(), len.get(), granule);
         Ok(Mapping {
             ptr: ptr.cast(),
             len: len.get(),
             unmap: Unmap::Munmap,
+            guard,
         })
+    }
+
+    /// How many pages a peer truncated under this mapping (each one was replaced by a private
+    /// zero page when touched, instead of raising `SIGBUS`).
+    pub(crate) fn truncation_faults(&self) -> u64 {
+        self.guard.as_ref().map_or(0, Guard::faults)
     }
 
     /// `mmap(NULL, len, PROT_READ|PROT_WRITE, MAP_SHARED|MAP_ANONYMOUS [|
@@ -91,6 +108,7 @@ impl Mapping {
             ptr: ptr.cast(),
             len: len.get(),
             unmap: Unmap::Munmap,
+            guard: None,
         })
     }
 
@@ -112,6 +130,7 @@ impl Mapping {
             ptr,
             len,
             unmap: Unmap::Shmdt,
+            guard: None,
         })
     }
 
@@ -165,6 +184,9 @@ impl Mapping {
 
 impl Drop for Mapping {
     fn drop(&mut self) {
+        // Leave the SIGBUS table before the range goes: once unmapped, the addresses may be
+        // reused by someone else.
+        drop(self.guard.take());
         match self.unmap {
             Unmap::Munmap => {
                 // SAFETY: the range is a mapping this value owns (invariant)

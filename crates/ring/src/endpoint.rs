@@ -3,11 +3,13 @@
 
 use std::time::{Duration, Instant};
 
-use crate::error::{AttachError, RingKind, Side};
+use crate::error::{AttachError, Corruption, RingKind, Side};
 use crate::geometry::{Geometry, Identity, attach_geometry};
+use crate::layout::{INIT_READY, MAGIC};
 use crate::mem::{Mem, RingMemory, WaitWord};
 use crate::proc::ProcessId;
 use crate::registry::{self, Registration, SideStatus};
+use crate::sync::Ordering::Relaxed;
 use crate::wait::{AttachOptions, Waiter, notify};
 
 /// Non-blocking calls check the peer's liveness at most once per this many empty/full polls
@@ -80,6 +82,30 @@ impl Endpoint {
     /// The peer side's liveness, probing `/proc` (slow path only).
     pub(crate) fn peer_status(&self) -> SideStatus {
         registry::side_status(&self.mem, &self.geo, self.peer_side(), self.opts.probe)
+    }
+
+    /// Checks, on the slow path, that the header still says what it said at attach: a peer
+    /// that rewrote it, or truncated the mapping under us (the region then maps zeros over the
+    /// lost pages), leaves a ring this endpoint can no longer trust.
+    pub(crate) fn check_header(&self) -> Result<(), Corruption> {
+        let id = &self.mem.header().identity;
+        let magic = id.magic.load(Relaxed);
+        if magic != MAGIC {
+            return Err(Corruption::new(
+                "the ring header's magic changed after attach (overwritten, or the segment truncated)",
+                magic,
+                MAGIC,
+            ));
+        }
+        let init = id.init.load(Relaxed);
+        if init != INIT_READY {
+            return Err(Corruption::new(
+                "the ring header's init word changed after attach",
+                u64::from(init),
+                u64::from(INIT_READY),
+            ));
+        }
+        Ok(())
     }
 
     /// Rate limit for non-blocking calls: `true` at most once per liveness interval, and only

@@ -515,6 +515,7 @@ impl Producer {
     }
 
     fn check_consumers(&mut self) -> Result<(), PushError> {
+        self.ep.check_header().map_err(PushError::Corrupted)?;
         if self.ep.peer_status() == SideStatus::Gone {
             return Err(PushError::Closed);
         }
@@ -885,6 +886,7 @@ impl Consumer {
                 Pause::Retry => {}
                 Pause::TimedOut => return Err(PopError::Timeout),
                 Pause::CheckPeers => {
+                    self.ep.check_header().map_err(PopError::Corrupted)?;
                     self.producers_left(true);
                     self.recover()?;
                 }

@@ -391,6 +391,10 @@ impl Producer {
                 Pause::Retry => {}
                 Pause::TimedOut => return Err(PushError::Timeout),
                 Pause::CheckPeers => {
+                    self.ep.check_header().map_err(|c| {
+                        self.poisoned = Some(c);
+                        PushError::Corrupted(c)
+                    })?;
                     if self.ep.peer_status() == SideStatus::Gone {
                         return Err(PushError::Closed);
                     }
@@ -740,6 +744,10 @@ impl Consumer {
                 Pause::Retry => {}
                 Pause::TimedOut => return Err(PopError::Timeout),
                 Pause::CheckPeers => {
+                    self.ep.check_header().map_err(|c| {
+                        self.poisoned = Some(c);
+                        PopError::Corrupted(c)
+                    })?;
                     self.producer_left(true);
                 }
             }

@@ -439,3 +439,33 @@ fn threads_stream_random_messages_in_order() {
     producer.join().unwrap();
     assert_eq!(pop(&mut rx), Err(PopError::Closed));
 }
+
+#[test]
+fn a_rewritten_header_is_reported_by_waiting_calls() {
+    // A peer that overwrites the header (or truncates the mapping, which the region turns
+    // into zero pages) leaves a ring nobody can trust: blocked calls notice within a liveness
+    // interval and report corruption instead of waiting on.
+    let memory = RingMemory::heap(&RingConfig::spsc(64)).unwrap();
+    let opts = AttachOptions::new().liveness_interval(Duration::from_millis(5));
+    let mut tx = spsc::Producer::attach(&memory, &opts).unwrap();
+    let mut rx = spsc::Consumer::attach(&memory, &opts).unwrap();
+    tx.push(&[0; 24]).unwrap();
+    tx.push(&[0; 24]).unwrap();
+    poke(&memory, 0, 0); // the magic
+    let mut out = Vec::new();
+    rx.pop(&mut out).unwrap();
+    rx.pop(&mut out).unwrap();
+    assert!(matches!(
+        rx.pop_timeout(&mut out, Duration::from_secs(10)),
+        Err(PopError::Corrupted(_))
+    ));
+    // The producer, blocked on a full ring whose header is then rewritten.
+    let (memory, mut tx, _rx) = ring(64);
+    tx.push(&[0; 24]).unwrap();
+    tx.push(&[0; 24]).unwrap();
+    poke(&memory, 0, 0);
+    assert!(matches!(
+        tx.push_timeout(&[0; 24], Duration::from_secs(10)),
+        Err(PushError::Corrupted(_))
+    ));
+}

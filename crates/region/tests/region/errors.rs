@@ -40,6 +40,10 @@ pub(crate) fn trials() -> Vec<Trial> {
                 "sealed_memfd_resists_peer_truncate",
                 sealed_memfd_resists_truncate,
             ),
+            (
+                "truncation_by_a_peer_reads_zeros_instead_of_sigbus",
+                truncation_reads_zeros,
+            ),
             ("file_refuses_symlinks", file_symlinks),
             ("file_refuses_non_regular", file_non_regular),
             ("unsupported_options", unsupported_options),
@@ -450,6 +454,61 @@ fn sealed_memfd_resists_truncate() -> Result<(), Failed> {
     // would have killed this test with SIGBUS).
     assert_eq!(nix::sys::stat::fstat(fd)?.st_size, 16384);
     check(&region, PARENT_SEED)?;
+    Ok(())
+}
+
+/// A peer truncates a POSIX object and a file under a live mapping: touching the lost pages
+/// must not kill the process (the SIGBUS guard maps zeros there), the surviving page keeps its
+/// bytes, and the region reports the faults.
+fn truncation_reads_zeros() -> Result<(), Failed> {
+    let scope = LeakScope::new();
+    let path = scope.temp_path("truncated");
+    for backing in [
+        Backing::posix(scope.posix_name("truncated")),
+        Backing::file(&path),
+    ] {
+        let len = 4 * 4096;
+        let region = Region::create(&backing, &opts(len))?;
+        fill(&region, PARENT_SEED);
+        let (ready_rx, ready_tx) = nix::unistd::pipe()?;
+        let child = fork_child(|| {
+            // Wait until the parent has truncated the object to one page.
+            let mut byte = [0u8; 1];
+            if nix::unistd::read(&ready_rx, &mut byte) != Ok(1) {
+                return 2;
+            }
+            let mut bytes = vec![0xAAu8; len];
+            // SAFETY: the region is mapped for `len` bytes; copied through raw pointers. The
+            // pages past the first were truncated: the guard makes them read as zeros.
+            unsafe { std::ptr::copy_nonoverlapping(region.as_ptr(), bytes.as_mut_ptr(), len) };
+            let first_intact = bytes[..4096]
+                .iter()
+                .enumerate()
+                .all(|(i, &b)| b == crate::pattern_byte(i, PARENT_SEED));
+            if !first_intact {
+                return 3;
+            }
+            if bytes[4096..].iter().any(|&b| b != 0) {
+                return 4;
+            }
+            if region.truncation_faults() != 3 {
+                return 5;
+            }
+            0
+        });
+        let fd: OwnedFd = match &backing {
+            Backing::Posix { name } => shm_open(name.as_str(), OFlag::O_RDWR, Mode::empty())?,
+            _ => fs::OpenOptions::new().write(true).open(&path)?.into(),
+        };
+        ftruncate(&fd, 4096)?;
+        nix::unistd::write(&ready_tx, b"t")?;
+        let code = child.expect_exit(TIMEOUT);
+        assert_eq!(
+            code, 0,
+            "{backing}: the truncated-page reader failed (code {code})"
+        );
+        drop(region);
+    }
     Ok(())
 }
 

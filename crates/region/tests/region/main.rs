@@ -39,7 +39,7 @@ pub(crate) fn unique_size() -> usize {
     (2 + N.fetch_add(1, Ordering::Relaxed)) * 4096 + 123
 }
 
-fn pattern_byte(i: usize, seed: u8) -> u8 {
+pub(crate) fn pattern_byte(i: usize, seed: u8) -> u8 {
     (i.wrapping_mul(7) ^ (i >> 8)).wrapping_add(usize::from(seed) * 13) as u8
 }
 
