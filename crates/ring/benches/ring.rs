@@ -17,7 +17,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use ringway_ring::{AttachOptions, PopError, mpmc, spsc};
+use ringway_ring::{AttachOptions, PopError, PushError, mpmc, spsc};
 
 const SIZES: [usize; 3] = [8, 64, 1024];
 /// SPSC data area and MPMC slot count: room for bursts, small enough to stay in cache.
@@ -34,38 +34,47 @@ fn mpmc_pair(size: usize) -> (mpmc::Producer, mpmc::Consumer) {
     )
 }
 
-fn single_thread(c: &mut Criterion) {
-    let mut group = c.benchmark_group("spsc/push+pop");
+/// One message of `size` bytes pushed, then popped, per iteration, on the pair of ends
+/// `pair(size)` makes (generic, so the calls inline as in real use).
+fn push_pop<P, C>(
+    c: &mut Criterion,
+    group: &str,
+    pair: impl Fn(usize) -> (P, C),
+    push: impl Fn(&mut P, &[u8]) -> Result<(), PushError>,
+    pop: impl Fn(&mut C, &mut Vec<u8>) -> Result<usize, PopError>,
+) {
+    let mut group = c.benchmark_group(group);
     group.throughput(Throughput::Elements(1));
     for size in SIZES {
-        let (mut tx, mut rx) = spsc::heap(SPSC_CAPACITY).expect("a valid SPSC config");
+        let (mut tx, mut rx) = pair(size);
         let msg = vec![0xA5u8; size];
         let mut out = Vec::with_capacity(size);
         group.bench_with_input(BenchmarkId::from_parameter(size), &msg, |b, msg| {
             b.iter(|| {
-                tx.push(black_box(msg)).expect("room for one message");
-                rx.pop(&mut out).expect("the message just pushed");
+                push(&mut tx, black_box(msg)).expect("room for one message");
+                pop(&mut rx, &mut out).expect("the message just pushed");
                 black_box(&out);
             });
         });
     }
     group.finish();
+}
 
-    let mut group = c.benchmark_group("mpmc/push+pop");
-    group.throughput(Throughput::Elements(1));
-    for size in SIZES {
-        let (mut tx, mut rx) = mpmc_pair(size);
-        let msg = vec![0xA5u8; size];
-        let mut out = Vec::with_capacity(size);
-        group.bench_with_input(BenchmarkId::from_parameter(size), &msg, |b, msg| {
-            b.iter(|| {
-                tx.push(black_box(msg)).expect("room for one message");
-                rx.pop(&mut out).expect("the message just pushed");
-                black_box(&out);
-            });
-        });
-    }
-    group.finish();
+fn single_thread(c: &mut Criterion) {
+    push_pop(
+        c,
+        "spsc/push+pop",
+        |_| spsc::heap(SPSC_CAPACITY).expect("a valid SPSC config"),
+        spsc::Producer::push,
+        spsc::Consumer::pop,
+    );
+    push_pop(
+        c,
+        "mpmc/push+pop",
+        mpmc_pair,
+        mpmc::Producer::push,
+        mpmc::Consumer::pop,
+    );
 }
 
 /// Streams `n` messages from a producer thread and returns the time until the last one was

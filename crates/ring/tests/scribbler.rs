@@ -31,7 +31,7 @@ use ringway_ring::{
 };
 use ringway_testkit::{LeakScope, harness};
 use xproc::{
-    PATIENCE, Shared, Via, env_number, fill, fill_raw, finish, get, mismatch, reported, set,
+    PATIENCE, Shared, Via, env_number, fill, fill_raw, finish, get, mismatch, reported, role, set,
 };
 
 const SECONDS_ENV: &str = "RINGWAY_SCRIBBLE_SECS";
@@ -90,20 +90,6 @@ fn timed<T>(what: &str, f: impl FnOnce() -> T) -> Result<T, String> {
         return Err(format!("{what} took {took:?}: hung"));
     }
     Ok(result)
-}
-
-/// Runs a child role: an error is printed and becomes exit code 1.
-fn role(body: fn() -> Result<String, String>) -> i32 {
-    match body() {
-        Ok(report) => {
-            println!("report {report}");
-            0
-        }
-        Err(e) => {
-            eprintln!("{e}");
-            1
-        }
-    }
 }
 
 /// What the victim saw.

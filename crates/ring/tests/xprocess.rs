@@ -22,7 +22,7 @@ use common::Rng;
 use libtest_mimic::{Failed, Trial};
 use ringway_ring::{AttachOptions, PopError, PushError, RingConfig, init, mpmc, spsc};
 use ringway_testkit::{LeakScope, harness};
-use xproc::{PATIENCE, Shared, Via, env_number, fill, fill_raw, finish, mismatch, reported};
+use xproc::{PATIENCE, Shared, Via, env_number, fill, fill_raw, finish, mismatch, reported, role};
 
 /// Raises the message count of the stress runs.
 const STRESS_ENV: &str = "RINGWAY_STRESS_MESSAGES";
@@ -50,20 +50,6 @@ fn child_count() -> u64 {
 
 fn opts() -> AttachOptions {
     AttachOptions::new().init_timeout(PATIENCE)
-}
-
-/// Runs a child role: an error is printed and becomes exit code 1.
-fn role(body: fn() -> Result<String, String>) -> i32 {
-    match body() {
-        Ok(report) => {
-            println!("report {report}");
-            0
-        }
-        Err(e) => {
-            eprintln!("{e}");
-            1
-        }
-    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -205,6 +205,21 @@ pub fn finish(children: Vec<(Child, &str)>) -> Vec<String> {
     outputs
 }
 
+/// Runs a child role: the report is printed on a `report` line (see [`reported`]), an error
+/// on stderr, and becomes exit code 1.
+pub fn role(body: fn() -> Result<String, String>) -> i32 {
+    match body() {
+        Ok(report) => {
+            println!("report {report}");
+            0
+        }
+        Err(e) => {
+            eprintln!("{e}");
+            1
+        }
+    }
+}
+
 /// The value of `key=` on the `report` line a child printed.
 pub fn reported(out: &str, key: &str) -> u64 {
     out.lines()
