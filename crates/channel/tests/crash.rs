@@ -3,19 +3,25 @@
 //! committed before the death arrives exactly once and in order, an MPMC slot the dead sender
 //! held is skipped and counted, and the name is removed when the survivor leaves.
 //!
-//! `RINGWAY_CRASH_ROUNDS` sets the rounds per scenario (default 30: 60 kills of a single
-//! sender or receiver, plus MPMC rounds).
+//! The rounds rotate through every way to share a channel (POSIX, System V and file names, a
+//! memfd inherited across exec, anonymous and /dev/zero mappings across fork) and both
+//! flavours. `RINGWAY_CRASH_ROUNDS` sets the rounds per scenario (default 30, so 60 kills of a
+//! lone sender or receiver plus 10 MPMC rounds); the soak run documented in
+//! `docs/guarantees.md` uses `RINGWAY_CRASH_ROUNDS=600 cargo test --release -p ringway-channel
+//! --test crash`.
 
 mod common;
 
 use std::os::fd::AsRawFd;
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::{Msg, TIMEOUT, consecutive, flavour_env};
 use libtest_mimic::{Failed, Trial};
-use ringway_channel::{Channel, ChannelOptions, Flavour, PeerState, Receiver, RecvError, Sender};
-use ringway_testkit::{Child, LeakScope, RoleCommand};
+use ringway_channel::{
+    Address, Backing, Channel, ChannelOptions, Flavour, PeerState, Receiver, RecvError, Sender,
+};
+use ringway_region::{Region, RegionOptions, SysvKey};
+use ringway_testkit::{Child, ForkedChild, LeakScope, RoleCommand, fork_child};
 
 /// The longest a survivor may take to notice a death: the liveness interval (10 ms here) plus
 /// scheduling on a loaded 2-core machine. Typical figures are printed.
@@ -59,51 +65,140 @@ fn until_connected(state: impl Fn() -> PeerState) -> Result<(), Failed> {
     Ok(())
 }
 
-fn kill9(child: &mut Child) -> Result<(), Failed> {
-    // SAFETY: kill(2) has no memory-safety preconditions; the pid is our own unreaped child,
-    // so it cannot have been recycled.
-    if unsafe { libc::kill(child.pid() as i32, libc::SIGKILL) } != 0 {
-        return Err(format!("kill: {}", std::io::Error::last_os_error()).into());
-    }
-    child.wait_timeout(TIMEOUT)?;
-    Ok(())
+/// A peer process: re-executed (named channels, memfd across exec) or forked (anonymous and
+/// /dev/zero mappings, which only fork shares).
+enum Peer {
+    Exec(Child),
+    Fork(ForkedChild),
 }
 
-/// A round's channel: named (POSIX) on even rounds, a memfd inherited across exec on odd ones.
+impl Peer {
+    fn pid(&self) -> i32 {
+        match self {
+            Peer::Exec(c) => c.pid() as i32,
+            Peer::Fork(c) => c.pid(),
+        }
+    }
+
+    /// SIGKILL, then reap.
+    fn kill9(&mut self) -> Result<(), Failed> {
+        // SAFETY: kill(2) has no memory-safety preconditions; the pid is our own unreaped
+        // child, so it cannot have been recycled.
+        if unsafe { libc::kill(self.pid(), libc::SIGKILL) } != 0 {
+            return Err(format!("kill: {}", std::io::Error::last_os_error()).into());
+        }
+        match self {
+            Peer::Exec(c) => {
+                c.wait_timeout(TIMEOUT)?;
+            }
+            Peer::Fork(c) => {
+                c.wait_timeout(TIMEOUT)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How a round's channel is shared.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Posix,
+    SysV,
+    File,
+    MemfdExec,
+    AnonymousFork,
+    DevZeroFork,
+}
+
+const KINDS: [Kind; 6] = [
+    Kind::Posix,
+    Kind::SysV,
+    Kind::File,
+    Kind::MemfdExec,
+    Kind::AnonymousFork,
+    Kind::DevZeroFork,
+];
+
+/// A round's channel: every kind in turn, SPSC and MPMC in turn.
 struct Setup {
     scope: LeakScope,
-    name: Option<String>,
+    kind: Kind,
     flavour: Flavour,
-    memfd: Option<Channel<Msg>>,
+    address: Option<Address>,
+    channel: Option<Channel<Msg>>,
 }
 
 impl Setup {
     fn new(round: u64) -> Setup {
         let scope = LeakScope::new();
-        let name = round.is_multiple_of(2).then(|| scope.posix_name("crash"));
-        let flavour = if (round / 2).is_multiple_of(2) {
+        let kind = KINDS[(round % 6) as usize];
+        let flavour = if (round / 6).is_multiple_of(2) {
             Flavour::Spsc
         } else {
             Flavour::Mpmc
         };
-        let memfd = name
-            .is_none()
-            .then(|| Channel::<Msg>::memfd("crash", &opts(flavour)).unwrap());
+        let address = match kind {
+            Kind::Posix => Some(Address::posix(scope.posix_name("crash"))),
+            Kind::SysV => Some(Address::sysv(scope.sysv_key())),
+            Kind::File => Some(Address::file(scope.temp_path("crash"))),
+            _ => None,
+        };
+        let o = opts(flavour);
+        let channel = match kind {
+            Kind::MemfdExec => Some(Channel::<Msg>::memfd("crash", &o).unwrap()),
+            Kind::AnonymousFork => Some(Channel::<Msg>::anonymous(&o).unwrap()),
+            Kind::DevZeroFork => Some(Channel::<Msg>::dev_zero(&o).unwrap()),
+            _ => None,
+        };
         Setup {
             scope,
-            name,
+            kind,
             flavour,
-            memfd,
+            address,
+            channel,
         }
     }
 
-    fn spawn(&self, role: &str, extra: &[(&str, &str)]) -> Child {
-        let mut cmd = RoleCommand::new(role).env("FLAVOUR", flavour_env(self.flavour));
-        for (k, v) in extra {
-            cmd = cmd.env(k, *v);
+    /// Starts the peer: a sender that sends forever, or a receiver that receives forever.
+    fn spawn(&self, sender: bool) -> Peer {
+        if let (Kind::AnonymousFork | Kind::DevZeroFork, Some(channel)) = (self.kind, &self.channel)
+        {
+            return Peer::Fork(fork_child(|| {
+                if sender {
+                    let Ok(mut tx) = channel.sender() else {
+                        return 2;
+                    };
+                    for seq in 0.. {
+                        if tx.send(Msg::new(0, seq)).is_err() {
+                            return 3;
+                        }
+                    }
+                } else {
+                    let Ok(mut rx) = channel.receiver() else {
+                        return 2;
+                    };
+                    while rx.recv().is_ok() {}
+                }
+                0
+            }));
         }
-        match (&self.name, &self.memfd) {
-            (Some(name), _) => cmd.env("CH", "posix").env("ADDR", name.as_str()),
+        let role = if sender { "send" } else { "recv" };
+        let cmd = RoleCommand::new(role)
+            .env("FLAVOUR", flavour_env(self.flavour))
+            .env("PRODUCER", "0")
+            .env("COUNT", "inf");
+        let cmd = match (&self.address, &self.channel) {
+            (Some(address), _) => {
+                let (ch, addr) = match address.backing() {
+                    Backing::Posix { name } => ("posix", name.clone()),
+                    Backing::SysV {
+                        key: SysvKey::Key(key),
+                    } => ("sysv", key.to_string()),
+                    Backing::File { path } => ("file", path.display().to_string()),
+                    other => unreachable!("{other}"),
+                };
+                cmd.env("CH", ch).env("ADDR", addr)
+            }
             (None, Some(channel)) => {
                 channel.set_inheritable(true).unwrap();
                 let fd = channel.fd().unwrap();
@@ -112,36 +207,43 @@ impl Setup {
                     .inherit_fd(fd)
             }
             (None, None) => unreachable!(),
-        }
-        .spawn()
-        .unwrap()
+        };
+        Peer::Exec(cmd.spawn().unwrap())
     }
 
     fn receiver(&self) -> Receiver<Msg> {
-        match (&self.name, &self.memfd) {
-            (Some(name), _) => Receiver::create(name, &opts(self.flavour)).unwrap(),
+        match (&self.address, &self.channel) {
+            (Some(address), _) => Receiver::create(address, &opts(self.flavour)).unwrap(),
             (None, Some(channel)) => channel.receiver().unwrap(),
             (None, None) => unreachable!(),
         }
     }
 
     fn sender(&self) -> Sender<Msg> {
-        match (&self.name, &self.memfd) {
-            (Some(name), _) => Sender::create(name, &opts(self.flavour)).unwrap(),
+        match (&self.address, &self.channel) {
+            (Some(address), _) => Sender::create(address, &opts(self.flavour)).unwrap(),
             (None, Some(channel)) => channel.sender().unwrap(),
             (None, None) => unreachable!(),
         }
     }
 
-    /// After the survivor left: its name is gone (the dead peer's count notwithstanding).
+    /// After the survivor left: the name is gone (the dead peer's count notwithstanding).
     fn check_cleaned(&self) -> Result<(), Failed> {
-        if let Some(name) = &self.name
-            && Path::new("/dev/shm").join(&name[1..]).exists()
-        {
-            return Err(format!("{name} left behind by the survivor").into());
+        if let Some(address) = &self.address {
+            let gone = matches!(
+                Region::open(address.backing(), &RegionOptions::new()),
+                Err(e) if e.kind() == ringway_region::ErrorKind::NotFound
+            );
+            if !gone {
+                return Err(format!("{address} left behind by the survivor").into());
+            }
         }
         let _ = &self.scope;
         Ok(())
+    }
+
+    fn describe(&self) -> String {
+        format!("{:?} {}", self.kind, self.flavour)
     }
 }
 
@@ -153,7 +255,7 @@ fn kill_sender_at_random() -> Result<(), Failed> {
     for round in 0..rounds() {
         let setup = Setup::new(round);
         let mut rx = setup.receiver();
-        let mut child = setup.spawn("send", &[("PRODUCER", "0"), ("COUNT", "inf")]);
+        let mut child = setup.spawn(true);
         until_connected(|| rx.peer_state())?;
         let mut rng = Rng(round * 7919 + 1);
         let before = rng.below(5000);
@@ -167,7 +269,7 @@ fn kill_sender_at_random() -> Result<(), Failed> {
         if rng.below(3) == 0 {
             std::thread::sleep(Duration::from_millis(rng.below(20)));
         }
-        kill9(&mut child)?;
+        child.kill9()?;
         let killed = Instant::now();
         loop {
             match rx.recv_timeout(TIMEOUT) {
@@ -185,7 +287,7 @@ fn kill_sender_at_random() -> Result<(), Failed> {
             detected < DETECTION_BOUND,
             "round {round}: detection took {detected:?}"
         );
-        consecutive(&seqs).map_err(|e| format!("round {round} ({:?}): {e}", setup.flavour))?;
+        consecutive(&seqs).map_err(|e| format!("round {round} ({}): {e}", setup.describe()))?;
         assert!(rx.lost() <= 1, "round {round}: lost {}", rx.lost());
         total_lost += rx.lost();
         drop(rx);
@@ -205,14 +307,14 @@ fn kill_receiver_at_random() -> Result<(), Failed> {
     for round in 0..rounds() {
         let setup = Setup::new(round);
         let mut tx = setup.sender();
-        let mut child = setup.spawn("recv", &[("COUNT", "inf")]);
+        let mut child = setup.spawn(false);
         until_connected(|| tx.peer_state())?;
         let mut rng = Rng(round * 104_729 + 3);
         let before = rng.below(5000);
         for seq in 0..before {
             tx.send_timeout(Msg::new(0, seq), TIMEOUT)?;
         }
-        kill9(&mut child)?;
+        child.kill9()?;
         let killed = Instant::now();
         let mut seq = before;
         let err = loop {
@@ -257,7 +359,7 @@ fn kill_one_of_two_mpmc_senders() -> Result<(), Failed> {
                 .spawn()
                 .unwrap()
         };
-        let mut victim = spawn("0", "inf");
+        let mut victim = Peer::Exec(spawn("0", "inf"));
         let survivor = spawn("1", &SURVIVOR.to_string());
         let mut rng = Rng(round * 31 + 11);
         let kill_after = 1 + rng.below(3000);
@@ -272,7 +374,7 @@ fn kill_one_of_two_mpmc_senders() -> Result<(), Failed> {
                     // yet is no peer, and the consumer may rightly see the other's death as
                     // the end of the stream.
                     if !killed && got[0].len() as u64 >= kill_after && !got[1].is_empty() {
-                        kill9(&mut victim)?;
+                        victim.kill9()?;
                         killed = true;
                     }
                 }
@@ -280,7 +382,7 @@ fn kill_one_of_two_mpmc_senders() -> Result<(), Failed> {
                 Err(RecvError::Disconnected) => {
                     // The survivor finished before the victim was killed: kill it now and
                     // drain what it committed.
-                    kill9(&mut victim)?;
+                    victim.kill9()?;
                     killed = true;
                 }
                 Err(e) => return Err(format!("round {round}: {e}").into()),
