@@ -522,6 +522,31 @@ fn serde_messages() -> Result<(), Failed> {
     Ok(())
 }
 
+/// A typed receiver refuses a message of the wrong size (a buggy or hostile sender writing
+/// the ring directly), releases it, and carries on with the next.
+fn wrong_size_typed_message_is_corrupted() -> Result<(), Failed> {
+    let scope = LeakScope::new();
+    let name = scope.posix_name("size");
+    let mut rx = Receiver::<Msg>::create(&name, &opts(Flavour::Spsc))?;
+    let region = std::sync::Arc::new(ringway_region::Region::open(
+        &ringway_region::Backing::posix(name.as_str()),
+        &ringway_region::RegionOptions::new(),
+    )?);
+    // SAFETY: the region stays mapped while the ring memory (which holds the Arc) lives.
+    let memory = unsafe {
+        ringway_ring::RingMemory::from_raw(region.as_ptr(), region.len(), Some(region.clone()))
+    }?;
+    let mut raw = ringway_ring::spsc::Producer::attach(&memory, &Default::default())?;
+    raw.push(b"abc")?;
+    raw.push(bytemuck::bytes_of(&Msg::new(0, 1)))?;
+    assert!(matches!(
+        rx.recv_timeout(TIMEOUT),
+        Err(RecvError::Corrupted(_))
+    ));
+    assert_eq!(rx.recv_timeout(TIMEOUT)?, Msg::new(0, 1));
+    Ok(())
+}
+
 /// The name is removed when the last endpoint leaves, whichever it is.
 fn name_lives_with_its_last_endpoint() -> Result<(), Failed> {
     let scope = LeakScope::new();
@@ -561,6 +586,10 @@ fn main() {
         Trial::test(
             "name_lives_with_its_last_endpoint",
             name_lives_with_its_last_endpoint,
+        ),
+        Trial::test(
+            "wrong_size_typed_message_is_corrupted",
+            wrong_size_typed_message_is_corrupted,
         ),
     ];
     ringway_testkit::harness::main(tests, common::ROLES);
