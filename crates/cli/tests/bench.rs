@@ -4,11 +4,12 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
-use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
+
+mod common;
+use common::ringway_in as ringway;
 
 const FIELDS: [&str; 10] = [
     "transport",
@@ -41,47 +42,6 @@ fn scratch(test: &str) -> PathBuf {
     let _ = fs::remove_dir_all(&dir);
     fs::create_dir_all(&dir).expect("create scratch dir");
     dir
-}
-
-struct Run {
-    status: ExitStatus,
-    stdout: String,
-    stderr: String,
-}
-
-/// Runs `ringway args...` in `dir`, killing it if it takes longer than `limit`.
-fn ringway(dir: &Path, args: &[&str], limit: Duration) -> Run {
-    let out = dir.join("stdout.txt");
-    let err = dir.join("stderr.txt");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_ringway"))
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(fs::File::create(&out).unwrap())
-        .stderr(fs::File::create(&err).unwrap())
-        .spawn()
-        .expect("start ringway");
-    let deadline = Instant::now() + limit;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("wait for ringway") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!(
-                "ringway {args:?} took longer than {limit:?}\nstdout:\n{}\nstderr:\n{}",
-                fs::read_to_string(&out).unwrap_or_default(),
-                fs::read_to_string(&err).unwrap_or_default()
-            );
-        }
-        thread::sleep(Duration::from_millis(50));
-    };
-    Run {
-        status,
-        stdout: fs::read_to_string(out).unwrap(),
-        stderr: fs::read_to_string(err).unwrap(),
-    }
 }
 
 /// Parses a JSON Lines file and checks every row has exactly the documented fields, with
@@ -134,6 +94,17 @@ fn rows(path: &Path) -> Vec<Value> {
         }
     }
     rows
+}
+
+/// The bench's channel names in /dev/shm.
+fn bench_segments() -> Vec<String> {
+    fs::read_dir("/dev/shm")
+        .map(|dir| {
+            dir.filter_map(|e| e.ok()?.file_name().into_string().ok())
+                .filter(|name| name.starts_with("ringway-bench-"))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 fn has(rows: &[Value], transport: &str, workload: &str, size: u64) -> bool {
@@ -213,11 +184,28 @@ fn every_transport_produces_its_rows() {
         "--json",
         "all.jsonl",
     ];
+    let before = bench_segments();
     let run = ringway(&dir, &args, Duration::from_secs(180));
     assert!(run.status.success(), "{}\n{}", run.stdout, run.stderr);
+    let left: Vec<String> = bench_segments()
+        .into_iter()
+        .filter(|name| !before.contains(name))
+        .collect();
+    assert!(
+        left.is_empty(),
+        "the ringway rows left {left:?} in /dev/shm"
+    );
     let rows = rows(&dir.join("all.jsonl"));
     for size in [64, 65536] {
-        for t in ["pipe", "unix-stream", "unix-seqpacket", "tcp"] {
+        for t in [
+            "ringway-spsc",
+            "ringway-spsc-blocking",
+            "ringway-mpmc",
+            "pipe",
+            "unix-stream",
+            "unix-seqpacket",
+            "tcp",
+        ] {
             assert!(
                 has(&rows, t, "pingpong", size) && has(&rows, t, "throughput", size),
                 "missing {t} {size}"
@@ -230,7 +218,7 @@ fn every_transport_produces_its_rows() {
             has(&rows, "memcpy", "throughput", size) && !has(&rows, "memcpy", "pingpong", size)
         );
     }
-    assert_eq!(rows.len(), 20);
+    assert_eq!(rows.len(), 32, "8 ping-pong and 8 throughput rows per size");
     let _ = fs::remove_dir_all(dir);
 }
 
@@ -247,7 +235,7 @@ fn bad_arguments_are_refused_with_a_reason() {
     );
     assert!(!run.status.success());
     assert!(
-        run.stderr.contains("possible values: pipe"),
+        run.stderr.contains("possible values: ringway-spsc"),
         "{}",
         run.stderr
     );

@@ -27,6 +27,7 @@ pub(crate) mod peer;
 mod plan;
 mod plot;
 mod report;
+mod ringway;
 mod shm;
 mod shmflag;
 mod spawn;

@@ -174,7 +174,7 @@ mod tests {
                 (Workload::Throughput, 4096, "memcpy"),
             ]
         );
-        assert_eq!(transport::names().first(), Some(&"pipe"));
+        assert_eq!(transport::names().first(), Some(&"ringway-spsc"));
     }
 
     #[test]

@@ -46,13 +46,16 @@ use serde::{Deserialize, Serialize};
 
 use super::control::PeerControl;
 use super::peer::PeerReport;
-use super::{fdio, memcpy, shmflag};
+use super::{fdio, memcpy, ringway, shmflag};
 
 /// The transport every row is compared with in the ratio column.
 pub(crate) const BASELINE: &str = "pipe";
 
 /// Every transport the bench knows, in table order.
 pub(crate) static ALL: &[&dyn Transport] = &[
+    &ringway::SPSC,
+    &ringway::SPSC_BLOCKING,
+    &ringway::MPMC,
     &fdio::PIPE,
     &fdio::UNIX_STREAM,
     &fdio::UNIX_SEQPACKET,

@@ -1,0 +1,297 @@
+//! The ringway rows: byte channels of `ringway-channel` between the two peer processes.
+//!
+//! - `ringway-spsc`: an SPSC byte ring, both ends busy-spinning ([`WaitStrategy::Spin`]).
+//! - `ringway-spsc-blocking`: the same ring with the default [`WaitStrategy::SpinThenPark`]: a
+//!   waiting side spins briefly, then yields its CPU, then sleeps on a futex word in the ring's
+//!   header until the other side wakes it. "Blocking" means a `send`/`recv` that finds nothing
+//!   to do gives its CPU away after a few microseconds instead of burning it, what an
+//!   application that is not dedicated to one channel would use.
+//! - `ringway-mpmc`: an MPMC slot ring (the flavour for many sender and receiver processes),
+//!   driven here by one producer and one consumer process, both spinning.
+//!
+//! Each peer *creates* the channel it sends on (`ByteSender::create`) and *opens* the one it
+//! receives from (`ByteReceiver::open`, which waits for the other side's create), so no side
+//! waits for the other before creating: a ping-pong has two channels (A→B, B→A), a throughput
+//! run one (A→B). The names are POSIX shm names unique to the parent and the measurement
+//! (`/ringway-bench-<parent pid>-<counter>-ab`). A channel removes its name when its last
+//! endpoint leaves; the parent's guard removes them again after the peers have exited, so a
+//! peer that crashed (or was killed at the deadline) leaves nothing in `/dev/shm`.
+//!
+//! The message really crosses, as with the kernel transports: the sender copies the S bytes
+//! from its private buffer into the ring (`send`), and the receiver copies all S bytes out of
+//! the ring into its private, page-aligned buffer (`recv_ref` + `copy_to`, then release), where
+//! the workload checks the sequence number.
+//!
+//! # Ring sizes
+//!
+//! An SPSC ring of `max(64 KiB, 4 × S)` bytes rounded up to a power of two: 64 KiB for 64 B
+//! and 4 KiB messages (910 and 15 messages in flight), 256 KiB for 64 KiB messages, 4 MiB for
+//! 1 MiB messages (3 in flight: a record is S + 8 bytes). The MPMC ring gets the same payload
+//! space in S-byte slots (at least 4): 1024 slots of 64 B, 16 of 4 KiB, 4 of 64 KiB or of
+//! 1 MiB. The registration tables keep their defaults (32 producers, 32 consumers), as an
+//! application that does not tune them gets.
+
+use std::io;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use ringway_channel::{
+    ByteReceiver, ByteSender, ChannelOptions, Flavour, RecvError, SendError, WaitStrategy,
+};
+use ringway_region::{Backing, ErrorKind, Region};
+
+use super::control::PeerControl;
+use super::peer::PeerReport;
+use super::transport::{
+    Endpoint, PeerError, PeerSpec, Prepared, Role, SetupError, Transport, Workload,
+};
+use super::workload::{self, Link};
+
+/// SPSC, busy-spinning on both ends.
+pub(crate) static SPSC: RingwayTransport = RingwayTransport {
+    name: "ringway-spsc",
+    flavour: Flavour::Spsc,
+    wait: WaitStrategy::Spin,
+};
+/// SPSC with the default spin-then-park waiting on both ends.
+pub(crate) static SPSC_BLOCKING: RingwayTransport = RingwayTransport {
+    name: "ringway-spsc-blocking",
+    flavour: Flavour::Spsc,
+    wait: WaitStrategy::SpinThenPark,
+};
+/// MPMC, one producer and one consumer process, busy-spinning.
+pub(crate) static MPMC: RingwayTransport = RingwayTransport {
+    name: "ringway-mpmc",
+    flavour: Flavour::Mpmc,
+    wait: WaitStrategy::Spin,
+};
+
+/// The smallest SPSC ring the bench uses, in bytes.
+const MIN_RING: usize = 64 * 1024;
+/// A ring holds at least this many messages' worth of bytes.
+const MESSAGES_PER_RING: usize = 4;
+
+/// A ringway byte channel of one flavour and waiting strategy.
+#[derive(Debug)]
+pub(crate) struct RingwayTransport {
+    name: &'static str,
+    flavour: Flavour,
+    wait: WaitStrategy,
+}
+
+/// Bytes of the SPSC ring for `size`-byte messages (see the module docs).
+pub(crate) fn ring_bytes(size: usize) -> usize {
+    size.saturating_mul(MESSAGES_PER_RING)
+        .max(MIN_RING)
+        .checked_next_power_of_two()
+        .unwrap_or(usize::MAX)
+}
+
+/// Slots of the MPMC ring for `size`-byte messages: the SPSC ring's payload space, at least
+/// [`MESSAGES_PER_RING`] slots.
+pub(crate) fn mpmc_slots(size: usize) -> usize {
+    (ring_bytes(size) / size.max(1)).max(MESSAGES_PER_RING)
+}
+
+impl RingwayTransport {
+    fn options(&self, size: usize) -> ChannelOptions {
+        let opts = ChannelOptions::new()
+            .flavour(self.flavour)
+            .wait_strategy(self.wait)
+            .max_message(size);
+        match self.flavour {
+            Flavour::Spsc => opts.capacity(ring_bytes(size)),
+            Flavour::Mpmc => opts.capacity(mpmc_slots(size)),
+        }
+    }
+}
+
+/// The names of one measurement's channels: `<base>-ab` carries A→B, `<base>-ba` B→A.
+fn channel_name(base: &str, direction: &str) -> String {
+    format!("{base}-{direction}")
+}
+
+/// A base name no other measurement of any bench run uses: the parent's pid and a counter.
+fn fresh_base() -> String {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    format!("/ringway-bench-{}-{n}", std::process::id())
+}
+
+/// Removes a measurement's channel names when dropped (after both peers have exited): a channel
+/// removes its own name when its last endpoint leaves cleanly, so this only finds something
+/// after a crash, a kill at the deadline, or a failed create.
+#[derive(Debug)]
+struct RemoveNames(Vec<String>);
+
+impl Drop for RemoveNames {
+    fn drop(&mut self) {
+        for name in &self.0 {
+            match Region::remove(&Backing::posix(name.as_str())) {
+                Ok(()) => {}
+                Err(e) if e.kind() == ErrorKind::NotFound => {}
+                Err(e) => eprintln!("ringway bench: clean up after a measurement: {e}"),
+            }
+        }
+    }
+}
+
+impl Transport for RingwayTransport {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+
+    fn supports(&self, _: Workload) -> bool {
+        true
+    }
+
+    fn prepare(&self, spec: &PeerSpec) -> Result<Prepared, SetupError> {
+        if spec.size > u32::MAX as usize / 2 {
+            return Err(SetupError::Unavailable(format!(
+                "a {}-byte message is larger than a ring carries",
+                spec.size
+            )));
+        }
+        let base = fresh_base();
+        let mut names = vec![channel_name(&base, "ab")];
+        if spec.workload == Workload::Pingpong {
+            names.push(channel_name(&base, "ba"));
+        }
+        let end = || Endpoint {
+            fds: Vec::new(),
+            name: Some(base.clone()),
+        };
+        Ok(Prepared {
+            a: end(),
+            b: Some(end()),
+            guard: Some(Box::new(RemoveNames(names))),
+        })
+    }
+
+    fn run_peer(
+        &self,
+        role: Role,
+        spec: &PeerSpec,
+        endpoint: Endpoint,
+        ctl: PeerControl,
+    ) -> Result<PeerReport, PeerError> {
+        let base = endpoint.name.ok_or_else(|| {
+            let why = io::Error::new(io::ErrorKind::InvalidInput, "no --name given");
+            PeerError::io("find the channel names", why)
+        })?;
+        let opts = self.options(spec.size);
+        let (mine, theirs) = match role {
+            Role::A => ("ab", "ba"),
+            Role::B => ("ba", "ab"),
+        };
+        // Create what this side sends on first, then open what it receives from: neither side
+        // waits for the other before creating.
+        let sends = spec.workload == Workload::Pingpong || role == Role::A;
+        let receives = spec.workload == Workload::Pingpong || role == Role::B;
+        let tx = sends
+            .then(|| {
+                ByteSender::create(channel_name(&base, mine), &opts).map_err(|e| {
+                    PeerError::io("create the channel to send on", io::Error::other(e))
+                })
+            })
+            .transpose()?;
+        let rx = receives
+            .then(|| {
+                ByteReceiver::open(channel_name(&base, theirs), &opts).map_err(|e| {
+                    PeerError::io("open the channel to receive from", io::Error::other(e))
+                })
+            })
+            .transpose()?;
+        workload::drive(role, spec, ChannelLink { tx, rx }, ctl)
+    }
+}
+
+/// One side's channels: what it sends on and what it receives from.
+#[derive(Debug)]
+struct ChannelLink {
+    tx: Option<ByteSender>,
+    rx: Option<ByteReceiver>,
+}
+
+fn missing(direction: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        format!("this side has no channel to {direction}"),
+    )
+}
+
+impl Link for ChannelLink {
+    fn send(&mut self, msg: &[u8]) -> io::Result<()> {
+        let tx = self.tx.as_mut().ok_or_else(|| missing("send on"))?;
+        tx.send(msg).map_err(|e| {
+            let kind = match e {
+                SendError::Disconnected(_) => io::ErrorKind::BrokenPipe,
+                SendError::Corrupted { .. } => io::ErrorKind::InvalidData,
+                _ => io::ErrorKind::Other,
+            };
+            io::Error::new(kind, e.to_string())
+        })
+    }
+
+    fn recv(&mut self, buf: &mut [u8]) -> io::Result<bool> {
+        let rx = self.rx.as_mut().ok_or_else(|| missing("receive from"))?;
+        let msg = match rx.recv_ref() {
+            Ok(msg) => msg,
+            Err(RecvError::Disconnected) => return Ok(false),
+            Err(e @ RecvError::Corrupted(_)) => {
+                return Err(io::Error::new(io::ErrorKind::InvalidData, e.to_string()));
+            }
+            Err(e) => return Err(io::Error::other(e.to_string())),
+        };
+        if msg.len() != buf.len() {
+            let why = format!(
+                "a {}-byte message where {} bytes were expected",
+                msg.len(),
+                buf.len()
+            );
+            return Err(io::Error::new(io::ErrorKind::InvalidData, why));
+        }
+        msg.copy_to(buf);
+        // Dropping `msg` releases its space to the sender.
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rings_hold_four_messages_and_a_few_hundred_small_ones() {
+        assert_eq!(ring_bytes(64), 64 * 1024);
+        assert_eq!(ring_bytes(4096), 64 * 1024);
+        assert_eq!(ring_bytes(64 * 1024), 256 * 1024);
+        assert_eq!(ring_bytes(1 << 20), 4 << 20);
+        for size in [8, 64, 4096, 65536, 1 << 20] {
+            // An SPSC ring carries messages up to capacity / 2 - 8.
+            assert!(ring_bytes(size) / 2 - 8 >= size, "{size}");
+        }
+        assert_eq!(mpmc_slots(64), 1024);
+        assert_eq!(mpmc_slots(4096), 16);
+        assert_eq!(mpmc_slots(1 << 20), 4);
+    }
+
+    #[test]
+    fn names_are_unique_per_measurement() {
+        let (a, b) = (fresh_base(), fresh_base());
+        assert_ne!(a, b);
+        assert!(a.starts_with(&format!("/ringway-bench-{}-", std::process::id())));
+        assert_eq!(channel_name(&a, "ab").matches('/').count(), 1);
+    }
+
+    #[test]
+    fn the_guard_removes_what_a_crashed_peer_left() {
+        let name = channel_name(&fresh_base(), "ab");
+        let tx = ByteSender::create(&name, &SPSC.options(64)).expect("create a channel");
+        // A peer that dies never drops its endpoint: its name stays.
+        std::mem::forget(tx);
+        let path = std::path::Path::new("/dev/shm").join(&name[1..]);
+        assert!(path.exists());
+        drop(RemoveNames(vec![name.clone(), channel_name(&fresh_base(), "ba")]));
+        assert!(!path.exists(), "{name} removed; a name never created is no error");
+    }
+}
