@@ -33,7 +33,7 @@ mod shmflag;
 mod spawn;
 mod stats;
 mod transport;
-mod units;
+pub(crate) mod units;
 mod workload;
 
 use machine::{Machine, Pinning};

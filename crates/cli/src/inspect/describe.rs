@@ -1,0 +1,123 @@
+//! How the inspection commands put a ring into words: capacity, fill, parties, aligned columns.
+
+use ringway_ring::{PartyInfo, PartyState, RingInfo, RingKind};
+
+use crate::bench::units::format_size;
+
+/// `SPSC` or `MPMC`.
+pub(crate) fn kind(info: &RingInfo) -> &'static str {
+    match info.geometry.kind {
+        RingKind::Spsc => "SPSC",
+        RingKind::Mpmc => "MPMC",
+    }
+}
+
+/// SPSC: the data bytes (`64 KiB`); MPMC: slots times their size (`1024 x 64 B`).
+pub(crate) fn capacity(info: &RingInfo) -> String {
+    let g = &info.geometry;
+    match g.kind {
+        RingKind::Spsc => format_size(usize::try_from(g.capacity).unwrap_or(usize::MAX)),
+        RingKind::Mpmc => format!("{} x {}", g.capacity, format_size(g.slot_size as usize)),
+    }
+}
+
+/// What is committed and not yet released, as far as the published indices tell: bytes for
+/// SPSC (published lazily, so approximate), messages for MPMC.
+pub(crate) fn fill(info: &RingInfo) -> String {
+    let fill = info.fill();
+    match info.geometry.kind {
+        RingKind::Spsc => format_size(usize::try_from(fill).unwrap_or(usize::MAX)),
+        RingKind::Mpmc => format!("{fill} msgs"),
+    }
+}
+
+/// `alive`, `dead`, `closed`, `joining`, or `invalid state N`.
+pub(crate) fn party_state(p: &PartyInfo) -> String {
+    match (p.state, p.alive) {
+        (PartyState::Closed, _) => "closed".into(),
+        (PartyState::Joining, true) => "joining".into(),
+        (PartyState::Active, true) => "alive".into(),
+        (PartyState::Active | PartyState::Joining, false) => "dead".into(),
+        (PartyState::Invalid(s), _) => format!("invalid state {s}"),
+    }
+}
+
+/// `4242 alive, 4250 dead` for a side's registered parties (at most `max` shown), `-` for none.
+pub(crate) fn parties(list: &[PartyInfo], max: usize) -> String {
+    if list.is_empty() {
+        return "-".into();
+    }
+    let mut shown: Vec<String> = list
+        .iter()
+        .take(max)
+        .map(|p| format!("{} {}", p.pid, party_state(p)))
+        .collect();
+    if list.len() > max {
+        shown.push(format!("+{} more", list.len() - max));
+    }
+    shown.join(", ")
+}
+
+/// Left-aligned columns, two spaces apart, trailing spaces trimmed.
+pub(crate) fn columns(rows: &[Vec<String>]) -> String {
+    let width = |i: usize| {
+        rows.iter()
+            .filter_map(|r| r.get(i))
+            .map(|c| c.chars().count())
+            .max()
+            .unwrap_or(0)
+    };
+    let widths: Vec<usize> = (0..rows.iter().map(Vec::len).max().unwrap_or(0))
+        .map(width)
+        .collect();
+    let mut out = String::new();
+    for row in rows {
+        let line: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(cell, &w)| format!("{cell:<w$}"))
+            .collect();
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn party(pid: u32, state: PartyState, alive: bool) -> PartyInfo {
+        PartyInfo {
+            index: 0,
+            state,
+            pid,
+            start_time: 1,
+            generation: 1,
+            claim: 0,
+            alive,
+        }
+    }
+
+    #[test]
+    fn parties_read_as_pid_and_state() {
+        assert_eq!(parties(&[], 3), "-");
+        let list = [
+            party(10, PartyState::Active, true),
+            party(11, PartyState::Active, false),
+            party(12, PartyState::Closed, false),
+            party(13, PartyState::Invalid(9), false),
+        ];
+        assert_eq!(parties(&list, 3), "10 alive, 11 dead, 12 closed, +1 more");
+        assert_eq!(party_state(&list[3]), "invalid state 9");
+    }
+
+    #[test]
+    fn columns_line_up() {
+        let rows = vec![
+            vec!["A".to_owned(), "BB".to_owned(), "C".to_owned()],
+            vec!["xxx".to_owned(), "y".to_owned(), String::new()],
+        ];
+        assert_eq!(columns(&rows), "A    BB  C\nxxx  y\n");
+    }
+}

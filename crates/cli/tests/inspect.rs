@@ -1,0 +1,359 @@
+//! `ringway ls`, `stat`, `rm` and `clean` against real segments: channels made with
+//! `ringway-channel` in this process (alive) and in a child killed with SIGKILL (dead), plus a
+//! POSIX object that is not ringway's. Every name comes from a `LeakScope`, which fails the
+//! test if anything is left in `/dev/shm`, the System V table or the temporary directory.
+//!
+//! `clean` is run for real only with `--prefix` (this test's own names), so it cannot remove
+//! another process's segments on a shared machine; its unfiltered form runs with `--dry-run`.
+
+use std::time::{Duration, Instant};
+
+use libtest_mimic::{Failed, Trial};
+use ringway_channel::{Address, ByteReceiver, ByteSender, ChannelOptions, Flavour};
+use ringway_region::{Backing, Region, RegionOptions};
+use ringway_testkit::{LeakScope, harness, spawn_role};
+
+mod common;
+use common::{Run, ringway};
+
+const LIMIT: Duration = Duration::from_secs(30);
+
+fn run(args: &[&str]) -> Run {
+    ringway(args, LIMIT)
+}
+
+/// Runs `ringway args...` and requires success.
+fn ok(args: &[&str]) -> String {
+    let r = run(args);
+    assert!(
+        r.status.success(),
+        "ringway {args:?} failed ({}):\n{}\n{}",
+        r.status,
+        r.stdout,
+        r.stderr
+    );
+    r.stdout
+}
+
+/// Runs `ringway args...` and requires failure with exit code 1; returns stderr.
+fn fails(args: &[&str]) -> String {
+    let r = run(args);
+    assert_eq!(
+        r.status.code(),
+        Some(1),
+        "ringway {args:?} should fail:\n{}\n{}",
+        r.stdout,
+        r.stderr
+    );
+    r.stderr
+}
+
+/// The `ls` line of `name`, if it lists it.
+fn ls_line(ls: &str, name: &str) -> Option<String> {
+    ls.lines()
+        .find(|l| l.split_whitespace().next() == Some(name))
+        .map(str::to_owned)
+}
+
+fn posix_exists(name: &str) -> bool {
+    std::path::Path::new("/dev/shm").join(&name[1..]).exists()
+}
+
+fn me() -> String {
+    std::process::id().to_string()
+}
+
+fn ls_and_stat_show_a_live_spsc_channel() -> Result<(), Failed> {
+    let scope = LeakScope::new();
+    let name = scope.posix_name("live");
+    let opts = ChannelOptions::new().capacity(64 * 1024);
+    let mut tx = ByteSender::create(&name, &opts)?;
+    let rx = ByteReceiver::open(&name, &opts)?;
+    for _ in 0..3 {
+        tx.send(&[7u8; 100])?;
+    }
+
+    let ls = ok(&["ls"]);
+    let line = ls_line(&ls, &name).ok_or_else(|| format!("ls does not list {name}:\n{ls}"))?;
+    assert!(ls.starts_with("NAME"), "{ls}");
+    for part in ["posix", "SPSC", "64 KiB", "bytes"] {
+        assert!(line.contains(part), "{part:?} missing from {line:?}");
+    }
+    // Producer and consumer: this process, alive.
+    assert_eq!(
+        line.matches(&format!("{} alive", me())).count(),
+        2,
+        "{line}"
+    );
+
+    let stat = ok(&["stat", &name]);
+    for expected in [
+        format!("segment        POSIX shm \"{name}\""),
+        "valid          yes".to_owned(),
+        "magic          0x00594157474e4952".to_owned(),
+        "version        1".to_owned(),
+        "kind           1 (SPSC byte ring)".to_owned(),
+        "init           0x21594452 (ready)".to_owned(),
+        "capacity       65536 data bytes (64 KiB)".to_owned(),
+        "max_message    32760 bytes".to_owned(),
+        "label          bytes".to_owned(),
+        format!("creator        pid {} (alive)", me()),
+        "users          2".to_owned(),
+        // Three records of 8 + 104 bytes, published by the producer.
+        "tail           336".to_owned(),
+    ] {
+        assert!(stat.contains(&expected), "{expected:?} missing:\n{stat}");
+    }
+    let producer = stat
+        .lines()
+        .skip_while(|l| *l != "producers")
+        .nth(1)
+        .unwrap_or_default();
+    assert!(
+        producer.contains(&format!("pid {}", me())) && producer.contains("alive"),
+        "{stat}"
+    );
+    drop((tx, rx));
+    assert!(!posix_exists(&name), "the channel removes its name");
+    Ok(())
+}
+
+fn ls_and_stat_show_mpmc_on_system_v() -> Result<(), Failed> {
+    let scope = LeakScope::new();
+    let key = scope.sysv_key();
+    let opts = ChannelOptions::new()
+        .flavour(Flavour::Mpmc)
+        .capacity(16)
+        .max_message(64);
+    let tx = ByteSender::create(Address::sysv(key), &opts)?;
+    let shown = format!("sysv:{:#010x}", key as u32);
+
+    let ls = ok(&["ls"]);
+    let line = ls_line(&ls, &shown).ok_or_else(|| format!("ls does not list {shown}:\n{ls}"))?;
+    for part in ["sysv", "MPMC", "16 x 64 B", "0 msgs", "bytes"] {
+        assert!(line.contains(part), "{part:?} missing from {line:?}");
+    }
+    assert!(line.contains(&format!("{} alive", me())), "{line}");
+    assert_eq!(
+        line.split_whitespace().last(),
+        Some("-"),
+        "no consumer: {line}"
+    );
+
+    let by_name = ok(&["stat", &shown]);
+    let by_flag = ok(&["stat", "--sysv", &key.to_string()]);
+    assert!(
+        by_name.contains("kind           2 (MPMC slot ring)"),
+        "{by_name}"
+    );
+    assert!(by_name.contains("slot_size      64"), "{by_name}");
+    assert!(
+        by_name.contains("consumers      none registered"),
+        "{by_name}"
+    );
+    // The same header, read twice (only the SysV naming differs).
+    assert_eq!(
+        by_name.lines().skip(1).collect::<Vec<_>>(),
+        by_flag.lines().skip(1).collect::<Vec<_>>()
+    );
+    drop(tx);
+    Ok(())
+}
+
+fn stat_reads_a_file_backed_channel() -> Result<(), Failed> {
+    let scope = LeakScope::new();
+    let path = scope.temp_path("ring");
+    let tx = ByteSender::create(Address::file(&path), &ChannelOptions::new().capacity(4096))?;
+    let stat = ok(&["stat", &format!("file:{}", path.display())]);
+    assert!(
+        stat.contains(&format!("segment        file {path:?}")),
+        "{stat}"
+    );
+    assert!(stat.contains("capacity       4096 data bytes"), "{stat}");
+    drop(tx);
+    Ok(())
+}
+
+/// Role: create a channel named by `NAME`, say so, and wait to be killed.
+fn hold() -> i32 {
+    let name = std::env::var("NAME").expect("NAME is set");
+    let tx = ByteSender::create(&name, &ChannelOptions::new()).expect("create the channel");
+    println!("ready");
+    // Killed long before this; the bound only keeps a stray child from living forever.
+    std::thread::sleep(Duration::from_secs(60));
+    drop(tx);
+    0
+}
+
+fn clean_removes_exactly_the_dead_segment() -> Result<(), Failed> {
+    let scope = LeakScope::new();
+    let dead = scope.posix_name("dead");
+    let live = scope.posix_name("live");
+
+    let mut child = spawn_role("hold", &[("NAME", &dead)]);
+    let deadline = Instant::now() + LIMIT;
+    while !child.output().0.contains("ready") {
+        if Instant::now() > deadline {
+            let (out, err) = child.output();
+            return Err(format!("the holder did not get ready:\n{out}\n{err}").into());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let pid = child.pid();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(i32::try_from(pid)?),
+        nix::sys::signal::Signal::SIGKILL,
+    )?;
+    let status = child.wait_timeout(LIMIT)?;
+    assert!(!status.success(), "killed: {status}");
+    let _tx = ByteSender::create(&live, &ChannelOptions::new())?;
+
+    let ls = ok(&["ls"]);
+    let line = ls_line(&ls, &dead).ok_or_else(|| format!("ls lacks {dead}:\n{ls}"))?;
+    assert!(line.contains(&format!("{pid} dead")), "{line}");
+    let stat = ok(&["stat", &dead]);
+    assert!(
+        stat.contains(&format!("creator        pid {pid} (dead)")),
+        "{stat}"
+    );
+
+    let dry = ok(&["clean", "--dry-run"]);
+    assert!(
+        dry.lines()
+            .any(|l| l.starts_with(&format!("would remove {dead} (SPSC, creator {pid} dead"))),
+        "{dry}"
+    );
+    assert!(!dry.contains(&live), "a live segment is kept:\n{dry}");
+    assert!(
+        posix_exists(&dead) && posix_exists(&live),
+        "dry run removes nothing"
+    );
+
+    let cleaned = ok(&["clean", "--prefix", scope.prefix()]);
+    assert!(
+        cleaned.contains(&format!("removed {dead} (SPSC")),
+        "{cleaned}"
+    );
+    assert!(
+        cleaned.contains("1 segment(s) removed, 1 in use kept"),
+        "{cleaned}"
+    );
+    assert!(!posix_exists(&dead), "the dead segment is gone");
+    assert!(posix_exists(&live), "the live one stays");
+    assert!(ls_line(&ok(&["ls"]), &dead).is_none());
+    Ok(())
+}
+
+fn rm_removes_a_ringway_segment_even_in_use() -> Result<(), Failed> {
+    let scope = LeakScope::new();
+    let name = scope.posix_name("rm");
+    let mut tx = ByteSender::create(&name, &ChannelOptions::new())?;
+    let mut rx = ByteReceiver::open(&name, &ChannelOptions::new())?;
+    let out = ok(&["rm", &name]);
+    assert!(out.contains(&format!("removed {name}")), "{out}");
+    assert!(
+        out.contains(&format!("note: {name} is in use (producers {} alive", me())),
+        "{out}"
+    );
+    assert!(!posix_exists(&name));
+    // The endpoints keep their mapping and work; only the name is gone.
+    tx.send(b"still here")?;
+    let mut got = Vec::new();
+    rx.recv(&mut got)?;
+    assert_eq!(got, b"still here");
+    let err = fails(&["stat", &name]);
+    assert!(err.contains("no such segment"), "{err}");
+    drop((tx, rx));
+    Ok(())
+}
+
+fn unknown_names_and_foreign_objects_are_refused() -> Result<(), Failed> {
+    let scope = LeakScope::new();
+    let missing = scope.posix_name("missing");
+    for cmd in ["stat", "rm"] {
+        let err = fails(&[cmd, &missing]);
+        assert!(
+            err.contains(&format!(
+                "no such segment POSIX shm \"{missing}\": ringway ls lists them"
+            )),
+            "{err}"
+        );
+    }
+    let err = fails(&["stat", "--sysv", "0x7eadbeef"]);
+    assert!(
+        err.contains("no such segment SysV shm key 0x7eadbeef"),
+        "{err}"
+    );
+
+    let foreign = scope.posix_name("foreign");
+    let region = Region::create(
+        &Backing::posix(&foreign),
+        &RegionOptions::new().size(4096).persist(true),
+    )?;
+    let magic = *b"NOTARING";
+    // SAFETY: the mapping is 4096 writable bytes, private to this test process (the name is
+    // unique to it), and no reference to it exists.
+    unsafe { std::ptr::copy_nonoverlapping(magic.as_ptr(), region.as_ptr(), magic.len()) };
+    let expected = format!(
+        "POSIX shm \"{foreign}\" is not a ringway segment (magic {:#018x}",
+        u64::from_ne_bytes(magic)
+    );
+    let err = fails(&["stat", &foreign]);
+    assert!(err.contains(&expected), "{err}");
+    let err = fails(&["rm", &foreign]);
+    assert!(err.contains(&expected) && err.contains("--force"), "{err}");
+    assert!(posix_exists(&foreign), "rm refused");
+    assert!(ls_line(&ok(&["ls"]), &foreign).is_none(), "ls skips it");
+    let out = ok(&["rm", "--force", &foreign]);
+    assert!(out.contains(&format!("removed {foreign}")), "{out}");
+    assert!(!posix_exists(&foreign));
+    drop(region);
+    Ok(())
+}
+
+fn bad_names_are_usage_errors() -> Result<(), Failed> {
+    for (args, says) in [
+        (&["stat", "/a/b"][..], "one leading '/'"),
+        (&["rm", "sysv:0"][..], "IPC_PRIVATE"),
+        (&["stat"][..], "required"),
+        (&["stat", "/x", "--sysv", "5"][..], "cannot be used with"),
+    ] {
+        let r = run(args);
+        assert_eq!(r.status.code(), Some(2), "{args:?}: {}", r.stderr);
+        assert!(r.stderr.contains(says), "{args:?}: {}", r.stderr);
+    }
+    Ok(())
+}
+
+fn main() {
+    harness::main(
+        vec![
+            Trial::test(
+                "ls_and_stat_show_a_live_spsc_channel",
+                ls_and_stat_show_a_live_spsc_channel,
+            ),
+            Trial::test(
+                "ls_and_stat_show_mpmc_on_system_v",
+                ls_and_stat_show_mpmc_on_system_v,
+            ),
+            Trial::test(
+                "stat_reads_a_file_backed_channel",
+                stat_reads_a_file_backed_channel,
+            ),
+            Trial::test(
+                "clean_removes_exactly_the_dead_segment",
+                clean_removes_exactly_the_dead_segment,
+            ),
+            Trial::test(
+                "rm_removes_a_ringway_segment_even_in_use",
+                rm_removes_a_ringway_segment_even_in_use,
+            ),
+            Trial::test(
+                "unknown_names_and_foreign_objects_are_refused",
+                unknown_names_and_foreign_objects_are_refused,
+            ),
+            Trial::test("bad_names_are_usage_errors", bad_names_are_usage_errors),
+        ],
+        &[("hold", hold)],
+    )
+}
