@@ -246,6 +246,7 @@ impl Producer {
     }
 
     /// Publishes everything committed with the `*_deferred` calls.
+    #[inline]
     pub fn flush(&mut self) {
         let Some((pos, word)) = self.pending.take() else {
             return;
@@ -277,7 +278,24 @@ impl Producer {
     }
 
     /// Finds room for a payload of `len` bytes: `(record position, padding before it)`.
+    #[inline]
     fn claim(&mut self, len: usize) -> Result<(u64, u64), PushError> {
+        // The common case, kept small enough to inline: no padding needed, and room by the
+        // cached head.
+        if self.poisoned.is_none() && len <= self.max_message && !self.ep.peer_closed() {
+            let record = record_size(len as u64);
+            if (self.tail & self.mask) + record <= self.cap
+                && self.tail + record <= self.head_cache + self.cap
+            {
+                return Ok((self.tail, 0));
+            }
+        }
+        self.claim_slow(len)
+    }
+
+    /// [`claim`](Producer::claim) with every case: errors, padding, a full cache.
+    #[cold]
+    fn claim_slow(&mut self, len: usize) -> Result<(u64, u64), PushError> {
         if let Some(c) = self.poisoned {
             return Err(PushError::Corrupted(c));
         }
@@ -333,6 +351,7 @@ impl Producer {
 
     /// Records a written payload of `len` bytes at `pos` (after `pad` bytes of padding at the
     /// old tail), publishing it now or with the next flush.
+    #[inline]
     fn commit(&mut self, pos: u64, len: usize, pad: u64, deferred: bool) {
         let word = record_word(pos, len as u64);
         let start = self.tail;
@@ -618,6 +637,7 @@ impl Consumer {
         }
     }
 
+    #[inline]
     fn take(&mut self, pos: u64, len: usize, out: &mut Vec<u8>) -> Result<usize, PopError> {
         let src = self.data + (pos & self.mask) + REC_HEADER_LEN as u64;
         out.clear();
@@ -641,6 +661,7 @@ impl Consumer {
         Ok(len)
     }
 
+    #[inline]
     fn release(&mut self, pos: u64, len: usize) {
         self.head = pos + record_size(len as u64);
         if self.head - self.released >= self.cap / 4 {
@@ -688,7 +709,29 @@ impl Consumer {
     }
 
     /// The next record, or why there is none.
+    #[inline]
     fn next(&mut self) -> Result<(u64, usize), PopError> {
+        // The common case, kept small enough to inline: a complete, valid record (not a
+        // padding) at the consumer's position. Everything else goes the long way.
+        if self.poisoned.is_none() {
+            let pos = self.head;
+            let offset = pos & self.mask;
+            // SYNC(commit): Acquire pairs with the Release store of the header in
+            // `Producer::flush`, as in `poll`.
+            let word = self.ep.mem.word(self.data + offset).load(Acquire);
+            if word & (REC_VALID | REC_PAD) == REC_VALID && word >> 32 == record_tag(pos) {
+                let len = word & REC_LEN_MASK;
+                if len <= self.max_message && len <= self.cap - offset - REC_HEADER_LEN as u64 {
+                    return Ok((pos, len as usize));
+                }
+            }
+        }
+        self.next_slow()
+    }
+
+    /// [`next`](Consumer::next) with every case: padding, empty, closed, corrupted.
+    #[cold]
+    fn next_slow(&mut self) -> Result<(u64, usize), PopError> {
         if let Some(c) = self.poisoned {
             return Err(PopError::Corrupted(c));
         }
