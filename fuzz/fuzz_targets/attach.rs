@@ -51,7 +51,7 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(mut tx) = mpmc::Producer::attach(&memory, &opts) {
         let _ = tx.push(&data[..data.len().min(8)]);
         let _ = tx.recover();
-        let _ = tx.push_timeout(b"", Some(Duration::ZERO));
+        let _ = tx.push_timeout(b"", Duration::ZERO);
         let _ = tx.abandoned();
     }
     if let Ok(mut rx) = mpmc::Consumer::attach(&memory, &opts) {
@@ -59,7 +59,7 @@ fuzz_target!(|data: &[u8]| {
             let _ = rx.pop(&mut out);
         }
         let _ = rx.recover();
-        let _ = rx.pop_timeout(&mut out, Some(Duration::ZERO));
+        let _ = rx.pop_timeout(&mut out, Duration::ZERO);
         let _ = rx.lost();
     }
     let _ = inspect(&memory);

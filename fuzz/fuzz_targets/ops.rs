@@ -415,7 +415,7 @@ fn mpmc_ops(shape: u8, input: &mut Input<'_>) {
                 seq += 1;
                 let result = match op % 16 {
                     0 => p.push(&msg),
-                    1 => p.push_timeout(&msg, Some(Duration::ZERO)),
+                    1 => p.push_timeout(&msg, Duration::ZERO),
                     _ => match p.reserve(len) {
                         Ok(mut grant) => {
                             assert_eq!(grant.len(), len);
@@ -453,7 +453,7 @@ fn mpmc_ops(shape: u8, input: &mut Input<'_>) {
                 };
                 let result = match op % 16 {
                     4 => c.pop(&mut out),
-                    _ => c.pop_timeout(&mut out, Some(Duration::ZERO)),
+                    _ => c.pop_timeout(&mut out, Duration::ZERO),
                 };
                 model.popped(result.map(|_| out.clone()), tx_gone);
             }

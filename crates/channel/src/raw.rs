@@ -18,16 +18,6 @@ pub(crate) enum Wait {
     Forever,
 }
 
-impl Wait {
-    fn timeout(self) -> Option<Duration> {
-        match self {
-            Wait::Try => Some(Duration::ZERO),
-            Wait::For(d) => Some(d),
-            Wait::Forever => None,
-        }
-    }
-}
-
 impl Tx {
     pub(crate) fn push(&mut self, msg: &[u8], wait: Wait) -> Result<(), PushError> {
         match (self, wait) {
@@ -35,16 +25,19 @@ impl Tx {
             (Tx::Spsc(p), Wait::For(d)) => p.push_timeout(msg, d),
             (Tx::Spsc(p), Wait::Forever) => p.push_blocking(msg),
             (Tx::Mpmc(p), Wait::Try) => p.push(msg),
-            (Tx::Mpmc(p), w) => p.push_timeout(msg, w.timeout()),
+            (Tx::Mpmc(p), Wait::For(d)) => p.push_timeout(msg, d),
+            (Tx::Mpmc(p), Wait::Forever) => p.push_blocking(msg),
         }
     }
 
     pub(crate) fn reserve(&mut self, len: usize, wait: Wait) -> Result<TxGrant<'_>, PushError> {
         Ok(match (self, wait) {
             (Tx::Spsc(p), Wait::Try) => TxGrant::Spsc(p.reserve(len)?),
-            (Tx::Spsc(p), w) => TxGrant::Spsc(p.reserve_timeout(len, w.timeout())?),
+            (Tx::Spsc(p), Wait::For(d)) => TxGrant::Spsc(p.reserve_timeout(len, d)?),
+            (Tx::Spsc(p), Wait::Forever) => TxGrant::Spsc(p.reserve_blocking(len)?),
             (Tx::Mpmc(p), Wait::Try) => TxGrant::Mpmc(p.reserve(len)?),
-            (Tx::Mpmc(p), w) => TxGrant::Mpmc(p.reserve_timeout(len, w.timeout())?),
+            (Tx::Mpmc(p), Wait::For(d)) => TxGrant::Mpmc(p.reserve_timeout(len, d)?),
+            (Tx::Mpmc(p), Wait::Forever) => TxGrant::Mpmc(p.reserve_blocking(len)?),
         })
     }
 
@@ -107,16 +100,19 @@ impl Rx {
             (Rx::Spsc(c), Wait::For(d)) => c.pop_timeout(out, d),
             (Rx::Spsc(c), Wait::Forever) => c.pop_blocking(out),
             (Rx::Mpmc(c), Wait::Try) => c.pop(out),
-            (Rx::Mpmc(c), w) => c.pop_timeout(out, w.timeout()),
+            (Rx::Mpmc(c), Wait::For(d)) => c.pop_timeout(out, d),
+            (Rx::Mpmc(c), Wait::Forever) => c.pop_blocking(out),
         }
     }
 
     pub(crate) fn peek(&mut self, wait: Wait) -> Result<RxGrant<'_>, PopError> {
         let inner = match (self, wait) {
             (Rx::Spsc(c), Wait::Try) => RxInner::Spsc(c.peek()?),
-            (Rx::Spsc(c), w) => RxInner::Spsc(c.peek_timeout(w.timeout())?),
+            (Rx::Spsc(c), Wait::For(d)) => RxInner::Spsc(c.peek_timeout(d)?),
+            (Rx::Spsc(c), Wait::Forever) => RxInner::Spsc(c.peek_blocking()?),
             (Rx::Mpmc(c), Wait::Try) => RxInner::Mpmc(c.peek()?),
-            (Rx::Mpmc(c), w) => RxInner::Mpmc(c.peek_timeout(w.timeout())?),
+            (Rx::Mpmc(c), Wait::For(d)) => RxInner::Mpmc(c.peek_timeout(d)?),
+            (Rx::Mpmc(c), Wait::Forever) => RxInner::Mpmc(c.peek_blocking()?),
         };
         Ok(RxGrant { inner: Some(inner) })
     }

@@ -126,10 +126,10 @@ fn two_threads(c: &mut Criterion) {
             b.iter_custom(|n| {
                 let (tx, mut rx) = mpmc_pair(size);
                 let push = |tx: &mut mpmc::Producer, msg: &[u8]| {
-                    tx.push_timeout(msg, Some(TIMEOUT))
+                    tx.push_timeout(msg, TIMEOUT)
                         .expect("the consumer keeps up");
                 };
-                stream(n, tx, push, size, |out| rx.pop_timeout(out, Some(TIMEOUT)))
+                stream(n, tx, push, size, |out| rx.pop_timeout(out, TIMEOUT))
             });
         });
     }

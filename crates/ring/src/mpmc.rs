@@ -428,14 +428,23 @@ impl Producer {
         Ok(())
     }
 
-    /// Like [`push`](Producer::push), waiting up to `timeout` (or, for `None`, as long as a
-    /// consumer is alive) for a free slot.
+    /// Like [`push`](Producer::push), waiting up to `timeout` for a free slot.
     ///
     /// # Errors
     /// [`PushError::Timeout`], [`PushError::Closed`], [`PushError::TooLarge`],
     /// [`PushError::Corrupted`].
-    pub fn push_timeout(&mut self, msg: &[u8], timeout: Option<Duration>) -> Result<(), PushError> {
-        let pos = self.wait_slot(msg.len(), timeout)?;
+    pub fn push_timeout(&mut self, msg: &[u8], timeout: Duration) -> Result<(), PushError> {
+        let pos = self.wait_slot(msg.len(), Some(timeout))?;
+        self.fill_and_publish(pos, msg);
+        Ok(())
+    }
+
+    /// Like [`push`](Producer::push), waiting for a free slot as long as a consumer is alive.
+    ///
+    /// # Errors
+    /// [`PushError::Closed`], [`PushError::TooLarge`], [`PushError::Corrupted`].
+    pub fn push_blocking(&mut self, msg: &[u8]) -> Result<(), PushError> {
+        let pos = self.wait_slot(msg.len(), None)?;
         self.fill_and_publish(pos, msg);
         Ok(())
     }
@@ -456,16 +465,30 @@ impl Producer {
         })
     }
 
-    /// Like [`reserve`](Producer::reserve), waiting as [`push_timeout`](Producer::push_timeout).
+    /// Like [`reserve`](Producer::reserve), waiting up to `timeout` for a free slot.
     ///
     /// # Errors
     /// As [`push_timeout`](Producer::push_timeout).
     pub fn reserve_timeout(
         &mut self,
         len: usize,
-        timeout: Option<Duration>,
+        timeout: Duration,
     ) -> Result<SlotGrant<'_>, PushError> {
-        let pos = self.wait_slot(len, timeout)?;
+        let pos = self.wait_slot(len, Some(timeout))?;
+        Ok(SlotGrant {
+            producer: self,
+            pos,
+            len,
+            done: false,
+        })
+    }
+
+    /// Like [`reserve`](Producer::reserve), waiting as long as a consumer is alive.
+    ///
+    /// # Errors
+    /// As [`push_blocking`](Producer::push_blocking).
+    pub fn reserve_blocking(&mut self, len: usize) -> Result<SlotGrant<'_>, PushError> {
+        let pos = self.wait_slot(len, None)?;
         Ok(SlotGrant {
             producer: self,
             pos,
@@ -721,17 +744,21 @@ impl Consumer {
         Ok(self.take(pos, len, out))
     }
 
-    /// Like [`pop`](Consumer::pop), waiting up to `timeout` (or, for `None`, as long as a
-    /// producer is alive).
+    /// Like [`pop`](Consumer::pop), waiting up to `timeout` for a message.
     ///
     /// # Errors
     /// [`PopError::Timeout`], [`PopError::Closed`], [`PopError::Corrupted`].
-    pub fn pop_timeout(
-        &mut self,
-        out: &mut Vec<u8>,
-        timeout: Option<Duration>,
-    ) -> Result<usize, PopError> {
-        let (pos, len) = self.wait_message(timeout)?;
+    pub fn pop_timeout(&mut self, out: &mut Vec<u8>, timeout: Duration) -> Result<usize, PopError> {
+        let (pos, len) = self.wait_message(Some(timeout))?;
+        Ok(self.take(pos, len, out))
+    }
+
+    /// Like [`pop`](Consumer::pop), waiting as long as a producer is alive.
+    ///
+    /// # Errors
+    /// [`PopError::Closed`], [`PopError::Corrupted`].
+    pub fn pop_blocking(&mut self, out: &mut Vec<u8>) -> Result<usize, PopError> {
+        let (pos, len) = self.wait_message(None)?;
         Ok(self.take(pos, len, out))
     }
 
@@ -749,15 +776,25 @@ impl Consumer {
         })
     }
 
-    /// Like [`peek`](Consumer::peek), waiting as [`pop_timeout`](Consumer::pop_timeout).
+    /// Like [`peek`](Consumer::peek), waiting up to `timeout` for a message.
     ///
     /// # Errors
     /// As [`pop_timeout`](Consumer::pop_timeout).
-    pub fn peek_timeout(
-        &mut self,
-        timeout: Option<Duration>,
-    ) -> Result<SlotReadGrant<'_>, PopError> {
-        let (pos, len) = self.wait_message(timeout)?;
+    pub fn peek_timeout(&mut self, timeout: Duration) -> Result<SlotReadGrant<'_>, PopError> {
+        let (pos, len) = self.wait_message(Some(timeout))?;
+        Ok(SlotReadGrant {
+            consumer: self,
+            pos,
+            len,
+        })
+    }
+
+    /// Like [`peek`](Consumer::peek), waiting as long as a producer is alive.
+    ///
+    /// # Errors
+    /// As [`pop_blocking`](Consumer::pop_blocking).
+    pub fn peek_blocking(&mut self) -> Result<SlotReadGrant<'_>, PopError> {
+        let (pos, len) = self.wait_message(None)?;
         Ok(SlotReadGrant {
             consumer: self,
             pos,

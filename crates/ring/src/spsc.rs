@@ -226,17 +226,30 @@ impl Producer {
         })
     }
 
-    /// Like [`reserve`](Producer::reserve), waiting up to `timeout` (or, for `None`, as long
-    /// as the consumer is alive) for space.
+    /// Like [`reserve`](Producer::reserve), waiting up to `timeout` for space.
     ///
     /// # Errors
     /// As [`push_timeout`](Producer::push_timeout).
     pub fn reserve_timeout(
         &mut self,
         len: usize,
-        timeout: Option<Duration>,
+        timeout: Duration,
     ) -> Result<Grant<'_>, PushError> {
-        let (pos, pad) = self.wait_space(len, timeout)?;
+        let (pos, pad) = self.wait_space(len, Some(timeout))?;
+        Ok(Grant {
+            producer: self,
+            pos,
+            len,
+            pad,
+        })
+    }
+
+    /// Like [`reserve`](Producer::reserve), waiting for space as long as the consumer is alive.
+    ///
+    /// # Errors
+    /// As [`push_blocking`](Producer::push_blocking).
+    pub fn reserve_blocking(&mut self, len: usize) -> Result<Grant<'_>, PushError> {
+        let (pos, pad) = self.wait_space(len, None)?;
         Ok(Grant {
             producer: self,
             pos,
@@ -610,13 +623,25 @@ impl Consumer {
         })
     }
 
-    /// Like [`peek`](Consumer::peek), waiting up to `timeout` (or, for `None`, as long as the
-    /// producer is alive) for a message.
+    /// Like [`peek`](Consumer::peek), waiting up to `timeout` for a message.
     ///
     /// # Errors
     /// As [`pop_timeout`](Consumer::pop_timeout).
-    pub fn peek_timeout(&mut self, timeout: Option<Duration>) -> Result<ReadGrant<'_>, PopError> {
-        let (pos, len) = self.wait_record(timeout)?;
+    pub fn peek_timeout(&mut self, timeout: Duration) -> Result<ReadGrant<'_>, PopError> {
+        let (pos, len) = self.wait_record(Some(timeout))?;
+        Ok(ReadGrant {
+            consumer: self,
+            pos,
+            len,
+        })
+    }
+
+    /// Like [`peek`](Consumer::peek), waiting as long as the producer is alive.
+    ///
+    /// # Errors
+    /// As [`pop_blocking`](Consumer::pop_blocking).
+    pub fn peek_blocking(&mut self) -> Result<ReadGrant<'_>, PopError> {
+        let (pos, len) = self.wait_record(None)?;
         Ok(ReadGrant {
             consumer: self,
             pos,

@@ -136,13 +136,13 @@ fn mpmc_two_producers_one_consumer() {
         let handles: Vec<_> = (0..2u8)
             .map(|p| {
                 let mut tx = mpmc::Producer::attach(&memory, &opts(1 + u32::from(p))).unwrap();
-                thread::spawn(move || tx.push_timeout(&msg(p), None).unwrap())
+                thread::spawn(move || tx.push_blocking(&msg(p)).unwrap())
             })
             .collect();
         let mut out = Vec::new();
         let mut got = Vec::new();
         for _ in 0..2 {
-            rx.pop_timeout(&mut out, None).unwrap();
+            rx.pop_blocking(&mut out).unwrap();
             got.push(out[0]);
         }
         got.sort_unstable();
@@ -164,14 +164,14 @@ fn mpmc_one_producer_two_consumers() {
                 let mut rx = mpmc::Consumer::attach(&memory, &opts(2 + c)).unwrap();
                 thread::spawn(move || {
                     let mut out = Vec::new();
-                    rx.pop_timeout(&mut out, None).unwrap();
+                    rx.pop_blocking(&mut out).unwrap();
                     assert_eq!(out[1], out[0] ^ 0x5A, "payload published with its slot");
                     out[0]
                 })
             })
             .collect();
-        tx.push_timeout(&msg(10), None).unwrap();
-        tx.push_timeout(&msg(11), None).unwrap();
+        tx.push_blocking(&msg(10)).unwrap();
+        tx.push_blocking(&msg(11)).unwrap();
         let mut got: Vec<u8> = handles.into_iter().map(|h| h.join().unwrap()).collect();
         got.sort_unstable();
         assert_eq!(got, [10, 11]);
@@ -194,7 +194,7 @@ fn mpmc_dead_claimant_is_skipped() {
             std::mem::forget(victim);
         });
         let live = thread::spawn(move || {
-            tx.push_timeout(&msg(5), None).unwrap();
+            tx.push_blocking(&msg(5)).unwrap();
         });
         dying.join().unwrap();
         live.join().unwrap();
@@ -229,7 +229,7 @@ fn mpmc_close_wakes_a_blocked_producer() {
         tx.push(&msg(0)).unwrap();
         tx.push(&msg(1)).unwrap();
         let closer = thread::spawn(move || drop(rx));
-        assert_eq!(tx.push_timeout(&msg(2), None), Err(PushError::Closed));
+        assert_eq!(tx.push_blocking(&msg(2)), Err(PushError::Closed));
         closer.join().unwrap();
     });
 }

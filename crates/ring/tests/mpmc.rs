@@ -132,7 +132,7 @@ fn closing_each_side() {
     }
     assert_eq!(result, Err(PushError::Closed));
     assert_eq!(
-        tx.push_timeout(b"3", Some(Duration::from_secs(5))),
+        tx.push_timeout(b"3", Duration::from_secs(5)),
         Err(PushError::Closed)
     );
 }
@@ -151,8 +151,7 @@ fn a_consumer_skips_a_slot_claimed_by_a_dead_producer() {
     assert_eq!(pop(&mut rx).unwrap(), b"before");
     assert_eq!(pop(&mut rx), Err(PopError::Empty), "slot 1 is stuck");
     let mut out = Vec::new();
-    rx.pop_timeout(&mut out, Some(Duration::from_secs(5)))
-        .unwrap();
+    rx.pop_timeout(&mut out, Duration::from_secs(5)).unwrap();
     assert_eq!(out, b"after");
     assert_eq!(rx.lost(), 1);
 }
@@ -168,7 +167,7 @@ fn a_live_claimant_is_waited_for_not_skipped() {
     assert_eq!(rx.recover(), Ok(false));
     let mut out = Vec::new();
     assert_eq!(
-        rx.pop_timeout(&mut out, Some(Duration::from_millis(30))),
+        rx.pop_timeout(&mut out, Duration::from_millis(30)),
         Err(PopError::Timeout)
     );
     grant.write(0, b"first");
@@ -192,8 +191,7 @@ fn a_producer_reclaims_a_slot_held_by_a_dead_consumer() {
     assert_eq!(pop(&mut rx).unwrap(), b"kept");
     // Position 2 maps to slot 0, still held by the dead consumer.
     assert_eq!(tx.push(b"x"), Err(PushError::Full), "slot 0 is held");
-    tx.push_timeout(b"next", Some(Duration::from_secs(5)))
-        .unwrap();
+    tx.push_timeout(b"next", Duration::from_secs(5)).unwrap();
     assert_eq!(tx.abandoned(), 1);
     assert_eq!(pop(&mut rx).unwrap(), b"next");
     assert_eq!(pop(&mut rx), Err(PopError::Empty));
@@ -208,11 +206,10 @@ fn the_last_producer_dying_mid_claim_still_lets_consumers_drain_and_close() {
     std::mem::forget(tx.reserve(1).unwrap());
     std::mem::forget(tx);
     let mut out = Vec::new();
-    rx.pop_timeout(&mut out, Some(Duration::from_secs(5)))
-        .unwrap();
+    rx.pop_timeout(&mut out, Duration::from_secs(5)).unwrap();
     assert_eq!(out, b"one");
     assert_eq!(
-        rx.pop_timeout(&mut out, Some(Duration::from_secs(5))),
+        rx.pop_timeout(&mut out, Duration::from_secs(5)),
         Err(PopError::Closed)
     );
     assert_eq!(rx.lost(), 1);
@@ -298,7 +295,7 @@ fn two_producers_two_consumers_deliver_everything_exactly_once() {
             for i in 0..PER_PRODUCER {
                 let seq = (p << 32) | i;
                 let len = 8 + rng.below(17) as usize;
-                tx.push_timeout(&message(seq, len), Some(Duration::from_secs(20)))
+                tx.push_timeout(&message(seq, len), Duration::from_secs(20))
                     .unwrap();
             }
         }));
@@ -312,7 +309,7 @@ fn two_producers_two_consumers_deliver_everything_exactly_once() {
             let mut mine = Vec::new();
             let mut last = [None::<u64>; 2];
             loop {
-                match rx.pop_timeout(&mut out, Some(Duration::from_secs(20))) {
+                match rx.pop_timeout(&mut out, Duration::from_secs(20)) {
                     Ok(_) => {
                         let seq = u64::from_le_bytes(out[..8].try_into().unwrap());
                         assert_eq!(out, message(seq, out.len()));

@@ -61,7 +61,7 @@ fn mpmc_indices_at_the_top_of_the_range_do_not_overflow() {
                 ),
                 "{case}: pop {popped:?}"
             );
-            let popped = rx.pop_timeout(&mut out, Some(Duration::from_millis(5)));
+            let popped = rx.pop_timeout(&mut out, Duration::from_millis(5));
             assert!(
                 matches!(
                     popped,
@@ -69,7 +69,7 @@ fn mpmc_indices_at_the_top_of_the_range_do_not_overflow() {
                 ),
                 "{case}: pop_timeout {popped:?}"
             );
-            let pushed = tx.push_timeout(b"y", Some(Duration::from_millis(5)));
+            let pushed = tx.push_timeout(b"y", Duration::from_millis(5));
             assert!(
                 matches!(
                     pushed,

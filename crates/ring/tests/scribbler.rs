@@ -116,13 +116,13 @@ impl Rx {
     fn pop(&mut self, out: &mut Vec<u8>, peek: bool) -> Result<usize, PopError> {
         match (self, peek) {
             (Rx::Spsc(rx), false) => rx.pop_timeout(out, CALL_TIMEOUT),
-            (Rx::Spsc(rx), true) => rx.peek_timeout(Some(CALL_TIMEOUT)).map(|grant| {
+            (Rx::Spsc(rx), true) => rx.peek_timeout(CALL_TIMEOUT).map(|grant| {
                 *out = grant.to_vec();
                 grant.release();
                 out.len()
             }),
-            (Rx::Mpmc(rx), false) => rx.pop_timeout(out, Some(CALL_TIMEOUT)),
-            (Rx::Mpmc(rx), true) => rx.peek_timeout(Some(CALL_TIMEOUT)).map(|grant| {
+            (Rx::Mpmc(rx), false) => rx.pop_timeout(out, CALL_TIMEOUT),
+            (Rx::Mpmc(rx), true) => rx.peek_timeout(CALL_TIMEOUT).map(|grant| {
                 *out = grant.to_vec();
                 out.len()
             }),
@@ -259,17 +259,17 @@ impl Tx {
                 tx.flush();
                 result
             }
-            (Tx::Spsc(tx), _) => tx.reserve_timeout(len, Some(CALL_TIMEOUT)).map(|mut g| {
+            (Tx::Spsc(tx), _) => tx.reserve_timeout(len, CALL_TIMEOUT).map(|mut g| {
                 // SAFETY: the grant is valid for writes of `len` bytes.
                 unsafe { fill_raw(seq, g.as_mut_ptr(), len) };
                 g.commit();
             }),
-            (Tx::Mpmc(tx), 2) => tx.reserve_timeout(len, Some(CALL_TIMEOUT)).map(|mut g| {
+            (Tx::Mpmc(tx), 2) => tx.reserve_timeout(len, CALL_TIMEOUT).map(|mut g| {
                 // SAFETY: the grant is valid for writes of `len` bytes.
                 unsafe { fill_raw(seq, g.as_mut_ptr(), len) };
                 g.commit();
             }),
-            (Tx::Mpmc(tx), _) => tx.push_timeout(msg, Some(CALL_TIMEOUT)),
+            (Tx::Mpmc(tx), _) => tx.push_timeout(msg, CALL_TIMEOUT),
         }
     }
 }

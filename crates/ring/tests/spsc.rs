@@ -417,9 +417,7 @@ fn threads_stream_random_messages_in_order() {
         for seq in 0..N {
             let len = 8 + rng.below(200) as usize;
             if seq % 7 == 0 {
-                let mut grant = tx
-                    .reserve_timeout(len, Some(Duration::from_secs(20)))
-                    .unwrap();
+                let mut grant = tx.reserve_timeout(len, Duration::from_secs(20)).unwrap();
                 grant.write(0, &message(seq, len));
                 grant.commit();
             } else {

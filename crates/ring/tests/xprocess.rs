@@ -137,7 +137,7 @@ fn spsc_producer() -> Result<String, String> {
                     _ => len,
                 };
                 let mut grant = tx
-                    .reserve_timeout(reserve, Some(PATIENCE))
+                    .reserve_timeout(reserve, PATIENCE)
                     .map_err(|e| fail(seq, e))?;
                 // SAFETY: the grant is valid for writes of `reserve >= len` bytes.
                 unsafe { fill_raw(seq, grant.as_mut_ptr(), len) };
@@ -193,7 +193,7 @@ fn spsc_consumer() -> Result<String, String> {
     for seq in 0..n {
         let (len, _) = plan.next();
         if seq % 3 == 2 {
-            let grant = rx.peek_timeout(Some(PATIENCE)).map_err(|e| fail(seq, e))?;
+            let grant = rx.peek_timeout(PATIENCE).map_err(|e| fail(seq, e))?;
             // SAFETY: this test's producer is honest: it never writes a record before the
             // consumer releases it, so the bytes do not change while the slice lives.
             check(seq, len, unsafe { grant.as_slice() })?;
@@ -278,9 +278,7 @@ fn mpmc_producer() -> Result<String, String> {
         let way = rng.below(20);
         if way == 0 {
             // A grant dropped uncommitted publishes a cancelled slot that consumers skip.
-            let mut grant = tx
-                .reserve_timeout(len, Some(PATIENCE))
-                .map_err(|e| fail(i, e))?;
+            let mut grant = tx.reserve_timeout(len, PATIENCE).map_err(|e| fail(i, e))?;
             // SAFETY: the grant is valid for writes of `len` bytes.
             unsafe { fill_raw(seq, grant.as_mut_ptr(), len) };
             drop(grant);
@@ -293,14 +291,14 @@ fn mpmc_producer() -> Result<String, String> {
                 len
             };
             let mut grant = tx
-                .reserve_timeout(reserve, Some(PATIENCE))
+                .reserve_timeout(reserve, PATIENCE)
                 .map_err(|e| fail(i, e))?;
             // SAFETY: the grant is valid for writes of `reserve >= len` bytes.
             unsafe { fill_raw(seq, grant.as_mut_ptr(), len) };
             grant.commit_partial(len);
         } else {
             fill(seq, &mut buf[..len]);
-            tx.push_timeout(&buf[..len], Some(PATIENCE))
+            tx.push_timeout(&buf[..len], PATIENCE)
                 .map_err(|e| fail(i, e))?;
         }
     }
@@ -320,12 +318,12 @@ fn mpmc_consumer() -> Result<String, String> {
     let mut got = 0u64;
     loop {
         let result = if got % 4 == 3 {
-            rx.peek_timeout(Some(PATIENCE)).map(|grant| {
+            rx.peek_timeout(PATIENCE).map(|grant| {
                 out = grant.to_vec();
                 out.len()
             })
         } else {
-            rx.pop_timeout(&mut out, Some(PATIENCE))
+            rx.pop_timeout(&mut out, PATIENCE)
         };
         match result {
             Ok(_) => {}
