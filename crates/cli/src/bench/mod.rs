@@ -51,6 +51,15 @@ Workloads:
   throughput  One way: A streams S-byte messages numbered from 0; B checks every number (a lost
               or reordered message stops the run) and reports msgs/s and bytes/s over its window.
 
+ringway rows (byte channels of ringway-channel; send copies S bytes into the ring, the receiver
+copies all S out with recv_ref + copy_to; an SPSC ring of max(64 KiB, 4 x S) bytes, an MPMC ring
+of the same payload space in S-byte slots):
+  ringway-spsc           SPSC ring, both ends busy-spin (WaitStrategy::Spin).
+  ringway-spsc-blocking  SPSC ring, the default WaitStrategy::SpinThenPark: a waiting side spins
+                         a few microseconds, then yields, then sleeps on a futex until woken.
+  ringway-mpmc           MPMC ring (the many-process flavour), one producer and one consumer
+                         process, both busy-spinning.
+
 Reference rows:
   shm-flag    Two processes ping-pong one shared cache line: the latency floor. Ping-pong only;
               no payload, so the size does not apply (it is measured anew for every size).

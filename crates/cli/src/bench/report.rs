@@ -212,6 +212,9 @@ pub(crate) fn table(rows: &[Row]) -> String {
         }
     }
     let present = |t: &str| rows.iter().any(|r| r.transport == t);
+    if present("ringway-spsc-blocking") {
+        s.push_str("\nringway-spsc-blocking: a waiting side spins briefly, then yields, then sleeps on a futex (the default); the other ringway rows busy-spin.");
+    }
     if present("shm-flag") {
         s.push_str("\nshm-flag: two processes ping-pong one shared cache line (no payload, whatever the size): the latency floor.");
     }
