@@ -24,6 +24,7 @@ use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -144,12 +145,16 @@ fn peer(transport: &str) {
     }
 }
 
-/// The CPUs this process may use.
-fn cpus() -> Vec<usize> {
-    let set = sched_getaffinity(Pid::from_raw(0)).unwrap_or_else(|_| CpuSet::new());
-    (0..CpuSet::count())
-        .filter(|&c| set.is_set(c).unwrap_or(false))
-        .collect()
+/// The CPUs this process could use when it started (before it pinned itself, so that the
+/// peer, which inherits the pinning, is still sent to the second one).
+fn cpus() -> &'static [usize] {
+    static CPUS: OnceLock<Vec<usize>> = OnceLock::new();
+    CPUS.get_or_init(|| {
+        let set = sched_getaffinity(Pid::from_raw(0)).unwrap_or_else(|_| CpuSet::new());
+        (0..CpuSet::count())
+            .filter(|&c| set.is_set(c).unwrap_or(false))
+            .collect()
+    })
 }
 
 fn pin(cpu: usize) {
@@ -173,7 +178,7 @@ impl Peer {
         if let Some(name) = name {
             cmd.env(NAME_ENV, name);
         }
-        if let [_, second, ..] = cpus()[..] {
+        if let [_, second, ..] = *cpus() {
             cmd.env(CPU_ENV, second.to_string());
         }
         Peer(cmd.spawn().expect("start the peer"))

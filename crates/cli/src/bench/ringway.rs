@@ -291,7 +291,13 @@ mod tests {
         std::mem::forget(tx);
         let path = std::path::Path::new("/dev/shm").join(&name[1..]);
         assert!(path.exists());
-        drop(RemoveNames(vec![name.clone(), channel_name(&fresh_base(), "ba")]));
-        assert!(!path.exists(), "{name} removed; a name never created is no error");
+        drop(RemoveNames(vec![
+            name.clone(),
+            channel_name(&fresh_base(), "ba"),
+        ]));
+        assert!(
+            !path.exists(),
+            "{name} removed; a name never created is no error"
+        );
     }
 }
