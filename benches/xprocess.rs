@@ -248,52 +248,52 @@ fn connect(transport: &str) -> (Box<dyn Link>, Peer) {
 
 const TRANSPORTS: [&str; 3] = ["ringway-spsc", "pipe", "unix-stream"];
 
-fn pingpong(c: &mut Criterion) {
-    let mut group = c.benchmark_group("xprocess/pingpong");
+/// Benches `group/<transport>` for every transport, each against a fresh peer: `run(link, n)`
+/// does `n` iterations over the link and returns how long they took.
+fn each_transport(
+    c: &mut Criterion,
+    group: &str,
+    per_message: bool,
+    mut run: impl FnMut(&mut dyn Link, u64) -> Duration,
+) {
+    let mut group = c.benchmark_group(group);
+    if per_message {
+        group.throughput(Throughput::Elements(1));
+    }
     for transport in TRANSPORTS {
         let (mut link, peer) = connect(transport);
-        let mut msg = [ECHO; SIZE];
-        group.bench_function(transport, |b| {
-            b.iter_custom(|n| {
-                let start = Instant::now();
-                for i in 0..n {
-                    msg[8..16].copy_from_slice(&i.to_le_bytes());
-                    link.send(&msg);
-                    assert!(link.recv(&mut msg), "the peer answers");
-                    assert_eq!(msg[8..16], i.to_le_bytes(), "the same message came back");
-                }
-                start.elapsed()
-            });
-        });
+        group.bench_function(transport, |b| b.iter_custom(|n| run(&mut *link, n)));
         drop(link);
         peer.finish();
     }
     group.finish();
 }
 
-fn throughput(c: &mut Criterion) {
-    let mut group = c.benchmark_group("xprocess/throughput");
-    group.throughput(Throughput::Elements(1));
-    for transport in TRANSPORTS {
-        let (mut link, peer) = connect(transport);
-        let mut msg = [STREAM; SIZE];
-        group.bench_function(transport, |b| {
-            b.iter_custom(|n| {
-                let start = Instant::now();
-                for i in 1..=n {
-                    msg[0] = if i == n { LAST } else { STREAM };
-                    msg[8..16].copy_from_slice(&i.to_le_bytes());
-                    link.send(&msg);
-                }
-                assert!(link.recv(&mut msg), "the peer answers the last message");
-                assert_eq!(msg[8..16], n.to_le_bytes(), "the last message came back");
-                start.elapsed()
-            });
-        });
-        drop(link);
-        peer.finish();
+/// `n` round trips, each message numbered and checked when it comes back.
+fn round_trips(link: &mut dyn Link, n: u64) -> Duration {
+    let mut msg = [ECHO; SIZE];
+    let start = Instant::now();
+    for i in 0..n {
+        msg[8..16].copy_from_slice(&i.to_le_bytes());
+        link.send(&msg);
+        assert!(link.recv(&mut msg), "the peer answers");
+        assert_eq!(msg[8..16], i.to_le_bytes(), "the same message came back");
     }
-    group.finish();
+    start.elapsed()
+}
+
+/// `n` messages one way; the peer answers the last one, which ends the timing.
+fn stream(link: &mut dyn Link, n: u64) -> Duration {
+    let mut msg = [STREAM; SIZE];
+    let start = Instant::now();
+    for i in 1..=n {
+        msg[0] = if i == n { LAST } else { STREAM };
+        msg[8..16].copy_from_slice(&i.to_le_bytes());
+        link.send(&msg);
+    }
+    assert!(link.recv(&mut msg), "the peer answers the last message");
+    assert_eq!(msg[8..16], n.to_le_bytes(), "the last message came back");
+    start.elapsed()
 }
 
 fn main() {
@@ -308,7 +308,7 @@ fn main() {
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2))
         .configure_from_args();
-    pingpong(&mut c);
-    throughput(&mut c);
+    each_transport(&mut c, "xprocess/pingpong", false, round_trips);
+    each_transport(&mut c, "xprocess/throughput", true, stream);
     c.final_summary();
 }

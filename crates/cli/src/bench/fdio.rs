@@ -24,7 +24,7 @@ use super::peer::PeerReport;
 use super::transport::{
     Endpoint, PeerError, PeerSpec, Prepared, Role, SetupError, Transport, Workload,
 };
-use super::workload::{self, Link};
+use super::workload::{self, Link, missing};
 
 /// Two anonymous pipes (ping-pong) or one (throughput), default capacity (64 KiB).
 pub(crate) static PIPE: FdTransport = FdTransport {
@@ -65,10 +65,6 @@ pub(crate) struct FdTransport {
 impl Transport for FdTransport {
     fn name(&self) -> &'static str {
         self.name
-    }
-
-    fn supports(&self, _: Workload) -> bool {
-        true
     }
 
     fn prepare(&self, spec: &PeerSpec) -> Result<Prepared, SetupError> {
@@ -257,16 +253,9 @@ impl FdLink {
     }
 }
 
-fn missing(direction: &str) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::Unsupported,
-        format!("this side has no {direction} descriptor"),
-    )
-}
-
 impl Link for FdLink {
     fn send(&mut self, msg: &[u8]) -> io::Result<()> {
-        let tx = self.tx.as_mut().ok_or_else(|| missing("send"))?;
+        let tx = self.tx.as_mut().ok_or_else(|| missing("send descriptor"))?;
         if !self.packets {
             return tx.write_all(msg);
         }
@@ -286,7 +275,10 @@ impl Link for FdLink {
     }
 
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<bool> {
-        let rx = self.rx.as_mut().ok_or_else(|| missing("receive"))?;
+        let rx = self
+            .rx
+            .as_mut()
+            .ok_or_else(|| missing("receive descriptor"))?;
         if self.packets {
             return recv_packet(rx, buf);
         }

@@ -44,7 +44,7 @@ use super::peer::PeerReport;
 use super::transport::{
     Endpoint, PeerError, PeerSpec, Prepared, Role, SetupError, Transport, Workload,
 };
-use super::workload::{self, Link};
+use super::workload::{self, Link, missing};
 
 /// SPSC, busy-spinning on both ends.
 pub(crate) static SPSC: RingwayTransport = RingwayTransport {
@@ -140,10 +140,6 @@ impl Transport for RingwayTransport {
         self.name
     }
 
-    fn supports(&self, _: Workload) -> bool {
-        true
-    }
-
     fn prepare(&self, spec: &PeerSpec) -> Result<Prepared, SetupError> {
         if spec.size > u32::MAX as usize / 2 {
             return Err(SetupError::Unavailable(format!(
@@ -212,16 +208,12 @@ struct ChannelLink {
     rx: Option<ByteReceiver>,
 }
 
-fn missing(direction: &str) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::Unsupported,
-        format!("this side has no channel to {direction}"),
-    )
-}
-
 impl Link for ChannelLink {
     fn send(&mut self, msg: &[u8]) -> io::Result<()> {
-        let tx = self.tx.as_mut().ok_or_else(|| missing("send on"))?;
+        let tx = self
+            .tx
+            .as_mut()
+            .ok_or_else(|| missing("channel to send on"))?;
         tx.send(msg).map_err(|e| {
             let kind = match e {
                 SendError::Disconnected(_) => io::ErrorKind::BrokenPipe,
@@ -233,7 +225,10 @@ impl Link for ChannelLink {
     }
 
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<bool> {
-        let rx = self.rx.as_mut().ok_or_else(|| missing("receive from"))?;
+        let rx = self
+            .rx
+            .as_mut()
+            .ok_or_else(|| missing("channel to receive from"))?;
         let msg = match rx.recv_ref() {
             Ok(msg) => msg,
             Err(RecvError::Disconnected) => return Ok(false),

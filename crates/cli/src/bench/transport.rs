@@ -20,7 +20,7 @@
 //! A file with a type implementing [`Transport`], and one line in [`ALL`]. For a message
 //! transport (a ringway channel, say, whose endpoints each peer opens by name):
 //!
-//! - `name`: its JSON/CLI name (e.g. `ringway-spsc`); `supports`: both workloads.
+//! - `name`: its JSON/CLI name (e.g. `ringway-spsc`); `supports` defaults to both workloads.
 //! - `prepare` (parent): pick a fresh name, create what must exist before the peers open it
 //!   (or leave creating to one role, the other waiting for it), and return
 //!   `Endpoint { fds: vec![], name: Some(name) }` for each side, with a `guard` that removes
@@ -171,8 +171,11 @@ pub(crate) trait Transport: fmt::Debug + Sync {
     /// The name on the command line, in the table and in the JSON `transport` field.
     fn name(&self) -> &'static str;
 
-    /// Whether this transport runs `workload` at all.
-    fn supports(&self, workload: Workload) -> bool;
+    /// Whether this transport runs `workload` at all (by default: both workloads).
+    fn supports(&self, workload: Workload) -> bool {
+        let _ = workload;
+        true
+    }
 
     /// Parent side: creates what connects the peers for one measurement of `spec`.
     ///

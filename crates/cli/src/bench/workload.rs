@@ -42,6 +42,15 @@ pub(crate) trait Link {
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<bool>;
 }
 
+/// The error of a link used in a direction it was not built for (a throughput sender asked to
+/// receive, say): `this side has no {what}`.
+pub(crate) fn missing(what: &str) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        format!("this side has no {what}"),
+    )
+}
+
 /// Waits at the start gate of `ctl` for the other side, then runs `role` of `spec.workload`
 /// over `link`; the usual body of [`Transport::run_peer`](super::transport::Transport::run_peer).
 ///
