@@ -156,6 +156,21 @@ fn ls_and_stat_show_mpmc_on_system_v() -> Result<(), Failed> {
         by_name.lines().skip(1).collect::<Vec<_>>(),
         by_flag.lines().skip(1).collect::<Vec<_>>()
     );
+
+    // rm by key: IPC_RMID. The segment stays, keyless, while this process has it attached.
+    let out = ok(&["rm", &shown]);
+    assert!(out.contains(&format!("removed {shown}")), "{out}");
+    assert!(out.contains("is in use"), "{out}");
+    let err = fails(&["stat", &shown]);
+    assert!(err.contains("no such segment SysV shm key"), "{err}");
+    let ls = ok(&["ls"]);
+    assert!(ls_line(&ls, &shown).is_none(), "{ls}");
+    assert!(
+        ls.lines().any(|l| l.starts_with("shmid:")
+            && l.contains("sysv (removed)")
+            && l.contains(&format!("{} alive", me()))),
+        "the removed segment is listed by its id while attached:\n{ls}"
+    );
     drop(tx);
     Ok(())
 }
