@@ -914,6 +914,13 @@ impl Consumer {
                 other => return other,
             }
             let (mem, geo, slots) = (&self.ep.mem, &self.ep.geo, self.slots);
+            // As in the SPSC consumer: a slot wider than a cache line spills its payload into
+            // the next one; keep that line fresh while waiting so it does not cost a second,
+            // dependent transfer when the slot is published.
+            if slots.stride > 64 {
+                let pos = mem.header().consumer.head.load(Relaxed);
+                std::hint::black_box(mem.word(slots.slot(pos) + 64).load(Relaxed));
+            }
             let ready = || {
                 let pos = mem.header().consumer.head.load(Relaxed);
                 slots.seq(mem, pos).load(Relaxed) & !SEQ_LOST == pos.wrapping_add(1)
