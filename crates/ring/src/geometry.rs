@@ -376,7 +376,9 @@ pub fn init(memory: &RingMemory, config: &RingConfig) -> Result<Geometry, InitEr
     id.max_consumers.store(geometry.max_consumers, Relaxed);
     id.fingerprint[0].store(config.fingerprint[0], Relaxed);
     id.fingerprint[1].store(config.fingerprint[1], Relaxed);
-    id.creator_pid.store(std::process::id(), Relaxed);
+    let me = crate::proc::ProcessId::current();
+    id.creator_pid.store(me.pid, Relaxed);
+    id.creator_start.store(me.start_time, Relaxed);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
@@ -524,6 +526,11 @@ pub struct RingInfo {
     pub label: String,
     /// Pid of the creator.
     pub creator_pid: u32,
+    /// The creator's start time, to tell it from a process that recycled its pid (`0`:
+    /// unknown).
+    pub creator_start_time: u64,
+    /// Whether the creator is alive now (pid and start time).
+    pub creator_alive: bool,
     /// Creation time, nanoseconds since the Unix epoch.
     pub created_ns: u64,
     /// SPSC: producer's published position; MPMC: next claim position.
@@ -576,11 +583,15 @@ pub fn inspect(memory: &RingMemory) -> Result<RingInfo, AttachError> {
     }
     let geometry = Geometry::read(memory, None)?;
     let (producers, consumers) = crate::registry::parties(memory, &geometry);
+    let creator_pid = header.identity.creator_pid.load(Relaxed);
+    let creator_start_time = header.identity.creator_start.load(Relaxed);
     Ok(RingInfo {
         geometry,
         fingerprint: read_fingerprint(memory),
         label: read_label(memory),
-        creator_pid: header.identity.creator_pid.load(Relaxed),
+        creator_pid,
+        creator_start_time,
+        creator_alive: crate::proc::is_alive(creator_pid, creator_start_time),
         created_ns: header.identity.created_ns.load(Relaxed),
         tail: header.producer.tail.load(Relaxed),
         head: header.consumer.head.load(Relaxed),
@@ -752,6 +763,11 @@ mod tests {
         assert_eq!(memory.remove_user(), 0);
         assert_eq!(memory.remove_user(), 0, "never below zero");
         assert_eq!(info.creator_pid, std::process::id());
+        assert_eq!(
+            info.creator_start_time,
+            crate::ProcessId::current().start_time
+        );
+        assert!(info.creator_alive);
         assert!(info.producers.is_empty() && info.consumers.is_empty());
         assert!(has_magic(&memory));
         assert!(!has_magic(&RingMemory::zeroed(1024)));

@@ -115,8 +115,10 @@ pub struct Identity {
     pub reserved0: AtomicU32,
     /// `CLOCK_REALTIME` at initialisation, ns.
     pub created_ns: AtomicU64,
+    /// The creator's start time (`/proc/<pid>/stat` field 22).
+    pub creator_start: AtomicU64,
     /// Reserved, zero.
-    pub reserved1: [AtomicU64; 3],
+    pub reserved1: [AtomicU64; 2],
     /// [`INIT_READY`] once complete; stored last with Release.
     pub init: AtomicU32,
     /// Reserved, zero.
@@ -323,7 +325,8 @@ const _: () = {
     assert!(offset_of!(Identity, creator_pid) == 80);
     assert!(offset_of!(Identity, reserved0) == 84);
     assert!(offset_of!(Identity, created_ns) == 88);
-    assert!(offset_of!(Identity, reserved1) == 96);
+    assert!(offset_of!(Identity, creator_start) == 96);
+    assert!(offset_of!(Identity, reserved1) == 104);
     assert!(offset_of!(Identity, init) == 120);
     assert!(offset_of!(Identity, reserved2) == 124);
     assert!(size_of::<Identity>() == 128);

@@ -113,6 +113,8 @@ impl RingMemory {
     /// # Safety
     /// - `ptr` must be valid for reads and writes of `len` bytes for as long as any clone of the
     ///   returned value, or any endpoint attached to it, lives (typically guaranteed by `keep`).
+    ///   A mapping that is only readable is allowed if nothing but [`crate::inspect`] and
+    ///   [`crate::has_magic`] is ever called on it: those only load.
     /// - The bytes must not be accessed through Rust references (`&[u8]`, `&mut [u8]`)
     ///   elsewhere in this process while the ring uses them; other *processes* may write them
     ///   at any time, which the ring is built to survive.
@@ -432,6 +434,7 @@ impl Mem {
                 creator_pid: AtomicU32::new(0),
                 reserved0: AtomicU32::new(0),
                 created_ns: AtomicU64::new(0),
+                creator_start: AtomicU64::new(0),
                 reserved1: zeroed_array(),
                 init: AtomicU32::new(0),
                 reserved2: AtomicU32::new(0),

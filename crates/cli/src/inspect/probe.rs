@@ -138,8 +138,8 @@ pub(crate) fn in_use(info: &RingInfo) -> bool {
         || creator_alive(info)
 }
 
-/// Whether the creator's pid is alive (by pid alone: the header records no start time for it,
-/// so a recycled pid counts as alive, which keeps a segment rather than removing it).
+/// Whether the creator is alive (its pid and the start time recorded in the header, so a
+/// process that recycled the pid does not count).
 pub(crate) fn creator_alive(info: &RingInfo) -> bool {
-    ringway_ring::is_alive(info.creator_pid, 0)
+    info.creator_alive
 }
