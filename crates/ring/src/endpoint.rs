@@ -8,7 +8,7 @@ use crate::geometry::{Geometry, Identity, attach_geometry};
 use crate::layout::{INIT_READY, MAGIC};
 use crate::mem::{Mem, RingMemory, WaitWord};
 use crate::proc::ProcessId;
-use crate::registry::{self, Registration, SideStatus};
+use crate::registry::{self, PeerState, Registration, SideStatus};
 use crate::sync::Ordering::Relaxed;
 use crate::wait::{AttachOptions, Waiter, notify};
 
@@ -77,6 +77,15 @@ impl Endpoint {
     #[inline]
     pub(crate) fn peer_closed(&self) -> bool {
         registry::side_closed(&self.mem, &self.geo, self.peer_side())
+    }
+
+    /// Not attached yet, connected, or gone (a clean close is seen at once, a death by
+    /// probing `/proc`).
+    pub(crate) fn peer_state(&self) -> PeerState {
+        if self.peer_closed() {
+            return PeerState::Disconnected;
+        }
+        self.peer_status().into()
     }
 
     /// The peer side's liveness, probing `/proc` (slow path only).

@@ -404,10 +404,7 @@ impl Producer {
     /// for a hot loop).
     #[must_use]
     pub fn peer_state(&self) -> PeerState {
-        if self.ep.peer_closed() {
-            return PeerState::Disconnected;
-        }
-        self.ep.peer_status().into()
+        self.ep.peer_state()
     }
 
     /// Whether every consumer has left or died (probes liveness: not for a hot loop).
@@ -720,10 +717,7 @@ impl Consumer {
     /// for a hot loop).
     #[must_use]
     pub fn peer_state(&self) -> PeerState {
-        if self.ep.peer_closed() {
-            return PeerState::Disconnected;
-        }
-        self.ep.peer_status().into()
+        self.ep.peer_state()
     }
 
     /// Whether every producer has left or died (probes liveness: not for a hot loop).

@@ -151,10 +151,7 @@ impl Producer {
     /// for a hot loop).
     #[must_use]
     pub fn peer_state(&self) -> PeerState {
-        if self.ep.peer_closed() {
-            return PeerState::Disconnected;
-        }
-        self.ep.peer_status().into()
+        self.ep.peer_state()
     }
 
     /// Whether the consumer has left or died (probes its liveness: not for a hot loop).
@@ -567,10 +564,7 @@ impl Consumer {
     /// for a hot loop).
     #[must_use]
     pub fn peer_state(&self) -> PeerState {
-        if self.ep.peer_closed() {
-            return PeerState::Disconnected;
-        }
-        self.ep.peer_status().into()
+        self.ep.peer_state()
     }
 
     /// Whether the producer has left or died (probes its liveness: not for a hot loop).
