@@ -1,8 +1,21 @@
 //! What every producer and consumer handle holds: the memory, the attach-time geometry, its
-//! registration, and the bookkeeping for liveness checks.
+//! registration, the schedule of its slow-path checks, and what it last concluded about the
+//! other side.
+//!
+//! # The slow path, once for every end
+//!
+//! Each end (SPSC and MPMC, producer and consumer) runs its slow-path checks from one place:
+//! when an operation finds the ring empty (consumers) or full (producers) and the endpoint's
+//! [`Schedule`] says they are due. Non-blocking, timed and blocking calls all reach that
+//! place, so they share one schedule: a `try_recv` loop, a `recv_timeout` shorter than the
+//! liveness interval and a blocking `recv` detect a dead peer, a rewritten header or a
+//! truncated object within the same bound (the interval, plus the clock's tick, plus
+//! scheduling delay). The checks common to every end live here: [`Endpoint::check_integrity`]
+//! and [`Endpoint::peer_gone`].
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use crate::clock::Schedule;
 use crate::error::{AttachError, Corruption, RingKind, Side};
 use crate::geometry::{Geometry, Identity, attach_geometry};
 use crate::layout::{INIT_READY, MAGIC};
@@ -10,12 +23,7 @@ use crate::mem::{Mem, RingMemory, WaitWord};
 use crate::proc::ProcessId;
 use crate::registry::{self, PeerState, Registration, SideStatus};
 use crate::sync::Ordering::Relaxed;
-use crate::wait::{AttachOptions, Waiter, notify};
-
-/// Non-blocking calls check the peer's liveness at most once per this many empty/full polls
-/// (and at most once per liveness interval), so a spinning caller pays for a clock read only
-/// rarely and for a `/proc` read more rarely still.
-const POLLS_PER_CLOCK_READ: u32 = 1024;
+use crate::wait::{AttachOptions, notify};
 
 #[derive(Debug)]
 pub(crate) struct Endpoint {
@@ -25,8 +33,11 @@ pub(crate) struct Endpoint {
     pub(crate) reg: Registration,
     pub(crate) opts: AttachOptions,
     pub(crate) identity: Identity,
-    polls: u32,
-    next_check: Option<Instant>,
+    schedule: Schedule,
+    /// `Some(digest)` once this endpoint concluded that every peer has left or died, with the
+    /// digest of the peer side's registration words at that moment. A peer that attaches later
+    /// changes the digest, which revokes the conclusion (see [`Endpoint::peer_gone`]).
+    gone: Option<u64>,
     closed: bool,
 }
 
@@ -39,7 +50,9 @@ impl core::fmt::Debug for Mem {
 }
 
 impl Endpoint {
-    /// Waits for `init`, checks the geometry, registers on `side`.
+    /// Waits for `init`, checks the geometry, registers on `side`. `resolve` is called for an
+    /// entry this endpoint has just taken, before it becomes active (see
+    /// [`registry::register`]).
     pub(crate) fn attach(
         memory: &RingMemory,
         kind: RingKind,
@@ -58,10 +71,10 @@ impl Endpoint {
             geo,
             side,
             reg,
+            schedule: Schedule::new(opts.liveness_interval),
             opts: opts.clone(),
             identity,
-            polls: 0,
-            next_check: None,
+            gone: None,
             closed: false,
         })
     }
@@ -93,10 +106,56 @@ impl Endpoint {
         registry::side_status(&self.mem, &self.geo, self.peer_side(), self.opts.probe)
     }
 
-    /// Checks, on the slow path, that the header still says what it said at attach: a peer
-    /// that rewrote it, or truncated the mapping under us (the region then maps zeros over the
-    /// lost pages), leaves a ring this endpoint can no longer trust.
-    pub(crate) fn check_header(&self) -> Result<(), Corruption> {
+    /// Whether every peer has left or died, as far as this endpoint knows.
+    ///
+    /// A clean close is seen at once (one load per peer entry); a death only when `probe` is
+    /// set (a `/proc` read per peer entry: pass the schedule's verdict). Once concluded, the
+    /// answer stays `true` — later calls cost one load per peer entry and no `/proc` read —
+    /// until the peer side's registration words change, which only an attach does (a dead
+    /// process writes nothing): then it is re-evaluated at once. So `Disconnected` lasts
+    /// from its detection until a new peer attaches, never flickering back to `Full` or
+    /// `Empty` in between.
+    pub(crate) fn peer_gone(&mut self, probe: bool) -> bool {
+        let digest = registry::side_digest(&self.mem, &self.geo, self.peer_side());
+        if let Some(seen) = self.gone {
+            if seen == digest {
+                return true;
+            }
+            self.gone = None;
+        }
+        // The digest is taken before the evaluation: an attach during it changes the words,
+        // and the next call sees the change and re-evaluates.
+        let gone = self.peer_closed() || (probe && self.peer_status() == SideStatus::Gone);
+        if gone {
+            self.gone = Some(digest);
+        }
+        gone
+    }
+
+    /// `true` if this endpoint has concluded that every peer is gone (no loads at all).
+    #[inline]
+    pub(crate) fn known_gone(&self) -> bool {
+        self.gone.is_some()
+    }
+
+    /// Whether the slow-path checks are due (once per liveness interval, per endpoint).
+    #[inline]
+    pub(crate) fn due(&self) -> bool {
+        self.schedule.due()
+    }
+
+    /// How long a waiting call may sleep before the slow-path checks are due.
+    pub(crate) fn until_due(&self) -> Duration {
+        self.schedule.until_due()
+    }
+
+    /// The checks every end runs on its slow path: the header still says what it said at
+    /// attach, and the memory under the ring was not truncated. A peer that rewrote the header,
+    /// or truncated the object under us (the region then maps zeros over the lost pages, in
+    /// this process only, so the two sides silently diverge), leaves a ring this endpoint can
+    /// no longer trust.
+    pub(crate) fn check_integrity(&self) -> Result<(), Corruption> {
+        self.mem.check_truncation()?;
         let id = &self.mem.header().identity;
         let magic = id.magic.load(Relaxed);
         if magic != MAGIC {
@@ -114,31 +173,17 @@ impl Endpoint {
                 u64::from(INIT_READY),
             ));
         }
+        // Our own entry must still be ours: a peer that took it (judging us dead) or scribbled
+        // over it would otherwise go unnoticed until our claims collided with its.
+        let ctl = self.mem.entry(self.reg.index).ctl.load(Relaxed);
+        if ctl != self.reg.ctl && !self.closed {
+            return Err(Corruption::new(
+                "this endpoint's registration entry was changed by another process",
+                ctl,
+                self.reg.ctl,
+            ));
+        }
         Ok(())
-    }
-
-    /// Rate limit for non-blocking calls: `true` at most once per liveness interval, and only
-    /// every [`POLLS_PER_CLOCK_READ`] calls does it even read the clock.
-    pub(crate) fn liveness_due(&mut self) -> bool {
-        if cfg!(ringway_loom) {
-            return false;
-        }
-        self.polls = self.polls.wrapping_add(1);
-        if self.polls % POLLS_PER_CLOCK_READ != 1 {
-            return false;
-        }
-        let now = Instant::now();
-        match self.next_check {
-            Some(at) if now < at => false,
-            _ => {
-                self.next_check = Some(now + self.opts.liveness_interval);
-                true
-            }
-        }
-    }
-
-    pub(crate) fn waiter(&self, timeout: Option<Duration>) -> Waiter {
-        Waiter::new(&self.opts, timeout)
     }
 
     #[inline]

@@ -73,6 +73,7 @@
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
+mod clock;
 mod endpoint;
 mod error;
 #[cfg(not(ringway_loom))]
@@ -92,7 +93,7 @@ pub use error::{AttachError, Corruption, InitError, PopError, PushError, RingKin
 pub use geometry::{
     Geometry, Identity, RingConfig, RingInfo, has_magic, init, inspect, wait_initialized,
 };
-pub use mem::{KeepAlive, RingMemory};
+pub use mem::{KeepAlive, RingMemory, Truncated, TruncationCheck};
 pub use pad::Block128;
 pub use proc::{LivenessProbe, ProcessId, is_alive};
 pub use registry::{PartyInfo, PartyState, PeerState};

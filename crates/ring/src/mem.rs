@@ -22,6 +22,7 @@ use std::time::Duration;
 
 #[cfg(not(ringway_loom))]
 use crate::error::AttachError;
+use crate::error::Corruption;
 use crate::layout::{Entry, Header};
 #[cfg(not(ringway_loom))]
 use crate::layout::{HEADER_LEN, RING_ALIGN, TABLE_OFFSET};
@@ -38,6 +39,43 @@ pub(crate) enum WaitWord {
 
 /// Something that keeps the memory under a [`RingMemory`] alive (a mapping, a buffer).
 pub type KeepAlive = Arc<dyn Any + Send + Sync>;
+
+/// The object under a mapping no longer backs all of it: a peer truncated it.
+///
+/// Reported by the check a [`RingMemory`] is given with
+/// [`with_truncation_check`](RingMemory::with_truncation_check).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Truncated {
+    /// The object's size now, in bytes.
+    pub size: u64,
+    /// The length this process mapped.
+    pub mapped: u64,
+    /// Pages of the mapping this process found truncated and replaced by zeros so far.
+    pub faults: u64,
+}
+
+/// The slow-path check of [`RingMemory::with_truncation_check`].
+pub type TruncationCheck = Arc<dyn Fn() -> Option<Truncated> + Send + Sync>;
+
+impl Truncated {
+    pub(crate) fn corruption(self) -> Corruption {
+        if self.size < self.mapped {
+            Corruption::new(
+                "the shared object was truncated under this mapping (a peer called ftruncate): \
+                 the lost pages read as zeros in this process only (a sealed memfd prevents it)",
+                self.size,
+                self.mapped,
+            )
+        } else {
+            Corruption::new(
+                "pages of this mapping were truncated away and replaced by zeros in this process \
+                 (the object was truncated, and maybe extended again since)",
+                self.faults,
+                0,
+            )
+        }
+    }
+}
 
 /// The bytes a ring lives in, plus whatever keeps them alive.
 ///
@@ -142,6 +180,8 @@ impl RingMemory {
                 base,
                 len,
                 _keep: keep,
+                faults: None,
+                check: None,
             },
         })
     }
@@ -172,6 +212,31 @@ impl RingMemory {
     #[must_use]
     pub fn as_ptr(&self) -> *mut u8 {
         self.mem.base.as_ptr()
+    }
+
+    /// Tells the ring how to notice that the object under the mapping was truncated by a
+    /// peer (the layer that mapped it knows; the ring does not).
+    ///
+    /// - `faults`: a counter that this process's `SIGBUS` guard increments whenever it
+    ///   replaces a truncated page of this mapping with zeros. Every copy into or out of the
+    ///   ring reads it afterwards (one load of a process-private word), so a message that
+    ///   touched a replaced page is never published or delivered as `Ok`: the operation
+    ///   reports [`Corrupted`](crate::PopError::Corrupted) instead, and so does every later one.
+    /// - `check`: run on every endpoint's slow path (once per liveness interval, when the ring
+    ///   is found empty or full); `Some` if the object is now smaller than the mapping or a
+    ///   page was replaced, which every endpoint then reports as corruption. It catches a
+    ///   truncation this process has not touched yet, which the other side may already have.
+    ///
+    /// Endpoints attached afterwards use both; endpoints attached before do not.
+    #[must_use]
+    pub fn with_truncation_check(
+        mut self,
+        faults: Option<&'static std::sync::atomic::AtomicU64>,
+        check: TruncationCheck,
+    ) -> RingMemory {
+        self.mem.faults = faults;
+        self.mem.check = Some(check);
+        self
     }
 }
 
@@ -252,6 +317,11 @@ pub(crate) struct Mem {
     len: usize,
     /// Held, never read: it keeps the memory alive as long as this clone.
     _keep: Option<KeepAlive>,
+    /// This mapping's truncation-fault counter, read after every copy (see
+    /// [`RingMemory::with_truncation_check`]). Process-private, never shared memory.
+    faults: Option<&'static std::sync::atomic::AtomicU64>,
+    /// The slow-path truncation check.
+    check: Option<TruncationCheck>,
 }
 
 // SAFETY: `Mem` is a pointer into memory that is valid while `keep` (or the from_raw caller's
@@ -267,6 +337,41 @@ unsafe impl Sync for Mem {}
 impl Mem {
     pub(crate) fn len(&self) -> usize {
         self.len
+    }
+
+    /// `true` if a page of this mapping was ever replaced by the truncation guard. Called
+    /// right after a copy: the guard's handler runs synchronously inside the faulting copy, on
+    /// this thread, so the compiler fence (a signal fence) is all the ordering needed for the
+    /// load to see its increment.
+    #[inline]
+    pub(crate) fn faulted(&self) -> bool {
+        match self.faults {
+            None => false,
+            Some(counter) => {
+                core::sync::atomic::compiler_fence(core::sync::atomic::Ordering::SeqCst);
+                counter.load(core::sync::atomic::Ordering::Relaxed) != 0
+            }
+        }
+    }
+
+    /// The slow-path truncation check (a `fstat`), and the fault counter.
+    pub(crate) fn check_truncation(&self) -> Result<(), Corruption> {
+        if let Some(check) = &self.check
+            && let Some(t) = check()
+        {
+            return Err(t.corruption());
+        }
+        if self.faulted() {
+            return Err(Truncated {
+                size: self.len as u64,
+                mapped: self.len as u64,
+                faults: self
+                    .faults
+                    .map_or(0, |c| c.load(core::sync::atomic::Ordering::Relaxed)),
+            }
+            .corruption());
+        }
+        Ok(())
     }
 
     pub(crate) fn header(&self) -> &Header {
@@ -321,6 +426,26 @@ impl Mem {
         );
         // SAFETY: `off <= len` of an allocation/mapping of `self.len` bytes (asserted).
         unsafe { self.base.as_ptr().add(off) }
+    }
+
+    /// Hints the CPU to bring the cache line at byte offset `off` here, without accessing it
+    /// in the language's sense: a prefetch instruction cannot race another thread's plain
+    /// write the way a load would (the consumers use it to keep the line a record will spill
+    /// into fresh while they wait). A no-op where there is no stable prefetch intrinsic.
+    #[inline]
+    pub(crate) fn prefetch(&self, off: u64) {
+        let off = usize::try_from(off).unwrap_or(usize::MAX);
+        if off >= self.len {
+            return;
+        }
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `off < len`, so the address lies inside the mapping; a prefetch never faults
+        // and never reads or writes memory as far as the program can observe.
+        unsafe {
+            core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(
+                self.base.as_ptr().add(off).cast::<i8>(),
+            );
+        }
     }
 
     /// Copies `src` into the ring at byte offset `off`.
@@ -493,6 +618,16 @@ impl Mem {
 
     pub(crate) fn len(&self) -> usize {
         self.model.total_len
+    }
+
+    pub(crate) fn faulted(&self) -> bool {
+        false
+    }
+
+    pub(crate) fn prefetch(&self, _off: u64) {}
+
+    pub(crate) fn check_truncation(&self) -> Result<(), Corruption> {
+        Ok(())
     }
 
     pub(crate) fn header(&self) -> &Header {

@@ -79,17 +79,31 @@ pub fn is_alive(pid: u32, start_time: u64) -> bool {
         return false;
     }
     match read_stat(pid) {
-        Some(stat) => {
-            !matches!(stat.state, b'Z' | b'X' | b'x')
-                && (start_time == 0 || stat.start_time == start_time)
-        }
+        Some(stat) => (start_time == 0 || stat.start_time == start_time) && stat.runs(),
         None => true,
     }
 }
 
 struct Stat {
     state: u8,
+    /// Threads in the thread group (field 20).
+    threads: u64,
     start_time: u64,
+}
+
+impl Stat {
+    /// Whether any thread of the process can still run. A process whose main thread called
+    /// `pthread_exit` while other threads go on shows its leader as a zombie (`Z`) with
+    /// `num_threads > 1`: it is alive, and must not be judged dead (that would let a survivor
+    /// reclaim slots its live threads still hold). A real zombie has one thread left, the
+    /// leader, waiting to be reaped.
+    fn runs(&self) -> bool {
+        match self.state {
+            b'X' | b'x' => false,
+            b'Z' => self.threads > 1,
+            _ => true,
+        }
+    }
 }
 
 fn read_stat(pid: u32) -> Option<Stat> {
@@ -103,10 +117,16 @@ fn parse_stat(text: &[u8]) -> Option<Stat> {
     let close = text.iter().rposition(|&b| b == b')')?;
     let rest = std::str::from_utf8(text.get(close + 1..)?).ok()?;
     let mut fields = rest.split_ascii_whitespace();
-    // Field 3 is the state; field 22 the start time, 19 fields later.
+    // Field 3 is the state, field 20 the thread count (16 fields later), field 22 the start
+    // time (2 fields after that).
     let state = *fields.next()?.as_bytes().first()?;
-    let start_time = fields.nth(18)?.parse().ok()?;
-    Some(Stat { state, start_time })
+    let threads = fields.nth(16)?.parse().ok()?;
+    let start_time = fields.nth(1)?.parse().ok()?;
+    Some(Stat {
+        state,
+        threads,
+        start_time,
+    })
 }
 
 #[cfg(test)]
@@ -118,6 +138,7 @@ mod tests {
         let line = b"1234 (a) b) (c) S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 987654 20 21\n";
         let stat = parse_stat(line).unwrap();
         assert_eq!(stat.state, b'S');
+        assert_eq!(stat.threads, 17);
         assert_eq!(stat.start_time, 987_654);
     }
 
@@ -161,5 +182,59 @@ mod tests {
         );
         child.wait().unwrap();
         assert!(!is_alive(pid, start.unwrap_or(0)));
+    }
+
+    extern "C" fn sleeper(_: *mut libc::c_void) -> *mut libc::c_void {
+        loop {
+            // SAFETY: sleep has no preconditions.
+            unsafe { libc::sleep(60) };
+        }
+    }
+
+    /// A process whose main thread exited while another thread runs shows its leader as a
+    /// zombie; it is alive (review item: a false death triggers MPMC reclaim of live claims).
+    #[test]
+    fn a_process_whose_main_thread_exited_is_alive_while_a_thread_runs() {
+        // SAFETY: the child calls only async-signal-safe functions and raw system calls
+        // (pthread_create is not on that list, but glibc supports it in a fork child of a
+        // multi-threaded parent as long as the child does not touch locks the parent's other
+        // threads held: this one touches none), and leaves with the exit system call.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork failed");
+        if pid == 0 {
+            let mut thread: libc::pthread_t = 0;
+            // SAFETY: a valid out-pointer and a thread function of the right signature.
+            unsafe {
+                libc::pthread_create(&mut thread, std::ptr::null(), sleeper, std::ptr::null_mut());
+                // Exit this (the leader) thread only, without unwinding Rust frames.
+                libc::syscall(libc::SYS_exit, 0);
+            }
+            unreachable!("the exit system call returned");
+        }
+        let pid = pid as u32;
+        let start = read_stat(pid).map_or(0, |s| s.start_time);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let stat = read_stat(pid).expect("the child is not reaped yet");
+            if stat.state == b'Z' && stat.threads > 1 {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the leader never exited"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        let alive = is_alive(pid, start);
+        // SAFETY: kill and waitpid on our own child.
+        unsafe {
+            libc::kill(pid as i32, libc::SIGKILL);
+            libc::waitpid(pid as i32, std::ptr::null_mut(), 0);
+        }
+        assert!(
+            alive,
+            "a zombie leader with a running thread was judged dead"
+        );
+        assert!(!is_alive(pid, start), "the killed and reaped child is dead");
     }
 }

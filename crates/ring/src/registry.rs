@@ -16,6 +16,7 @@ use crate::layout::{
 use crate::mem::{Mem, RingMemory};
 use crate::proc::{LivenessProbe, ProcessId};
 use crate::sync::Ordering::{AcqRel, Acquire, Relaxed, Release};
+use crate::sync::fence;
 
 /// The state of a used registration entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,9 +112,12 @@ pub(crate) fn side_range(geometry: &Geometry, side: Side) -> Range<usize> {
 /// Reads one entry's liveness. Calls `probe` (a `/proc` read) for JOINING and ACTIVE entries.
 pub(crate) fn entry_status(mem: &Mem, index: usize, probe: LivenessProbe) -> EntryStatus {
     let entry = mem.entry(index);
-    // SYNC(register): Acquire pairs with the Release store of ACTIVE in `take`, so the start
-    // time read below is the one the registrant wrote.
-    let ctl = entry.ctl.load(Acquire);
+    // SYNC(register): Relaxed plus the Acquire fence pairs with the Release store of ACTIVE in
+    // `activate`, so the start time read below is the one the registrant wrote. A load and a
+    // fence rather than an Acquire load: inspection tools map rings read-only, where std
+    // promises only Relaxed loads to work.
+    let ctl = entry.ctl.load(Relaxed);
+    fence(Acquire);
     match ctl_state(ctl) {
         STATE_FREE => EntryStatus::Free,
         STATE_CLOSED => EntryStatus::Closed,
@@ -155,6 +159,16 @@ pub(crate) fn side_status(
     }
 }
 
+/// A digest of `side`'s registration words (no `/proc` reads): it changes whenever an entry
+/// is taken, activated or closed, which is how an endpoint that concluded "every peer is gone"
+/// notices a new one (see `Endpoint::peer_gone`). Taking an entry always bumps its generation,
+/// so the wrapping sum cannot come back to an earlier value by an attach.
+pub(crate) fn side_digest(mem: &Mem, geometry: &Geometry, side: Side) -> u64 {
+    side_range(geometry, side).fold(0u64, |sum, index| {
+        sum.wrapping_add(mem.entry(index).ctl.load(Relaxed))
+    })
+}
+
 /// `true` if every used entry of `side` is CLOSED and at least one was used (no `/proc`
 /// reads: a cleanly closed side is seen at once, a dead one only by [`side_status`]).
 pub(crate) fn side_closed(mem: &Mem, geometry: &Geometry, side: Side) -> bool {
@@ -173,9 +187,15 @@ pub(crate) fn side_closed(mem: &Mem, geometry: &Geometry, side: Side) -> bool {
 
 /// Registers the calling process on `side`.
 ///
-/// An SPSC side has one entry, used once. An MPMC side takes a free entry, else a closed one,
-/// else one whose process is dead, after `resolve(index)` has recovered any slot that process
-/// held (it returns `false` if the claim cannot be resolved yet, and the entry is skipped).
+/// An SPSC side has one entry, used once. An MPMC side takes a free entry, else one whose
+/// occupant closed or died. An entry is taken first and resolved second: the swap to JOINING
+/// (under a new generation) freezes the old occupant's `claim`, since nobody else may write an
+/// entry it does not own, and only then is that claim resolved by `resolve(index)` (which
+/// recovers the slot if it is stuck). Resolving before taking would race: another process
+/// could take the entry and make a claim of its own in between, and the stale resolution would
+/// then act on that live claim. If `resolve` returns `false` (a live process claims the same
+/// position, so it cannot be decided yet), the entry is put back CLOSED with its claim intact,
+/// for a consumer's or producer's recovery to find later, and another entry is tried.
 pub(crate) fn register(
     mem: &Mem,
     geometry: &Geometry,
@@ -189,10 +209,13 @@ pub(crate) fn register(
         let index = range.start;
         let ctl = mem.entry(index).ctl.load(Acquire);
         return match ctl_state(ctl) {
-            STATE_FREE => take(mem, index, ctl, me).ok_or(AttachError::Busy {
-                side,
-                pid: ctl_pid(mem.entry(index).ctl.load(Relaxed)),
-            }),
+            STATE_FREE => match take(mem, index, ctl, me) {
+                Some(joining) => Ok(activate(mem, joining)),
+                None => Err(AttachError::Busy {
+                    side,
+                    pid: ctl_pid(mem.entry(index).ctl.load(Relaxed)),
+                }),
+            },
             STATE_JOINING | STATE_ACTIVE
                 if entry_status(mem, index, probe) == EntryStatus::Live =>
             {
@@ -209,21 +232,36 @@ pub(crate) fn register(
             ))),
         };
     }
-    // MPMC: free entries first, then closed ones, then dead ones.
-    for pass in 0..3 {
+    // MPMC: free entries first, then closed, dead or invalid ones.
+    let mut skipped = vec![false; range.len()];
+    for pass in 0..2 {
         for index in range.clone() {
+            if skipped[index - range.start] {
+                continue;
+            }
             let ctl = mem.entry(index).ctl.load(Acquire);
             let candidate = match (pass, ctl_state(ctl)) {
-                (0, STATE_FREE) | (1, STATE_CLOSED) => true,
-                (2, STATE_JOINING | STATE_ACTIVE) => {
-                    entry_status(mem, index, probe) == EntryStatus::Dead && resolve(index)
+                (0, STATE_FREE) => true,
+                (1, STATE_CLOSED) => true,
+                (1, STATE_JOINING | STATE_ACTIVE) => {
+                    entry_status(mem, index, probe) == EntryStatus::Dead
                 }
-                (2, state) => state > STATE_CLOSED,
+                (1, state) => state > STATE_CLOSED,
                 _ => false,
             };
-            if candidate && let Some(registration) = take(mem, index, ctl, me) {
-                return Ok(registration);
+            if !candidate {
+                continue;
             }
+            // The generation in `ctl` makes the swap take exactly the registration that was
+            // judged above: if anyone took the entry since, the swap fails.
+            let Some(joining) = take(mem, index, ctl, me) else {
+                continue;
+            };
+            if resolve(index) {
+                return Ok(activate(mem, joining));
+            }
+            put_back(mem, &joining);
+            skipped[index - range.start] = true;
         }
     }
     Err(AttachError::TableFull {
@@ -232,7 +270,8 @@ pub(crate) fn register(
     })
 }
 
-/// Takes entry `index` if its `ctl` still reads `seen`.
+/// Takes entry `index` if its `ctl` still reads `seen`, as JOINING under a new generation.
+/// The entry's `claim` is left as the old occupant left it, for `resolve`.
 fn take(mem: &Mem, index: usize, seen: u64, me: ProcessId) -> Option<Registration> {
     let entry = mem.entry(index);
     let generation = ctl_generation(seen) + 1;
@@ -244,11 +283,42 @@ fn take(mem: &Mem, index: usize, seen: u64, me: ProcessId) -> Option<Registratio
         .compare_exchange(seen, joining, AcqRel, Relaxed)
         .ok()?;
     entry.start_time.store(me.start_time, Relaxed);
+    Some(Registration {
+        index,
+        ctl: joining,
+    })
+}
+
+/// Makes a taken (JOINING) entry ours for good: no claim, ACTIVE.
+fn activate(mem: &Mem, joining: Registration) -> Registration {
+    let entry = mem.entry(joining.index);
     entry.claim.store(0, Relaxed);
-    let active = ctl_pack(STATE_ACTIVE, generation, me.pid);
-    // SYNC(register): Release pairs with the Acquire load of `ctl` in `entry_status`.
+    let active = ctl_pack(
+        STATE_ACTIVE,
+        ctl_generation(joining.ctl),
+        ctl_pid(joining.ctl),
+    );
+    // SYNC(register): Release pairs with the Acquire fence after the load of `ctl` in
+    // `entry_status`; it also orders the cleared claim before the entry reads as ACTIVE.
     entry.ctl.store(active, Release);
-    Some(Registration { index, ctl: active })
+    Registration {
+        index: joining.index,
+        ctl: active,
+    }
+}
+
+/// Gives back an entry taken by `take` whose claim could not be resolved yet: CLOSED, with
+/// the old claim left in place for a later recovery to find.
+fn put_back(mem: &Mem, joining: &Registration) {
+    let closed = ctl_pack(
+        STATE_CLOSED,
+        ctl_generation(joining.ctl),
+        ctl_pid(joining.ctl),
+    );
+    let _ = mem
+        .entry(joining.index)
+        .ctl
+        .compare_exchange(joining.ctl, closed, Release, Relaxed);
 }
 
 /// Marks this endpoint's entry CLOSED, after everything it publishes.
@@ -279,7 +349,10 @@ pub(crate) fn parties(
         range
             .filter_map(|index| {
                 let entry = memory.mem.entry(index);
-                let ctl = entry.ctl.load(Acquire);
+                // Relaxed plus a fence, not an Acquire load: this runs on read-only mappings
+                // (see `entry_status`).
+                let ctl = entry.ctl.load(Relaxed);
+                fence(Acquire);
                 let state = match ctl_state(ctl) {
                     STATE_FREE => return None,
                     STATE_JOINING => PartyState::Joining,

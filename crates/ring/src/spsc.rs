@@ -29,7 +29,7 @@ use crate::layout::{
 use crate::mem::{RingMemory, WaitWord};
 use crate::registry::{self, PeerState, SideStatus};
 use crate::sync::Ordering::{Acquire, Relaxed, Release};
-use crate::wait::{AttachOptions, Pause};
+use crate::wait::{AttachOptions, Pause, Wait};
 
 /// The producing end of an SPSC ring.
 ///
@@ -71,7 +71,6 @@ pub struct Consumer {
     /// The last `head` value published to the producer.
     released: u64,
     poisoned: Option<Corruption>,
-    producer_gone: bool,
 }
 
 /// Creates an SPSC ring on the heap and attaches both ends: for use between threads of one
@@ -166,10 +165,7 @@ impl Producer {
     /// [`PushError::Full`], [`PushError::Closed`] (the consumer left or died),
     /// [`PushError::TooLarge`], [`PushError::Corrupted`].
     pub fn push(&mut self, msg: &[u8]) -> Result<(), PushError> {
-        let (pos, pad) = self.claim(msg.len())?;
-        self.write_payload(pos, msg);
-        self.commit(pos, msg.len(), pad, false);
-        Ok(())
+        self.send(msg, Wait::Try, false)
     }
 
     /// Like [`push`](Producer::push), but does not publish yet: a burst of deferred pushes
@@ -178,10 +174,7 @@ impl Producer {
     /// # Errors
     /// As [`push`](Producer::push). If the ring is full, pending records are flushed first.
     pub fn push_deferred(&mut self, msg: &[u8]) -> Result<(), PushError> {
-        let (pos, pad) = self.claim(msg.len())?;
-        self.write_payload(pos, msg);
-        self.commit(pos, msg.len(), pad, true);
-        Ok(())
+        self.send(msg, Wait::Try, true)
     }
 
     /// Copies `msg` into the ring, waiting up to `timeout` for space.
@@ -190,10 +183,7 @@ impl Producer {
     /// [`PushError::Timeout`], [`PushError::Closed`], [`PushError::TooLarge`],
     /// [`PushError::Corrupted`].
     pub fn push_timeout(&mut self, msg: &[u8], timeout: Duration) -> Result<(), PushError> {
-        let (pos, pad) = self.wait_space(msg.len(), Some(timeout))?;
-        self.write_payload(pos, msg);
-        self.commit(pos, msg.len(), pad, false);
-        Ok(())
+        self.send(msg, Wait::For(timeout), false)
     }
 
     /// Copies `msg` into the ring, waiting as long as the consumer is alive.
@@ -202,10 +192,7 @@ impl Producer {
     /// [`PushError::Closed`] (the consumer left or died), [`PushError::TooLarge`],
     /// [`PushError::Corrupted`].
     pub fn push_blocking(&mut self, msg: &[u8]) -> Result<(), PushError> {
-        let (pos, pad) = self.wait_space(msg.len(), None)?;
-        self.write_payload(pos, msg);
-        self.commit(pos, msg.len(), pad, false);
-        Ok(())
+        self.send(msg, Wait::Forever, false)
     }
 
     /// Reserves `len` contiguous bytes in the ring to be written in place, without blocking.
@@ -214,13 +201,7 @@ impl Producer {
     /// # Errors
     /// As [`push`](Producer::push).
     pub fn reserve(&mut self, len: usize) -> Result<Grant<'_>, PushError> {
-        let (pos, pad) = self.claim(len)?;
-        Ok(Grant {
-            producer: self,
-            pos,
-            len,
-            pad,
-        })
+        self.grant(len, Wait::Try)
     }
 
     /// Like [`reserve`](Producer::reserve), waiting up to `timeout` for space.
@@ -232,7 +213,34 @@ impl Producer {
         len: usize,
         timeout: Duration,
     ) -> Result<Grant<'_>, PushError> {
-        let (pos, pad) = self.wait_space(len, Some(timeout))?;
+        self.grant(len, Wait::For(timeout))
+    }
+
+    /// Like [`reserve`](Producer::reserve), waiting for space as long as the consumer is alive.
+    ///
+    /// # Errors
+    /// As [`push_blocking`](Producer::push_blocking).
+    pub fn reserve_blocking(&mut self, len: usize) -> Result<Grant<'_>, PushError> {
+        self.grant(len, Wait::Forever)
+    }
+
+    /// The one body of every push: room for the message (waiting as `wait` allows), the
+    /// copy, and the commit (published now, or with the next flush if `deferred`).
+    #[inline]
+    fn send(&mut self, msg: &[u8], wait: Wait, deferred: bool) -> Result<(), PushError> {
+        let (pos, pad) = self.acquire(msg.len(), wait)?;
+        self.write_payload(pos, msg);
+        if self.ep.mem.faulted() {
+            // The copy touched a page a peer truncated away: the bytes went to a private zero
+            // page nobody else sees. Never publish them.
+            return Err(self.truncated());
+        }
+        self.commit(pos, msg.len(), pad, deferred);
+        Ok(())
+    }
+
+    fn grant(&mut self, len: usize, wait: Wait) -> Result<Grant<'_>, PushError> {
+        let (pos, pad) = self.acquire(len, wait)?;
         Ok(Grant {
             producer: self,
             pos,
@@ -241,18 +249,16 @@ impl Producer {
         })
     }
 
-    /// Like [`reserve`](Producer::reserve), waiting for space as long as the consumer is alive.
-    ///
-    /// # Errors
-    /// As [`push_blocking`](Producer::push_blocking).
-    pub fn reserve_blocking(&mut self, len: usize) -> Result<Grant<'_>, PushError> {
-        let (pos, pad) = self.wait_space(len, None)?;
-        Ok(Grant {
-            producer: self,
-            pos,
-            len,
-            pad,
-        })
+    #[cold]
+    fn truncated(&mut self) -> PushError {
+        let c = self
+            .ep
+            .mem
+            .check_truncation()
+            .err()
+            .unwrap_or(Corruption::new("the mapping was truncated", 0, 0));
+        self.poisoned = Some(c);
+        PushError::Corrupted(c)
     }
 
     /// Publishes everything committed with the `*_deferred` calls.
@@ -292,7 +298,11 @@ impl Producer {
     fn claim(&mut self, len: usize) -> Result<(u64, u64), PushError> {
         // The common case, kept small enough to inline: no padding needed, and room by the
         // cached head.
-        if self.poisoned.is_none() && len <= self.max_message && !self.ep.peer_closed() {
+        if self.poisoned.is_none()
+            && len <= self.max_message
+            && !self.ep.known_gone()
+            && !self.ep.peer_closed()
+        {
             let record = record_size(len as u64);
             if (self.tail & self.mask) + record <= self.cap
                 && self.tail + record <= self.head_cache + self.cap
@@ -315,6 +325,9 @@ impl Producer {
                 max: self.max_message,
             });
         }
+        if self.ep.known_gone() && self.ep.peer_gone(false) {
+            return Err(PushError::Closed);
+        }
         if self.ep.peer_closed() {
             return Err(PushError::Closed);
         }
@@ -332,10 +345,7 @@ impl Producer {
             self.flush();
             self.reload_head()?;
             if self.tail + need > self.head_cache + self.cap {
-                if self.ep.liveness_due() && self.ep.peer_status() == SideStatus::Gone {
-                    return Err(PushError::Closed);
-                }
-                return Err(PushError::Full);
+                return Err(self.full());
             }
         }
         Ok((self.tail + pad, pad))
@@ -391,17 +401,38 @@ impl Producer {
         }
     }
 
-    fn wait_space(
-        &mut self,
-        len: usize,
-        timeout: Option<Duration>,
-    ) -> Result<(u64, u64), PushError> {
-        let mut waiter = self.ep.waiter(timeout);
+    /// The slow path of a full ring, shared by every push: when due, the integrity checks and
+    /// a liveness probe of the consumer. Returns the error to report: `Full`, `Closed`, or
+    /// `Corrupted` (which poisons the producer).
+    #[cold]
+    fn full(&mut self) -> PushError {
+        let due = self.ep.due();
+        if due && let Err(c) = self.ep.check_integrity() {
+            self.poisoned = Some(c);
+            return PushError::Corrupted(c);
+        }
+        if self.ep.peer_gone(due) {
+            return PushError::Closed;
+        }
+        PushError::Full
+    }
+
+    /// The one entry point of every push: room for a payload of `len` bytes, waiting as `wait`
+    /// allows: `(record position, padding before it)`.
+    #[inline]
+    fn acquire(&mut self, len: usize, wait: Wait) -> Result<(u64, u64), PushError> {
+        match self.claim(len) {
+            Err(PushError::Full) if wait != Wait::Try => self.wait_space(len, wait),
+            other => other,
+        }
+    }
+
+    #[cold]
+    fn wait_space(&mut self, len: usize, wait: Wait) -> Result<(u64, u64), PushError> {
+        let Some(mut waiter) = wait.waiter(&self.ep.opts) else {
+            return Err(PushError::Full);
+        };
         loop {
-            match self.claim(len) {
-                Err(PushError::Full) => {}
-                other => return other,
-            }
             let record = record_size(len as u64);
             let offset = self.tail & self.mask;
             let need = if offset + record > self.cap {
@@ -416,18 +447,13 @@ impl Producer {
                 header.consumer.head.load(Relaxed).saturating_add(cap) >= target
                     || registry::side_closed(mem, geo, Side::Consumer)
             };
-            match waiter.pause(mem, WaitWord::NotFull, ready) {
-                Pause::Retry => {}
-                Pause::TimedOut => return Err(PushError::Timeout),
-                Pause::CheckPeers => {
-                    self.ep.check_header().map_err(|c| {
-                        self.poisoned = Some(c);
-                        PushError::Corrupted(c)
-                    })?;
-                    if self.ep.peer_status() == SideStatus::Gone {
-                        return Err(PushError::Closed);
-                    }
-                }
+            let ep = &self.ep;
+            if waiter.pause(mem, WaitWord::NotFull, ready, || ep.until_due()) == Pause::TimedOut {
+                return Err(PushError::Timeout);
+            }
+            match self.claim(len) {
+                Err(PushError::Full) => {}
+                other => return other,
             }
         }
     }
@@ -543,7 +569,6 @@ impl Consumer {
             head: 0,
             released: 0,
             poisoned: None,
-            producer_gone: false,
             ep,
         })
     }
@@ -571,7 +596,7 @@ impl Consumer {
     /// Messages it committed may still be waiting to be read.
     #[must_use]
     pub fn is_disconnected(&self) -> bool {
-        self.producer_gone || self.ep.peer_closed() || self.ep.peer_status() == SideStatus::Gone
+        self.ep.known_gone() || self.ep.peer_closed() || self.ep.peer_status() == SideStatus::Gone
     }
 
     /// Copies the next message into `out` (replacing its contents) and releases it, without
@@ -585,12 +610,21 @@ impl Consumer {
         self.take(pos, len, out)
     }
 
+    /// The one entry point of every pop: the next record, waiting as `wait` allows.
+    #[inline]
+    fn acquire(&mut self, wait: Wait) -> Result<(u64, usize), PopError> {
+        match self.next() {
+            Err(PopError::Empty) if wait != Wait::Try => self.wait_record(wait),
+            other => other,
+        }
+    }
+
     /// Like [`pop`](Consumer::pop), waiting up to `timeout` for a message.
     ///
     /// # Errors
     /// [`PopError::Timeout`], [`PopError::Closed`], [`PopError::Corrupted`].
     pub fn pop_timeout(&mut self, out: &mut Vec<u8>, timeout: Duration) -> Result<usize, PopError> {
-        let (pos, len) = self.wait_record(Some(timeout))?;
+        let (pos, len) = self.acquire(Wait::For(timeout))?;
         self.take(pos, len, out)
     }
 
@@ -599,7 +633,7 @@ impl Consumer {
     /// # Errors
     /// [`PopError::Closed`], [`PopError::Corrupted`].
     pub fn pop_blocking(&mut self, out: &mut Vec<u8>) -> Result<usize, PopError> {
-        let (pos, len) = self.wait_record(None)?;
+        let (pos, len) = self.acquire(Wait::Forever)?;
         self.take(pos, len, out)
     }
 
@@ -609,12 +643,7 @@ impl Consumer {
     /// # Errors
     /// As [`pop`](Consumer::pop).
     pub fn peek(&mut self) -> Result<ReadGrant<'_>, PopError> {
-        let (pos, len) = self.next()?;
-        Ok(ReadGrant {
-            consumer: self,
-            pos,
-            len,
-        })
+        self.grant(Wait::Try)
     }
 
     /// Like [`peek`](Consumer::peek), waiting up to `timeout` for a message.
@@ -622,12 +651,7 @@ impl Consumer {
     /// # Errors
     /// As [`pop_timeout`](Consumer::pop_timeout).
     pub fn peek_timeout(&mut self, timeout: Duration) -> Result<ReadGrant<'_>, PopError> {
-        let (pos, len) = self.wait_record(Some(timeout))?;
-        Ok(ReadGrant {
-            consumer: self,
-            pos,
-            len,
-        })
+        self.grant(Wait::For(timeout))
     }
 
     /// Like [`peek`](Consumer::peek), waiting as long as the producer is alive.
@@ -635,12 +659,31 @@ impl Consumer {
     /// # Errors
     /// As [`pop_blocking`](Consumer::pop_blocking).
     pub fn peek_blocking(&mut self) -> Result<ReadGrant<'_>, PopError> {
-        let (pos, len) = self.wait_record(None)?;
+        self.grant(Wait::Forever)
+    }
+
+    fn grant(&mut self, wait: Wait) -> Result<ReadGrant<'_>, PopError> {
+        let (pos, len) = self.acquire(wait)?;
+        if self.ep.mem.faulted() {
+            return Err(self.truncated());
+        }
         Ok(ReadGrant {
             consumer: self,
             pos,
             len,
         })
+    }
+
+    #[cold]
+    fn truncated(&mut self) -> PopError {
+        let c = self
+            .ep
+            .mem
+            .check_truncation()
+            .err()
+            .unwrap_or(Corruption::new("the mapping was truncated", 0, 0));
+        self.poisoned = Some(c);
+        PopError::Corrupted(c)
     }
 
     /// Publishes the releases made so far to the producer. Releases are published lazily:
@@ -675,6 +718,11 @@ impl Consumer {
         {
             out.resize(len, 0);
             self.ep.mem.copy_out(src, out);
+        }
+        // A copy that touched a page a peer truncated away read zeros: never deliver it.
+        if self.ep.mem.faulted() {
+            out.clear();
+            return Err(self.truncated());
         }
         self.release(pos, len);
         Ok(len)
@@ -758,8 +806,12 @@ impl Consumer {
             return Ok(found);
         }
         self.flush();
-        let slow = self.ep.liveness_due();
-        if self.producer_left(slow) {
+        let due = self.ep.due();
+        if due && let Err(c) = self.ep.check_integrity() {
+            self.poisoned = Some(c);
+            return Err(PopError::Corrupted(c));
+        }
+        if self.ep.peer_gone(due) {
             // The Acquire that saw the producer leave follows its last publication: look once
             // more for what it committed before it left.
             return match self.poll_checked()? {
@@ -777,50 +829,34 @@ impl Consumer {
         })
     }
 
-    /// Whether the producer has left (cleanly, seen at once) or died (seen when `probe`).
-    fn producer_left(&mut self, probe: bool) -> bool {
-        if !self.producer_gone
-            && (self.ep.peer_closed() || (probe && self.ep.peer_status() == SideStatus::Gone))
-        {
-            self.producer_gone = true;
-        }
-        self.producer_gone
-    }
-
-    fn wait_record(&mut self, timeout: Option<Duration>) -> Result<(u64, usize), PopError> {
-        let mut waiter = self.ep.waiter(timeout);
+    #[cold]
+    fn wait_record(&mut self, wait: Wait) -> Result<(u64, usize), PopError> {
+        let Some(mut waiter) = wait.waiter(&self.ep.opts) else {
+            return Err(PopError::Empty);
+        };
         loop {
-            match self.next() {
-                Err(PopError::Empty) => {}
-                other => return other,
-            }
             let word = self.ep.mem.word(self.data + (self.head & self.mask));
-            // A record of more than 56 bytes spills into the next cache line. Reading that
+            // A record of more than 56 bytes spills into the next cache line. Prefetching that
             // line while waiting keeps a fresh copy of it here, so when the header arrives the
-            // payload does not cost a second, dependent transfer from the producer's core
-            // (two transfers per message where the bare floor has one).
-            let next_line = self
-                .ep
-                .mem
-                .word(self.data + (((self.head | 63) + 1) & self.mask));
+            // payload does not cost a second, dependent transfer from the producer's core (two
+            // transfers per message where the bare floor has one). A prefetch instruction, not
+            // a load: the producer may be writing that line with plain stores.
+            let next_line = self.data + (((self.head | 63) + 1) & self.mask);
             let tag = record_tag(self.head);
             let (mem, geo) = (&self.ep.mem, &self.ep.geo);
             let ready = || {
-                std::hint::black_box(next_line.load(Relaxed));
+                mem.prefetch(next_line);
                 let w = word.load(Relaxed);
                 (w & REC_VALID != 0 && w >> 32 == tag)
                     || registry::side_closed(mem, geo, Side::Producer)
             };
-            match waiter.pause(mem, WaitWord::NotEmpty, ready) {
-                Pause::Retry => {}
-                Pause::TimedOut => return Err(PopError::Timeout),
-                Pause::CheckPeers => {
-                    self.ep.check_header().map_err(|c| {
-                        self.poisoned = Some(c);
-                        PopError::Corrupted(c)
-                    })?;
-                    self.producer_left(true);
-                }
+            let ep = &self.ep;
+            if waiter.pause(mem, WaitWord::NotEmpty, ready, || ep.until_due()) == Pause::TimedOut {
+                return Err(PopError::Timeout);
+            }
+            match self.next() {
+                Err(PopError::Empty) => {}
+                other => return other,
             }
         }
     }

@@ -16,8 +16,10 @@ use crate::sync::{fence, spin_hint, yield_now};
 /// How a blocking call waits for the other side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum WaitStrategy {
-    /// Busy-spin only: the lowest latency, one core burnt while waiting. Deadlines and peer
-    /// liveness are still checked (every 1024 spins), so it never waits forever.
+    /// Busy-spin only: the lowest latency, one core burnt while waiting; it never sleeps.
+    /// Deadlines and the endpoint's slow-path checks (peer liveness, header, truncation) still
+    /// run on their schedule, so a wait for a dead peer ends. A spinning waiter whose peer has
+    /// no CPU to run on (both on one core) delays that peer: use it with a core per side.
     Spin,
     /// Spin briefly (a few microseconds), then yield, then sleep on the futex. The default:
     /// near-spin latency when the peer is running, no CPU when it is not.
@@ -28,15 +30,16 @@ pub enum WaitStrategy {
 }
 
 impl WaitStrategy {
-    fn spins(self) -> u32 {
+    /// Spins before yielding; `None`: spin for ever (never yield or sleep).
+    fn spins(self) -> Option<u32> {
         if cfg!(ringway_loom) {
             // Models park at once: spinning only multiplies the interleavings loom explores.
-            return 0;
+            return Some(0);
         }
         match self {
-            WaitStrategy::Spin => u32::MAX,
-            WaitStrategy::SpinThenPark => 4096,
-            WaitStrategy::Park => 32,
+            WaitStrategy::Spin => None,
+            WaitStrategy::SpinThenPark => Some(4096),
+            WaitStrategy::Park => Some(32),
         }
     }
 
@@ -96,8 +99,12 @@ impl AttachOptions {
         self
     }
 
-    /// How often a waiting call checks that the other side is still alive; this bounds how
-    /// long a crash of the peer goes unnoticed. Clamped to at least 1 ms.
+    /// How often an endpoint runs its slow-path checks (the other side is still alive, the
+    /// header and the memory are intact, no dead process holds the next slot); this bounds how
+    /// long a crash of the peer goes unnoticed. The checks run from whichever call finds the
+    /// ring empty or full once the interval has passed, non-blocking calls included. Clamped
+    /// to at least 1 ms; any longer `Duration` is accepted (`Duration::MAX`: practically
+    /// never).
     #[must_use]
     pub fn liveness_interval(mut self, interval: Duration) -> AttachOptions {
         self.liveness_interval = interval.max(Duration::from_millis(1));
@@ -133,18 +140,40 @@ impl AttachOptions {
     }
 }
 
+/// How long one call may wait: the one parameter of each operation's internal entry point,
+/// of which the public `x`, `x_timeout` and `x_blocking` calls are thin wrappers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wait {
+    /// Not at all: the non-blocking calls.
+    Try,
+    /// Up to this long (any `Duration`; one too long for the clock means no deadline).
+    For(Duration),
+    /// As long as the other side is there.
+    Forever,
+}
+
+impl Wait {
+    /// A waiter for a call that found nothing to do at once; `None` for [`Wait::Try`].
+    pub(crate) fn waiter(self, opts: &AttachOptions) -> Option<Waiter> {
+        match self {
+            Wait::Try => None,
+            Wait::For(timeout) => Some(Waiter::new(opts, Some(timeout))),
+            Wait::Forever => Some(Waiter::new(opts, None)),
+        }
+    }
+}
+
 /// What a waiting loop does after one [`Waiter::pause`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Pause {
-    /// Try the operation again.
+    /// Try the operation again (which also runs the endpoint's slow-path checks when due).
     Retry,
-    /// A liveness interval passed: check the peers (and recover dead claims), then retry.
-    CheckPeers,
     /// The deadline passed.
     TimedOut,
 }
 
-/// The state of one blocking call.
+/// The state of one blocking call: its deadline and how far it has got through spinning and
+/// yielding. The liveness schedule is not here but in the endpoint, shared by every call.
 #[derive(Debug)]
 pub(crate) struct Waiter {
     strategy: WaitStrategy,
@@ -152,10 +181,10 @@ pub(crate) struct Waiter {
     /// Set by the first clock read (after the first burst of spins): a call that finds its
     /// message or its room at once, or within a few microseconds, never reads the clock
     /// (about 30 ns in a VM, the price of a whole message). Deadlines therefore start a few
-    /// microseconds late, never early.
+    /// microseconds late, never early. `None` after the start: no deadline (none was given,
+    /// or it lies beyond what `Instant` can represent).
     deadline: Option<Instant>,
-    interval: Duration,
-    next_check: Option<Instant>,
+    started: bool,
     spun: u32,
     yielded: u32,
 }
@@ -168,66 +197,61 @@ fn block(mem: &Mem, which: WaitWord) -> &WaitBlock {
 }
 
 impl Waiter {
-    /// A wait of at most `timeout` (`None`: no deadline, only liveness checks end it).
+    /// A wait of at most `timeout` (`None`: no deadline, only the peer's departure ends it).
     #[inline]
     pub(crate) fn new(opts: &AttachOptions, timeout: Option<Duration>) -> Waiter {
         Waiter {
             strategy: opts.wait,
             timeout,
             deadline: None,
-            interval: opts.liveness_interval,
-            next_check: None,
+            started: false,
             spun: 0,
             yielded: 0,
         }
     }
 
-    /// The time of the next liveness check, starting the clock on the first pause.
-    fn started(&mut self) -> Instant {
-        match self.next_check {
-            Some(at) => at,
-            None => {
-                let now = Instant::now();
-                self.deadline = self.timeout.and_then(|t| now.checked_add(t));
-                let at = now + self.interval;
-                self.next_check = Some(at);
-                at
-            }
-        }
-    }
-
+    /// Checks the deadline, starting the clock on the first call. Any timeout is accepted:
+    /// one past what `Instant` can hold is no deadline at all.
     fn clock(&mut self) -> Pause {
-        if cfg!(ringway_loom) {
+        if cfg!(ringway_loom) || self.timeout.is_none() {
             // Loom has no clock, and a model must be deterministic.
             return Pause::Retry;
         }
-        let next_check = self.started();
         let now = Instant::now();
+        if !self.started {
+            self.started = true;
+            self.deadline = self.timeout.and_then(|t| now.checked_add(t));
+        }
         if self.deadline.is_some_and(|d| now >= d) {
             return Pause::TimedOut;
-        }
-        if now >= next_check {
-            self.next_check = Some(now + self.interval);
-            return Pause::CheckPeers;
         }
         Pause::Retry
     }
 
     /// One step of waiting after an attempt found nothing to do. `ready` re-checks the
-    /// condition without side effects (data present, space free, or the peer gone).
-    pub(crate) fn pause(&mut self, mem: &Mem, which: WaitWord, ready: impl Fn() -> bool) -> Pause {
+    /// condition without side effects (data present, space free, or the peer gone);
+    /// `until_due` is how long until the endpoint's slow-path checks are due, which bounds a
+    /// sleep so that they run on time.
+    pub(crate) fn pause(
+        &mut self,
+        mem: &Mem,
+        which: WaitWord,
+        ready: impl Fn() -> bool,
+        until_due: impl FnOnce() -> Duration,
+    ) -> Pause {
         // Spin on the cheap `ready` check alone, not on the whole operation: the loop is a
         // load, a compare and a `pause`, so a message is seen within a few nanoseconds of
-        // its arrival. The clock is read every 1024 spins.
+        // its arrival. Every 1024 spins the caller retries the operation (which runs the
+        // slow-path checks when due) and the deadline is checked.
         let spins = self.strategy.spins();
-        if self.spun < spins {
+        if spins.is_none_or(|limit| self.spun < limit) {
             loop {
-                self.spun += 1;
+                self.spun = self.spun.wrapping_add(1);
                 if ready() {
                     return Pause::Retry;
                 }
                 spin_hint();
-                if self.spun.is_multiple_of(1024) || self.spun >= spins {
+                if self.spun.is_multiple_of(1024) || spins.is_some_and(|l| self.spun >= l) {
                     return self.clock();
                 }
             }
@@ -244,10 +268,9 @@ impl Waiter {
         let slice = if cfg!(ringway_loom) {
             None
         } else {
-            let now = Instant::now();
-            let mut slice = self.started().saturating_duration_since(now);
+            let mut slice = until_due();
             if let Some(deadline) = self.deadline {
-                slice = slice.min(deadline.saturating_duration_since(now));
+                slice = slice.min(deadline.saturating_duration_since(Instant::now()));
             }
             Some(slice)
         };
