@@ -302,7 +302,8 @@ impl Consumer {
     /// claimed, so the drain can finish, then `Closed`.
     fn empty(&mut self) -> Result<Empty, PopError> {
         let due = self.ep.due();
-        if due {
+        // A truncation fault in this process is permanent; seeing it costs one load.
+        if due || self.ep.mem.faulted() {
             self.ep.check_integrity().map_err(PopError::Corrupted)?;
         }
         let gone = self.ep.peer_gone(due);

@@ -237,7 +237,8 @@ impl Producer {
     /// gone. Returns `true` if a slot was recovered (try again at once).
     fn full(&mut self) -> Result<bool, PushError> {
         let due = self.ep.due();
-        if due {
+        // A truncation fault in this process is permanent; seeing it costs one load.
+        if due || self.ep.mem.faulted() {
             self.ep.check_integrity().map_err(PushError::Corrupted)?;
         }
         if self.ep.peer_gone(due) {
