@@ -4,6 +4,7 @@
 //! - `conformance`: one generic suite, instantiated for every backing (and
 //!   every way of handing a region to a second process);
 //! - `errors`: every error path, asserted by kind;
+//! - `sigbus`: the SIGBUS guard, each victim in a child process;
 //! - `roles`: what the re-executed second processes do.
 //!
 //! The binary uses testkit's harness: when re-run with `RINGWAY_TEST_ROLE`
@@ -15,6 +16,7 @@ mod conformance;
 mod errors;
 mod fixtures;
 mod roles;
+mod sigbus;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -100,5 +102,7 @@ fn main() {
     let mut tests: Vec<Trial> = Vec::new();
     tests.extend(fixtures::all_suites());
     tests.extend(errors::trials());
-    ringway_testkit::harness::main(tests, roles::ROLES);
+    tests.extend(sigbus::trials());
+    let roles: Vec<_> = [roles::ROLES, sigbus::ROLES].concat();
+    ringway_testkit::harness::main(tests, &roles);
 }

@@ -1,0 +1,381 @@
+//! The SIGBUS guard, seen from the processes it protects.
+//!
+//! A signal disposition belongs to the whole process, so every victim is a child: a
+//! re-executed role, a fresh process whose SIGBUS action is the one the role sets up before it
+//! maps its first region. The test and the victim talk over a socket pair: the victim says it
+//! is ready (one byte), the test acts on it (sends a signal), then tells it to go on (one byte).
+//! Victims map memfds (no name anywhere) and turn core dumps off, so a victim that dies leaves
+//! nothing behind.
+
+use std::io::{self, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::os::unix::process::ExitStatusExt;
+use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
+
+use libtest_mimic::{Failed, Trial};
+use nix::sys::memfd::{MFdFlags, memfd_create};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::{Pid, ftruncate};
+use ringway_region::{Region, RegionOptions};
+use ringway_testkit::harness::Role;
+use ringway_testkit::{Child, RoleCommand};
+
+use crate::TIMEOUT;
+
+const PAGE: usize = 4096;
+
+/// The byte every page of a victim's memfd starts with.
+const FILL: u8 = 0x5a;
+
+pub(crate) fn trials() -> Vec<Trial> {
+    crate::trials(
+        "sigbus",
+        &[
+            (
+                "foreign_fault_without_handler_dies_of_sigbus",
+                foreign_fault_dies,
+            ),
+            (
+                "foreign_fault_reaches_the_previous_siginfo_handler",
+                foreign_fault_reaches_handler,
+            ),
+            (
+                "user_sigbus_reaches_the_previous_siginfo_handler_as_si_user",
+                user_sigbus_reaches_handler,
+            ),
+        ],
+    )
+}
+
+pub(crate) const ROLES: &[Role<'static>] = &[
+    ("sigbus-foreign-fault", role_foreign_fault),
+    ("sigbus-kill", role_kill),
+];
+
+// ---------------------------------------------------------------------------------------------
+// The test's side.
+
+/// A victim process and the test's end of its socket.
+struct Victim {
+    role: &'static str,
+    child: Child,
+    link: UnixStream,
+}
+
+impl Victim {
+    fn spawn(role: &'static str, env: &[(&str, &str)]) -> Result<Victim, Failed> {
+        let (ours, theirs) = UnixStream::pair()?;
+        let mut command = RoleCommand::new(role)
+            .env("LINK", theirs.as_raw_fd().to_string())
+            .inherit_fd(theirs.as_fd());
+        for (key, value) in env {
+            command = command.env(key, *value);
+        }
+        let child = command.spawn()?;
+        drop(theirs);
+        ours.set_read_timeout(Some(TIMEOUT))?;
+        Ok(Victim {
+            role,
+            child,
+            link: ours,
+        })
+    }
+
+    fn pid(&self) -> Pid {
+        Pid::from_raw(self.child.pid() as i32)
+    }
+
+    fn failure(&mut self, what: String) -> Failed {
+        let (out, err) = self.child.output();
+        format!("role {}: {what}; stdout:\n{out}\nstderr:\n{err}", self.role).into()
+    }
+
+    /// Waits for the victim's "ready" byte.
+    fn ready(&mut self) -> Result<(), Failed> {
+        let mut byte = [0u8; 1];
+        match self.link.read(&mut byte) {
+            Ok(1) => Ok(()),
+            other => Err(self.failure(format!("no ready byte: {other:?}"))),
+        }
+    }
+
+    /// Sends `signal` to the victim, then tells it to go on: the signal is pending before the
+    /// byte is written, so the victim has handled it (or died of it) when it reads the byte.
+    fn signal_then_go(&mut self, signal: Signal) -> Result<(), Failed> {
+        kill(self.pid(), signal)?;
+        // A victim that died of the signal has closed its end: that is for `end` to report.
+        let _ = self.link.write_all(b"g");
+        Ok(())
+    }
+
+    /// Waits for the victim to die of `signal`.
+    fn expect_death(mut self, signal: i32) -> Result<(), Failed> {
+        let status = self.child.wait_timeout(TIMEOUT)?;
+        if status.signal() == Some(signal) {
+            Ok(())
+        } else {
+            Err(self.failure(format!("expected death by signal {signal}, got {status}")))
+        }
+    }
+
+    /// Waits for the victim to exit with code 0.
+    fn expect_success(mut self) -> Result<(), Failed> {
+        let status = self.child.wait_timeout(TIMEOUT)?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(self.failure(format!("expected exit code 0, got {status}")))
+        }
+    }
+}
+
+/// A fault in a mapping ringway does not know (a memfd the victim truncated under its own plain
+/// `mmap`), in a process where no one set a SIGBUS handler before ringway: the process dies of
+/// SIGBUS, as it would without ringway.
+fn foreign_fault_dies() -> Result<(), Failed> {
+    Victim::spawn("sigbus-foreign-fault", &[("HANDLER", "none")])?.expect_death(libc::SIGBUS)
+}
+
+/// The same fault where the program installed an `SA_SIGINFO` handler before ringway: that
+/// handler gets it, with the kernel's `si_code` and address, and ringway counts nothing.
+fn foreign_fault_reaches_handler() -> Result<(), Failed> {
+    Victim::spawn("sigbus-foreign-fault", &[("HANDLER", "siginfo")])?.expect_success()
+}
+
+/// `kill -BUS` from another process, to a victim whose own `SA_SIGINFO` handler was there before
+/// ringway's: the handler receives it as sent (`SI_USER`, our pid), once, and the guard still
+/// replaces truncated pages afterwards.
+fn user_sigbus_reaches_handler() -> Result<(), Failed> {
+    let mut victim = Victim::spawn("sigbus-kill", &[("HANDLER", "siginfo")])?;
+    victim.ready()?;
+    victim.signal_then_go(Signal::SIGBUS)?;
+    victim.expect_success()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The victims' side.
+
+/// Runs a victim's body: exit code 0, or 1 with the reason on stderr.
+fn outcome(body: impl FnOnce() -> Result<(), String>) -> i32 {
+    // A victim that dies of a signal must not leave a core file in the working directory.
+    let no_core = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: setrlimit reads the struct it is given, a live local.
+    unsafe { libc::setrlimit(libc::RLIMIT_CORE, &no_core) };
+    match body() {
+        Ok(()) => 0,
+        Err(reason) => {
+            eprintln!("victim: {reason}");
+            1
+        }
+    }
+}
+
+/// The victim's end of the socket.
+fn link() -> UnixStream {
+    let fd: i32 = std::env::var("LINK")
+        .expect("LINK")
+        .parse()
+        .expect("LINK is an fd");
+    // SAFETY: the test passed this fd across exec for this role alone.
+    unsafe { UnixStream::from_raw_fd(fd) }
+}
+
+fn say_ready(link: &mut UnixStream) -> Result<(), String> {
+    link.write_all(b"r").map_err(|e| format!("link: {e}"))
+}
+
+fn wait_go(link: &mut UnixStream) -> Result<(), String> {
+    let mut byte = [0u8; 1];
+    loop {
+        match link.read(&mut byte) {
+            Ok(1) => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => return Err(format!("link: {other:?}")),
+        }
+    }
+}
+
+/// An unsealed memfd of `pages` pages, every byte [`FILL`], mapped as a region with `opts`
+/// (plus `allow_unsealed`): a mapping a peer can truncate, so the guard watches it. Returns the
+/// memfd too, to truncate it with.
+fn truncatable(pages: usize, opts: RegionOptions) -> Result<(OwnedFd, Region), String> {
+    let fd = memfd_create("ringway-sigbus-victim", MFdFlags::MFD_CLOEXEC)
+        .map_err(|e| format!("memfd_create: {e}"))?;
+    let bytes = vec![FILL; pages * PAGE];
+    nix::sys::uio::pwrite(&fd, &bytes, 0).map_err(|e| format!("pwrite: {e}"))?;
+    let dup = fd.try_clone().map_err(|e| format!("dup: {e}"))?;
+    let region = Region::from_fd(dup, &opts.allow_unsealed(true)).map_err(|e| e.to_string())?;
+    Ok((fd, region))
+}
+
+/// Reads the byte at `offset` of `region` (volatile: the access itself is what is tested).
+fn read_at(region: &Region, offset: usize) -> u8 {
+    assert!(offset < region.len());
+    // SAFETY: `offset` is inside the live mapping; a truncated page either faults into the
+    // guard, which maps a zero page, or kills the process, which is what the tests observe.
+    unsafe { region.as_ptr().add(offset).read_volatile() }
+}
+
+/// Truncates the memfd behind `region` to one page and checks that its second page now reads
+/// zeros, counted as one truncation fault: the guard is in place.
+fn guard_replaces(fd: &OwnedFd, region: &Region) -> Result<(), String> {
+    ftruncate(fd, PAGE as i64).map_err(|e| format!("ftruncate: {e}"))?;
+    let before = region.truncation_faults();
+    let byte = read_at(region, PAGE + 7);
+    if byte != 0 {
+        return Err(format!("a truncated page reads {byte:#x}, not zero"));
+    }
+    match region.truncation_faults() - before {
+        1 => Ok(()),
+        n => Err(format!(
+            "{n} truncation faults counted for one truncated page"
+        )),
+    }
+}
+
+/// What the victim's own SIGBUS handler saw: how many calls, and the last `si_code`,
+/// `si_pid` (for signals sent by a process) and `si_addr` (for faults).
+static SEEN: AtomicUsize = AtomicUsize::new(0);
+static CODE: AtomicI32 = AtomicI32::new(i32::MIN);
+static SENDER: AtomicI32 = AtomicI32::new(0);
+static ADDR: AtomicUsize = AtomicUsize::new(0);
+
+/// The victim's own `SA_SIGINFO` handler: records what it got, and for an access fault maps a
+/// private zero page over the faulting page, so that the access succeeds when it runs again
+/// (what a program that maps files it does not trust does).
+extern "C" fn record(_: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
+    // SAFETY: the kernel (or ringway, passing on what the kernel gave it) hands an
+    // SA_SIGINFO handler a valid siginfo.
+    let info = unsafe { &*info };
+    CODE.store(info.si_code, Ordering::Relaxed);
+    if info.si_code <= 0 {
+        // SAFETY: si_code <= 0: sent by a process, so the union holds the sender's pid.
+        SENDER.store(unsafe { info.si_pid() }, Ordering::Relaxed);
+    } else {
+        // SAFETY: si_code > 0 for SIGBUS: a fault, so the union holds the address.
+        let addr = unsafe { info.si_addr() }.addr();
+        ADDR.store(addr, Ordering::Relaxed);
+        if info.si_code == libc::BUS_ADRERR {
+            // SAFETY: the page is part of a mapping this victim made and only reads through
+            // raw pointers; MAP_FIXED replaces just that page. mmap is async-signal-safe.
+            unsafe {
+                libc::mmap(
+                    (addr & !(PAGE - 1)) as *mut libc::c_void,
+                    PAGE,
+                    libc::PROT_READ,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
+                    -1,
+                    0,
+                )
+            };
+        }
+    }
+    SEEN.fetch_add(1, Ordering::Relaxed);
+}
+
+/// Sets the victim's own SIGBUS action, as named by `HANDLER` in the environment: `none`
+/// (leave the default), `siginfo` ([`record`]) or `ignore`.
+fn set_own_action() -> Result<(), String> {
+    let handler = std::env::var("HANDLER").map_err(|_| "HANDLER not set".to_owned())?;
+    let (action, flags) = match handler.as_str() {
+        "none" => return Ok(()),
+        "siginfo" => (record as *const () as usize, libc::SA_SIGINFO),
+        "ignore" => (libc::SIG_IGN, 0),
+        other => return Err(format!("unknown HANDLER {other:?}")),
+    };
+    set_action(action, flags)
+}
+
+fn set_action(action: libc::sighandler_t, flags: libc::c_int) -> Result<(), String> {
+    // SAFETY: a zeroed sigaction is valid (empty mask, no flags); the fields are set below.
+    let mut act: libc::sigaction = unsafe { std::mem::zeroed() };
+    act.sa_sigaction = action;
+    act.sa_flags = flags;
+    // SAFETY: `act` is a live sigaction; the handler, if any, has the signature its flags
+    // announce and only touches atomics and mmap.
+    if unsafe { libc::sigaction(libc::SIGBUS, &act, std::ptr::null_mut()) } != 0 {
+        return Err(format!("sigaction: {}", io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
+/// `HANDLER=none|siginfo`: maps a truncatable region (so ringway's guard is installed), then
+/// faults on a memfd it truncated under its own plain `mmap`.
+fn role_foreign_fault() -> i32 {
+    outcome(|| {
+        set_own_action()?;
+        let (_fd, region) = truncatable(2, RegionOptions::new())?;
+        let own = memfd_create("ringway-sigbus-own", MFdFlags::MFD_CLOEXEC)
+            .map_err(|e| format!("memfd_create: {e}"))?;
+        ftruncate(&own, 2 * PAGE as i64).map_err(|e| format!("ftruncate: {e}"))?;
+        // SAFETY: a fresh shared mapping of the memfd, at an address the kernel chooses.
+        let own_map = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                2 * PAGE,
+                libc::PROT_READ,
+                libc::MAP_SHARED,
+                own.as_raw_fd(),
+                0,
+            )
+        };
+        if own_map == libc::MAP_FAILED {
+            return Err(format!("mmap: {}", io::Error::last_os_error()));
+        }
+        ftruncate(&own, PAGE as i64).map_err(|e| format!("ftruncate: {e}"))?;
+        let target = own_map.addr() + PAGE + 9;
+        // SAFETY: inside the mapping made above; the page is truncated, so this faults: the
+        // process dies, or the victim's handler maps a zero page there.
+        let byte = unsafe { (target as *const u8).read_volatile() };
+        if byte != 0 {
+            return Err(format!("read {byte:#x} after the handler"));
+        }
+        let (seen, code, addr) = (
+            SEEN.load(Ordering::Relaxed),
+            CODE.load(Ordering::Relaxed),
+            ADDR.load(Ordering::Relaxed),
+        );
+        if (seen, code, addr) != (1, libc::BUS_ADRERR, target) {
+            return Err(format!(
+                "own handler saw {seen} calls, last si_code {code} at {addr:#x}; expected 1, \
+                 BUS_ADRERR at {target:#x}"
+            ));
+        }
+        if region.truncation_faults() != 0 {
+            return Err("ringway counted a fault outside its mapping".to_owned());
+        }
+        Ok(())
+    })
+}
+
+/// `HANDLER=none|siginfo|ignore`: maps a truncatable region, says ready, and waits while the
+/// test sends it SIGBUS. If it survives: with `siginfo`, its handler must have seen exactly that
+/// signal; either way the guard must still replace a truncated page.
+fn role_kill() -> i32 {
+    outcome(|| {
+        set_own_action()?;
+        let (fd, region) = truncatable(2, RegionOptions::new())?;
+        let mut link = link();
+        say_ready(&mut link)?;
+        wait_go(&mut link)?;
+        if std::env::var("HANDLER").as_deref() == Ok("siginfo") {
+            let (seen, code, sender) = (
+                SEEN.load(Ordering::Relaxed),
+                CODE.load(Ordering::Relaxed),
+                SENDER.load(Ordering::Relaxed),
+            );
+            let parent = nix::unistd::getppid().as_raw();
+            if (seen, code, sender) != (1, libc::SI_USER, parent) {
+                return Err(format!(
+                    "own handler saw {seen} calls, last si_code {code} from pid {sender}; \
+                     expected 1, SI_USER from {parent}"
+                ));
+            }
+        }
+        guard_replaces(&fd, &region)
+    })
+}
