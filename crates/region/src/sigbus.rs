@@ -95,25 +95,35 @@ impl Drop for Guard {
 }
 
 /// Installs the handler once; `false` if `sigaction` failed.
+///
+/// The action in place is read first and stored where the handler finds it, and only then is
+/// ours installed: a fault that reaches our handler always finds the previous action to chain
+/// to. (Installing and reading the old action in one `sigaction` call would leave a window,
+/// between the call and the store, in which the handler chains to nothing.)
 fn install() -> bool {
     static INSTALLED: OnceLock<bool> = OnceLock::new();
     *INSTALLED.get_or_init(|| {
-        // SAFETY: a zeroed sigaction is a valid value (no handler, empty mask, no flags);
-        // the fields are filled in below before it is used.
+        // SAFETY: a zeroed sigaction is a valid value (no handler, empty mask, no flags),
+        // which sigaction overwrites.
+        let mut previous: libc::sigaction = unsafe { std::mem::zeroed() };
+        // SAFETY: a null new action only reads the current one (sigaction(2): "If act is
+        // non-NULL, the new action for signal signum is installed from act"); `previous` is a
+        // live sigaction to write it to.
+        if unsafe { libc::sigaction(libc::SIGBUS, std::ptr::null(), &mut previous) } != 0 {
+            return false;
+        }
+        // SYNC(previous): stored before our handler can run; the handler reads it with
+        // `OnceLock::get`, whose Acquire load pairs with this initialisation.
+        let _ = PREVIOUS.set(previous);
+        // SAFETY: as above, a zeroed sigaction is valid; the fields are filled in below.
         let mut ours: libc::sigaction = unsafe { std::mem::zeroed() };
         ours.sa_sigaction = handler as *const () as usize;
         ours.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_NODEFER;
         // SAFETY: sigemptyset writes the mask it is given, a field of a live value.
         unsafe { libc::sigemptyset(&mut ours.sa_mask) };
-        // SAFETY: as above: a zeroed sigaction is valid, and sigaction fills it.
-        let mut previous: libc::sigaction = unsafe { std::mem::zeroed() };
-        // SAFETY: both pointers are to live sigaction values; `handler` has the signature
-        // SA_SIGINFO requires and is async-signal-safe (see the module docs).
-        if unsafe { libc::sigaction(libc::SIGBUS, &ours, &mut previous) } != 0 {
-            return false;
-        }
-        let _ = PREVIOUS.set(previous);
-        true
+        // SAFETY: `ours` is a live sigaction; `handler` has the signature SA_SIGINFO requires
+        // and is async-signal-safe (see the module docs).
+        unsafe { libc::sigaction(libc::SIGBUS, &ours, std::ptr::null_mut()) == 0 }
     })
 }
 
