@@ -128,8 +128,21 @@ fn install() -> bool {
 }
 
 extern "C" fn handler(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_void) {
-    // SAFETY: the kernel passes a valid siginfo for an SA_SIGINFO handler; for SIGBUS from a
-    // memory access, si_addr is the faulting address.
+    // SAFETY: the kernel passes a valid siginfo to an SA_SIGINFO handler.
+    let code = unsafe { (*info).si_code };
+    // Ours is only the kernel's report of an access to a page no longer backed by the file,
+    // BUS_ADRERR (the kernel's do_sigbus for VM_FAULT_SIGBUS: "force_sig_fault(SIGBUS,
+    // BUS_ADRERR, address)"). Anything else goes on as if we were not here:
+    // - si_code <= 0 (SI_USER, SI_QUEUE, SI_TKILL): sent by a process with kill, sigqueue or
+    //   tgkill; the union then holds the sender's pid and uid, not an address;
+    // - BUS_MCEERR_AR, BUS_MCEERR_AO: a hardware memory error, which zeros must not hide;
+    // - BUS_ADRALN, BUS_OBJERR: not a truncation.
+    // (Only a process signalling itself can forge a positive si_code: rt_sigqueueinfo(2).)
+    if code != libc::BUS_ADRERR {
+        chain(signal, info, context);
+        return;
+    }
+    // SAFETY: for BUS_ADRERR the union holds si_addr, the faulting address.
     let addr = unsafe { (*info).si_addr() }.addr();
     for entry in &TABLE {
         let start = entry.start.load(Ordering::Acquire);

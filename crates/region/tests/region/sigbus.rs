@@ -44,6 +44,10 @@ pub(crate) fn trials() -> Vec<Trial> {
                 "user_sigbus_reaches_the_previous_siginfo_handler_as_si_user",
                 user_sigbus_reaches_handler,
             ),
+            (
+                "hardware_memory_error_in_a_guarded_mapping_reaches_the_previous_handler",
+                hardware_error_reaches_handler,
+            ),
         ],
     )
 }
@@ -51,6 +55,7 @@ pub(crate) fn trials() -> Vec<Trial> {
 pub(crate) const ROLES: &[Role<'static>] = &[
     ("sigbus-foreign-fault", role_foreign_fault),
     ("sigbus-kill", role_kill),
+    ("sigbus-hardware-error", role_hardware_error),
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -151,6 +156,17 @@ fn user_sigbus_reaches_handler() -> Result<(), Failed> {
     victim.ready()?;
     victim.signal_then_go(Signal::SIGBUS)?;
     victim.expect_success()
+}
+
+/// A hardware memory error (`BUS_MCEERR_AR`) at an address inside a guarded mapping, in a victim
+/// with its own `SA_SIGINFO` handler: the handler gets it, and the page is not silently replaced
+/// by zeros (its bytes are still there, no truncation is counted).
+fn hardware_error_reaches_handler() -> Result<(), Failed> {
+    Victim::spawn(
+        "sigbus-hardware-error",
+        &[("HANDLER", "siginfo"), ("CODE", "AR")],
+    )?
+    .expect_success()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -377,5 +393,93 @@ fn role_kill() -> i32 {
             }
         }
         guard_replaces(&fd, &region)
+    })
+}
+
+/// The head of the kernel's siginfo for a memory fault (`struct siginfo`, `_sigfault`): what
+/// the kernel fills in for SIGBUS, laid out as the kernel lays it out (`repr(C)` puts `addr`
+/// at the union's offset, 16 on 64-bit targets).
+#[repr(C)]
+struct FaultHead {
+    signo: libc::c_int,
+    errno: libc::c_int,
+    code: libc::c_int,
+    addr: *mut libc::c_void,
+    addr_lsb: libc::c_short,
+}
+
+/// Sends this thread the SIGBUS the kernel sends for a hardware memory error (`code`:
+/// `BUS_MCEERR_AR`, action required, or `BUS_MCEERR_AO`, action optional) at `addr`, with the
+/// same siginfo. Real poisoning needs `MADV_HWPOISON`, which ruins a page of the machine's
+/// memory; a thread may send itself any siginfo with `rt_tgsigqueueinfo` (rt_sigqueueinfo(2):
+/// positive codes are refused only "when sending a signal to a process other than itself").
+fn forge_memory_error(code: libc::c_int, addr: usize) -> Result<(), String> {
+    // SAFETY: a zeroed siginfo is a valid value (plain integers and padding).
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    const _: () = assert!(size_of::<FaultHead>() <= size_of::<libc::siginfo_t>());
+    let head = (&raw mut info).cast::<FaultHead>();
+    // SAFETY: `head` points into the live `info`, which is larger and at least as aligned (a
+    // siginfo holds pointers); only plain fields are written.
+    unsafe {
+        (*head).signo = libc::SIGBUS;
+        (*head).code = code;
+        (*head).addr = addr as *mut libc::c_void;
+        (*head).addr_lsb = 12;
+    }
+    // SAFETY: reads the union as libc lays it out, to check that `FaultHead` agrees.
+    if unsafe { info.si_addr() }.addr() != addr {
+        return Err("FaultHead does not match libc's siginfo layout".to_owned());
+    }
+    // SAFETY: the arguments are this process, this thread, a valid signal and a live
+    // siginfo, which the kernel copies.
+    let sent = unsafe {
+        libc::syscall(
+            libc::SYS_rt_tgsigqueueinfo,
+            libc::getpid(),
+            libc::gettid(),
+            libc::SIGBUS,
+            &raw const info,
+        )
+    };
+    if sent != 0 {
+        return Err(format!("rt_tgsigqueueinfo: {}", io::Error::last_os_error()));
+    }
+    Ok(())
+}
+
+/// `HANDLER=none|siginfo`, `CODE=AR|AO`: a guarded region gets a hardware memory error on its
+/// second page. Must die (`none`), or survive with its handler having seen exactly that error
+/// and the page untouched (`siginfo`).
+fn role_hardware_error() -> i32 {
+    outcome(|| {
+        set_own_action()?;
+        let code = match std::env::var("CODE").as_deref() {
+            Ok("AR") => libc::BUS_MCEERR_AR,
+            Ok("AO") => libc::BUS_MCEERR_AO,
+            other => return Err(format!("CODE: {other:?}")),
+        };
+        let (_fd, region) = truncatable(2, RegionOptions::new())?;
+        let target = region.as_ptr().addr() + PAGE + 3;
+        forge_memory_error(code, target)?;
+        // Delivered before the system call returned; still alive, so a handler took it.
+        let (seen, got, addr) = (
+            SEEN.load(Ordering::Relaxed),
+            CODE.load(Ordering::Relaxed),
+            ADDR.load(Ordering::Relaxed),
+        );
+        if (seen, got, addr) != (1, code, target) {
+            return Err(format!(
+                "own handler saw {seen} calls, last si_code {got} at {addr:#x}; expected 1, \
+                 {code} at {target:#x}"
+            ));
+        }
+        let byte = read_at(&region, PAGE + 3);
+        if byte != FILL || region.truncation_faults() != 0 {
+            return Err(format!(
+                "the page was replaced: reads {byte:#x}, {} truncation faults",
+                region.truncation_faults()
+            ));
+        }
+        Ok(())
     })
 }
