@@ -20,7 +20,7 @@
 //! [`SLOTS`] mappings; mappings beyond that are not guarded.
 
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 /// How many mappings can be guarded at once.
 pub(crate) const SLOTS: usize = 256;
@@ -47,6 +47,13 @@ static TABLE: [Slot; SLOTS] = [const { Slot::new() }; SLOTS];
 
 /// The handler that was installed before ours, to chain to.
 static PREVIOUS: OnceLock<libc::sigaction> = OnceLock::new();
+
+/// Set once a previous handler installed with `SA_RESETHAND` has been called: the kernel would
+/// have reset the action to the default then, so later signals take the default.
+static PREVIOUS_SPENT: AtomicBool = AtomicBool::new(false);
+
+/// Set when [`die`] resets SIGBUS to the default action: the guard no longer runs.
+static DISARMED: AtomicBool = AtomicBool::new(false);
 
 /// A mapping's entry in the table; removes it when dropped.
 #[derive(Debug)]
@@ -119,6 +126,13 @@ fn install() -> bool {
         let mut ours: libc::sigaction = unsafe { std::mem::zeroed() };
         ours.sa_sigaction = handler as *const () as usize;
         ours.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_NODEFER;
+        // A system call our handler interrupts is restarted or fails with EINTR as the
+        // previous handler chose; an ignored signal would not have interrupted it at all, so
+        // restart it then. (Calls that are never restarted, such as select(2) or epoll_wait(2),
+        // still fail with EINTR when a SIGBUS sent by another process is ignored through us.)
+        if previous.sa_sigaction == libc::SIG_IGN || previous.sa_flags & libc::SA_RESTART != 0 {
+            ours.sa_flags |= libc::SA_RESTART;
+        }
         // SAFETY: sigemptyset writes the mask it is given, a field of a live value.
         unsafe { libc::sigemptyset(&mut ours.sa_mask) };
         // SAFETY: `ours` is a live sigaction; `handler` has the signature SA_SIGINFO requires
@@ -177,34 +191,126 @@ extern "C" fn handler(signal: libc::c_int, info: *mut libc::siginfo_t, context: 
     chain(signal, info, context);
 }
 
-/// Hands a fault that is not ours to the handler installed before, or restores the default
-/// action so that the faulting instruction, run again, terminates the process as it would
-/// have without us.
+/// Does with a SIGBUS that is not ours what would have happened without us, by the action that
+/// was in place when ours was installed:
+///
+/// - a handler: called with the original arguments (three for `SA_SIGINFO`, one otherwise),
+///   with its `sa_mask` (and the signal itself, unless `SA_NODEFER`) blocked while it runs, as
+///   the kernel would; with `SA_RESETHAND` only the first time, the default afterwards;
+/// - `SIG_IGN`: a signal sent by a process (`si_code <= 0`) or an asynchronous memory error
+///   report (`BUS_MCEERR_AO`) is ignored; a fault the kernel forced on the faulting thread kills
+///   (the kernel too resets an ignored action to the default for those: `force_sig_info`);
+/// - `SIG_DFL`: the process dies of this SIGBUS ([`die`]).
 fn chain(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_void) {
-    let previous = PREVIOUS.get();
-    match previous.map(|p| p.sa_sigaction) {
-        Some(action) if action != libc::SIG_DFL && action != libc::SIG_IGN => {
-            let flags = previous.map_or(0, |p| p.sa_flags);
-            if flags & libc::SA_SIGINFO != 0 {
-                // SAFETY: the previous handler was installed with SA_SIGINFO, so it has this
-                // signature; we pass on exactly what the kernel gave us.
-                let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
-                    unsafe { std::mem::transmute(action) };
-                f(signal, info, context);
-            } else {
-                // SAFETY: without SA_SIGINFO the previous handler takes the signal number only.
-                let f: extern "C" fn(libc::c_int) = unsafe { std::mem::transmute(action) };
-                f(signal);
-            }
+    // SAFETY: the kernel passes a valid siginfo to an SA_SIGINFO handler.
+    let code = unsafe { (*info).si_code };
+    let forced = code > 0 && code != libc::BUS_MCEERR_AO;
+    // SYNC(previous): pairs with the store in `install`, done before our handler was installed,
+    // so it is always there; the default stands in for it only to avoid a panic path.
+    let Some(previous) = PREVIOUS.get() else {
+        return die(signal, info);
+    };
+    match previous.sa_sigaction {
+        libc::SIG_IGN if !forced => {}
+        libc::SIG_DFL | libc::SIG_IGN => die(signal, info),
+        _ if previous.sa_flags & libc::SA_RESETHAND != 0
+            && PREVIOUS_SPENT.swap(true, Ordering::Relaxed) =>
+        {
+            die(signal, info)
         }
-        _ => {
-            // SAFETY: a zeroed sigaction with SIG_DFL (0) restores the default action; the
-            // fault repeats when the handler returns and the default action ends the process.
-            unsafe {
-                let mut default: libc::sigaction = std::mem::zeroed();
-                default.sa_sigaction = libc::SIG_DFL;
-                libc::sigaction(signal, &default, std::ptr::null_mut());
-            }
+        action => {
+            call_previous(previous, action, signal, info, context);
+            after_previous(signal, info);
+        }
+    }
+}
+
+/// What a previous handler may have done to the action while it ran.
+///
+/// Rust's standard library installs a SIGBUS handler in every Rust program that did not set
+/// one itself (to report stack overflows), so in a Rust program that is the previous handler.
+/// For a fault outside the stack's guard page it resets SIGBUS to the default and returns,
+/// expecting the faulting access to run again and kill the process. We take a handler that
+/// resets the action to the default as asking for the default action and carry it out at once
+/// ([`die`]): a fault ends the process as it would have, and a SIGBUS sent by another process
+/// kills too (std alone would have swallowed the first one, which is not what its reset means),
+/// instead of leaving the process alive with the guard silently removed. A handler that
+/// installed some other action has taken SIGBUS over: the guard no longer runs.
+fn after_previous(signal: libc::c_int, info: *mut libc::siginfo_t) {
+    // SAFETY: a zeroed sigaction is a valid value, overwritten by sigaction.
+    let mut now: libc::sigaction = unsafe { std::mem::zeroed() };
+    // SAFETY: a null new action only reads the current one into the live local; sigaction is
+    // async-signal-safe.
+    if unsafe { libc::sigaction(signal, std::ptr::null(), &mut now) } != 0 {
+        return;
+    }
+    if now.sa_sigaction == handler as *const () as usize {
+        return;
+    }
+    DISARMED.store(true, Ordering::Relaxed);
+    if now.sa_sigaction == libc::SIG_DFL {
+        die(signal, info);
+    }
+}
+
+/// Calls the previous handler as the kernel would have.
+fn call_previous(
+    previous: &libc::sigaction,
+    action: libc::sighandler_t,
+    signal: libc::c_int,
+    info: *mut libc::siginfo_t,
+    context: *mut libc::c_void,
+) {
+    let mut mask = previous.sa_mask;
+    if previous.sa_flags & libc::SA_NODEFER == 0 {
+        // SAFETY: sigaddset writes the live local mask.
+        unsafe { libc::sigaddset(&mut mask, signal) };
+    }
+    // SAFETY: a zeroed sigset_t is a valid (empty) set, overwritten by pthread_sigmask.
+    let mut old: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: both sets are live locals; pthread_sigmask is async-signal-safe
+    // (signal-safety(7)).
+    unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &mask, &mut old) };
+    if previous.sa_flags & libc::SA_SIGINFO != 0 {
+        // SAFETY: the previous handler was installed with SA_SIGINFO, so it has this
+        // signature; it gets exactly what the kernel gave us.
+        let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
+            unsafe { std::mem::transmute(action) };
+        f(signal, info, context);
+    } else {
+        // SAFETY: without SA_SIGINFO the previous handler takes the signal number only.
+        let f: extern "C" fn(libc::c_int) = unsafe { std::mem::transmute(action) };
+        f(signal);
+    }
+    // SAFETY: restores the mask saved above, a live local.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut()) };
+}
+
+/// Ends the process with this SIGBUS, the way the default action would have: resets the
+/// action to the default, unblocks the signal in this thread and sends this thread the same
+/// siginfo again (`rt_tgsigqueueinfo`), which the kernel delivers as the call returns, so the
+/// process dies of SIGBUS with the original `si_code` and address in its core dump; plain
+/// `tgkill` if that fails. The guard is gone from then on, process-wide, but the process is
+/// already dying: a fault on another thread in between dies of SIGBUS too, as it would have.
+///
+/// Returns only if the signal could not be delivered; a forced fault then runs the faulting
+/// access again, which faults again, now under the default action.
+fn die(signal: libc::c_int, info: *mut libc::siginfo_t) {
+    DISARMED.store(true, Ordering::Relaxed);
+    // SAFETY: a zeroed sigaction is SIG_DFL (0) with an empty mask and no flags; installing it
+    // and manipulating this thread's mask are async-signal-safe system calls on live locals.
+    // rt_tgsigqueueinfo gets this process, this thread and the siginfo the kernel gave us
+    // (a thread may queue any siginfo to itself: rt_sigqueueinfo(2)).
+    unsafe {
+        let default: libc::sigaction = std::mem::zeroed();
+        libc::sigaction(signal, &default, std::ptr::null_mut());
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, signal);
+        libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+        let (pid, tid) = (libc::getpid(), libc::gettid());
+        if libc::syscall(libc::SYS_rt_tgsigqueueinfo, pid, tid, signal, info) != 0 {
+            libc::syscall(libc::SYS_tgkill, pid, tid, signal);
         }
     }
 }

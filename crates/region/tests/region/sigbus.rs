@@ -48,6 +48,26 @@ pub(crate) fn trials() -> Vec<Trial> {
                 "hardware_memory_error_in_a_guarded_mapping_reaches_the_previous_handler",
                 hardware_error_reaches_handler,
             ),
+            (
+                "user_sigbus_kills_a_process_without_a_handler",
+                user_sigbus_kills,
+            ),
+            (
+                "user_sigbus_stays_ignored_and_the_guard_stays",
+                user_sigbus_ignored,
+            ),
+            (
+                "foreign_fault_with_sigbus_ignored_still_dies",
+                foreign_fault_ignored_dies,
+            ),
+            (
+                "previous_handler_with_sa_resethand_runs_once",
+                resethand_runs_once,
+            ),
+            (
+                "hardware_memory_error_without_a_handler_kills",
+                hardware_error_kills,
+            ),
         ],
     )
 }
@@ -56,6 +76,7 @@ pub(crate) const ROLES: &[Role<'static>] = &[
     ("sigbus-foreign-fault", role_foreign_fault),
     ("sigbus-kill", role_kill),
     ("sigbus-hardware-error", role_hardware_error),
+    ("sigbus-resethand", role_resethand),
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -136,10 +157,14 @@ impl Victim {
 }
 
 /// A fault in a mapping ringway does not know (a memfd the victim truncated under its own plain
-/// `mmap`), in a process where no one set a SIGBUS handler before ringway: the process dies of
-/// SIGBUS, as it would without ringway.
+/// `mmap`), in a process that set no SIGBUS handler of its own before ringway (std's, or the
+/// plain default): the process dies of SIGBUS, as it would without ringway.
 fn foreign_fault_dies() -> Result<(), Failed> {
-    Victim::spawn("sigbus-foreign-fault", &[("HANDLER", "none")])?.expect_death(libc::SIGBUS)
+    for handler in ["none", "default"] {
+        Victim::spawn("sigbus-foreign-fault", &[("HANDLER", handler)])?
+            .expect_death(libc::SIGBUS)?;
+    }
+    Ok(())
 }
 
 /// The same fault where the program installed an `SA_SIGINFO` handler before ringway: that
@@ -167,6 +192,63 @@ fn hardware_error_reaches_handler() -> Result<(), Failed> {
         &[("HANDLER", "siginfo"), ("CODE", "AR")],
     )?
     .expect_success()
+}
+
+/// `kill -BUS` from another process to a victim with a guarded mapping and no SIGBUS action of
+/// its own (std's handler, or the plain default): it dies of SIGBUS; the guard does not
+/// swallow it.
+fn user_sigbus_kills() -> Result<(), Failed> {
+    for handler in ["none", "default"] {
+        let mut victim = Victim::spawn("sigbus-kill", &[("HANDLER", handler)])?;
+        victim.ready()?;
+        victim.signal_then_go(Signal::SIGBUS)?;
+        victim.expect_death(libc::SIGBUS)?;
+    }
+    Ok(())
+}
+
+/// `kill -BUS` to a victim that ignores SIGBUS: ignored, and the guard is still in place
+/// afterwards (a truncated page reads zeros).
+fn user_sigbus_ignored() -> Result<(), Failed> {
+    let mut victim = Victim::spawn("sigbus-kill", &[("HANDLER", "ignore")])?;
+    victim.ready()?;
+    victim.signal_then_go(Signal::SIGBUS)?;
+    victim.expect_success()
+}
+
+/// A fault outside ringway's mappings in a victim that ignores SIGBUS: the kernel does not let
+/// a process ignore its own access faults (it resets the action and kills), and neither does
+/// the guard.
+fn foreign_fault_ignored_dies() -> Result<(), Failed> {
+    Victim::spawn("sigbus-foreign-fault", &[("HANDLER", "ignore")])?.expect_death(libc::SIGBUS)
+}
+
+/// A plain (not `SA_SIGINFO`) handler installed with `SA_RESETHAND` before ringway: the first
+/// SIGBUS runs it, the second kills, as without ringway (the kernel resets a one-shot action
+/// to the default when it delivers the signal).
+fn resethand_runs_once() -> Result<(), Failed> {
+    let mut victim = Victim::spawn("sigbus-resethand", &[])?;
+    victim.ready()?;
+    victim.signal_then_go(Signal::SIGBUS)?;
+    victim.ready()?;
+    victim.signal_then_go(Signal::SIGBUS)?;
+    victim.expect_death(libc::SIGBUS)
+}
+
+/// A hardware memory error inside a guarded mapping, in a victim without a SIGBUS action of
+/// its own: the process dies of SIGBUS, for an error that needs action (`AR`) and one that
+/// does not (`AO`, whose default action also kills), instead of reading zeros.
+fn hardware_error_kills() -> Result<(), Failed> {
+    for handler in ["none", "default"] {
+        for code in ["AR", "AO"] {
+            Victim::spawn(
+                "sigbus-hardware-error",
+                &[("HANDLER", handler), ("CODE", code)],
+            )?
+            .expect_death(libc::SIGBUS)?;
+        }
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -293,12 +375,20 @@ extern "C" fn record(_: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c
     SEEN.fetch_add(1, Ordering::Relaxed);
 }
 
+/// A plain handler: counts.
+extern "C" fn count(_: libc::c_int) {
+    SEEN.fetch_add(1, Ordering::Relaxed);
+}
+
 /// Sets the victim's own SIGBUS action, as named by `HANDLER` in the environment: `none`
-/// (leave the default), `siginfo` ([`record`]) or `ignore`.
+/// (leave it: in a Rust program that is std's stack overflow handler, which resets the action
+/// to the default and returns), `default` (`SIG_DFL`, what a C program starts with), `siginfo`
+/// ([`record`]) or `ignore`.
 fn set_own_action() -> Result<(), String> {
     let handler = std::env::var("HANDLER").map_err(|_| "HANDLER not set".to_owned())?;
     let (action, flags) = match handler.as_str() {
         "none" => return Ok(()),
+        "default" => (libc::SIG_DFL, 0),
         "siginfo" => (record as *const () as usize, libc::SA_SIGINFO),
         "ignore" => (libc::SIG_IGN, 0),
         other => return Err(format!("unknown HANDLER {other:?}")),
@@ -319,7 +409,7 @@ fn set_action(action: libc::sighandler_t, flags: libc::c_int) -> Result<(), Stri
     Ok(())
 }
 
-/// `HANDLER=none|siginfo`: maps a truncatable region (so ringway's guard is installed), then
+/// `HANDLER=none|default|siginfo|ignore`: maps a truncatable region (so ringway's guard is installed), then
 /// faults on a memfd it truncated under its own plain `mmap`.
 fn role_foreign_fault() -> i32 {
     outcome(|| {
@@ -368,9 +458,9 @@ fn role_foreign_fault() -> i32 {
     })
 }
 
-/// `HANDLER=none|siginfo|ignore`: maps a truncatable region, says ready, and waits while the
-/// test sends it SIGBUS. If it survives: with `siginfo`, its handler must have seen exactly that
-/// signal; either way the guard must still replace a truncated page.
+/// `HANDLER=none|default|siginfo|ignore`: maps a truncatable region, says ready, and waits while the
+/// test sends it SIGBUS. With `none` it must not survive; with `siginfo` its handler must have
+/// seen exactly that signal; and then the guard must still replace a truncated page.
 fn role_kill() -> i32 {
     outcome(|| {
         set_own_action()?;
@@ -378,7 +468,12 @@ fn role_kill() -> i32 {
         let mut link = link();
         say_ready(&mut link)?;
         wait_go(&mut link)?;
-        if std::env::var("HANDLER").as_deref() == Ok("siginfo") {
+        let handler = std::env::var("HANDLER").unwrap_or_default();
+        if handler == "none" || handler == "default" {
+            // Report survival at once: a later fault must not pass for death by this signal.
+            return Err("survived a SIGBUS sent by another process".to_owned());
+        }
+        if handler == "siginfo" {
             let (seen, code, sender) = (
                 SEEN.load(Ordering::Relaxed),
                 CODE.load(Ordering::Relaxed),
@@ -447,7 +542,7 @@ fn forge_memory_error(code: libc::c_int, addr: usize) -> Result<(), String> {
     Ok(())
 }
 
-/// `HANDLER=none|siginfo`, `CODE=AR|AO`: a guarded region gets a hardware memory error on its
+/// `HANDLER=none|default|siginfo`, `CODE=AR|AO`: a guarded region gets a hardware memory error on its
 /// second page. Must die (`none`), or survive with its handler having seen exactly that error
 /// and the page untouched (`siginfo`).
 fn role_hardware_error() -> i32 {
@@ -481,5 +576,29 @@ fn role_hardware_error() -> i32 {
             ));
         }
         Ok(())
+    })
+}
+
+/// A plain one-shot handler ([`count`] with `SA_RESETHAND`), then a guarded region; the test
+/// sends SIGBUS twice. Survives the first with one call counted, must die of the second.
+fn role_resethand() -> i32 {
+    outcome(|| {
+        set_action(count as *const () as usize, libc::SA_RESETHAND)?;
+        let (_fd, _region) = truncatable(1, RegionOptions::new())?;
+        let mut link = link();
+        say_ready(&mut link)?;
+        wait_go(&mut link)?;
+        let seen = SEEN.load(Ordering::Relaxed);
+        if seen != 1 {
+            return Err(format!(
+                "the one-shot handler ran {seen} times for one SIGBUS"
+            ));
+        }
+        say_ready(&mut link)?;
+        wait_go(&mut link)?;
+        Err(format!(
+            "survived a second SIGBUS after a one-shot handler ({} calls)",
+            SEEN.load(Ordering::Relaxed)
+        ))
     })
 }
