@@ -142,6 +142,26 @@ fn install() -> bool {
 }
 
 extern "C" fn handler(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_void) {
+    // The interrupted code may be between a failed call and its read of errno: whatever the
+    // handler does, errno is as it found it when it returns, and as the interrupted code left
+    // it when a previous handler runs.
+    // SAFETY: __errno_location returns this thread's errno, valid for the thread's lifetime;
+    // reading and writing it is what the interrupted code does too.
+    let errno = unsafe { libc::__errno_location() };
+    // SAFETY: as above.
+    let saved = unsafe { errno.read() };
+    if !replace_truncated_page(info) {
+        // SAFETY: as above.
+        unsafe { errno.write(saved) };
+        chain(signal, info, context);
+    }
+    // SAFETY: as above.
+    unsafe { errno.write(saved) };
+}
+
+/// If `info` reports an access to a truncated page of a guarded mapping, maps a private zero
+/// page over it and returns `true`: the access then runs again and succeeds.
+fn replace_truncated_page(info: *mut libc::siginfo_t) -> bool {
     // SAFETY: the kernel passes a valid siginfo to an SA_SIGINFO handler.
     let code = unsafe { (*info).si_code };
     // Ours is only the kernel's report of an access to a page no longer backed by the file,
@@ -153,8 +173,7 @@ extern "C" fn handler(signal: libc::c_int, info: *mut libc::siginfo_t, context: 
     // - BUS_ADRALN, BUS_OBJERR: not a truncation.
     // (Only a process signalling itself can forge a positive si_code: rt_sigqueueinfo(2).)
     if code != libc::BUS_ADRERR {
-        chain(signal, info, context);
-        return;
+        return false;
     }
     // SAFETY: for BUS_ADRERR the union holds si_addr, the faulting address.
     let addr = unsafe { (*info).si_addr() }.addr();
@@ -182,13 +201,13 @@ extern "C" fn handler(signal: libc::c_int, info: *mut libc::siginfo_t, context: 
                 0,
             )
         };
-        if mapped != libc::MAP_FAILED {
-            entry.faults.fetch_add(1, Ordering::Relaxed);
-            return;
+        if mapped == libc::MAP_FAILED {
+            return false;
         }
-        break;
+        entry.faults.fetch_add(1, Ordering::Relaxed);
+        return true;
     }
-    chain(signal, info, context);
+    false
 }
 
 /// Does with a SIGBUS that is not ours what would have happened without us, by the action that

@@ -68,6 +68,7 @@ pub(crate) fn trials() -> Vec<Trial> {
                 "hardware_memory_error_without_a_handler_kills",
                 hardware_error_kills,
             ),
+            ("errno_survives_a_handled_truncation_fault", errno_survives),
         ],
     )
 }
@@ -77,6 +78,7 @@ pub(crate) const ROLES: &[Role<'static>] = &[
     ("sigbus-kill", role_kill),
     ("sigbus-hardware-error", role_hardware_error),
     ("sigbus-resethand", role_resethand),
+    ("sigbus-errno", role_errno),
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -249,6 +251,11 @@ fn hardware_error_kills() -> Result<(), Failed> {
         }
     }
     Ok(())
+}
+
+/// The interrupted code's `errno` is the same after the guard handled a truncation fault.
+fn errno_survives() -> Result<(), Failed> {
+    Victim::spawn("sigbus-errno", &[])?.expect_success()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -600,5 +607,31 @@ fn role_resethand() -> i32 {
             "survived a second SIGBUS after a one-shot handler ({} calls)",
             SEEN.load(Ordering::Relaxed)
         ))
+    })
+}
+
+/// Sets `errno`, touches a truncated page of a guarded region, and checks `errno` again.
+fn role_errno() -> i32 {
+    outcome(|| {
+        let (fd, region) = truncatable(2, RegionOptions::new())?;
+        ftruncate(&fd, PAGE as i64).map_err(|e| format!("ftruncate: {e}"))?;
+        const SENTINEL: libc::c_int = libc::EXDEV;
+        // SAFETY: __errno_location returns this thread's errno, valid for the thread's life.
+        let errno = unsafe { libc::__errno_location() };
+        // SAFETY: as above; a plain write of this thread's errno.
+        unsafe { errno.write_volatile(SENTINEL) };
+        let byte = read_at(&region, PAGE + 1);
+        // SAFETY: as above; read right after the faulting access, before any other call.
+        let after = unsafe { errno.read_volatile() };
+        if after != SENTINEL {
+            return Err(format!("errno was {SENTINEL}, is {after} after the fault"));
+        }
+        if (byte, region.truncation_faults()) != (0, 1) {
+            return Err(format!(
+                "the truncated page reads {byte:#x}, {} faults counted",
+                region.truncation_faults()
+            ));
+        }
+        Ok(())
     })
 }
