@@ -78,7 +78,12 @@ impl Mapping {
             Ok(fs) if fs.filesystem_type() == HUGETLBFS_MAGIC => fs.block_size() as usize,
             _ => 4096,
         };
-        let guard = Guard::register(ptr.as_ptr().cast(), len.get(), granule);
+        let guard = Guard::register(
+            ptr.as_ptr().cast(),
+            len.get(),
+            granule,
+            prot(read_only).bits(),
+        );
         Ok(Mapping {
             ptr: ptr.cast(),
             len: len.get(),

@@ -11,7 +11,8 @@
 //! (installed once, chaining to whatever handler was there before) looks the faulting address
 //! up; if it lies in a registered mapping, it maps a private zero-filled page over the faulting
 //! page with `MAP_FIXED` and returns, so the faulting instruction runs again and reads zeros
-//! (writes go to the private page, which nobody else sees). The ring then sees an empty or
+//! (writes go to the private page, which nobody else sees; a read-only mapping gets a read-only
+//! page, so a write faults as anywhere else in it). The ring then sees an empty or
 //! corrupted ring (its header check reports it), never a crash. Faults elsewhere go to the
 //! previous handler, or kill the process as they would have.
 //!
@@ -20,7 +21,7 @@
 //! [`SLOTS`] mappings; mappings beyond that are not guarded.
 
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
 
 /// How many mappings can be guarded at once.
 pub(crate) const SLOTS: usize = 256;
@@ -29,6 +30,9 @@ struct Slot {
     start: AtomicUsize,
     len: AtomicUsize,
     granule: AtomicUsize,
+    /// The mapping's protection (`PROT_READ`, maybe `| PROT_WRITE`), which a replacement page
+    /// gets too.
+    prot: AtomicI32,
     faults: AtomicU64,
 }
 
@@ -38,6 +42,7 @@ impl Slot {
             start: AtomicUsize::new(0),
             len: AtomicUsize::new(0),
             granule: AtomicUsize::new(0),
+            prot: AtomicI32::new(0),
             faults: AtomicU64::new(0),
         }
     }
@@ -62,10 +67,15 @@ pub(crate) struct Guard {
 }
 
 impl Guard {
-    /// Registers `start .. start + len` (page-aligned, pages of `granule` bytes). Returns
-    /// `None` if the table is full or the handler could not be installed: the mapping then
-    /// works as before, unguarded.
-    pub(crate) fn register(start: *mut u8, len: usize, granule: usize) -> Option<Guard> {
+    /// Registers `start .. start + len` (page-aligned, pages of `granule` bytes, mapped with
+    /// protection `prot`). Returns `None` if the table is full or the handler could not be
+    /// installed: the mapping then works as before, unguarded.
+    pub(crate) fn register(
+        start: *mut u8,
+        len: usize,
+        granule: usize,
+        prot: libc::c_int,
+    ) -> Option<Guard> {
         if !install() {
             return None;
         }
@@ -77,6 +87,7 @@ impl Guard {
                 .is_ok()
             {
                 entry.granule.store(granule, Ordering::Relaxed);
+                entry.prot.store(prot, Ordering::Relaxed);
                 entry.faults.store(0, Ordering::Relaxed);
                 // SYNC(guard): Release pairs with the handler's Acquire load of `len`: a
                 // handler that sees the length sees the granule too.
@@ -179,23 +190,25 @@ fn replace_truncated_page(info: *mut libc::siginfo_t) -> bool {
     let addr = unsafe { (*info).si_addr() }.addr();
     for entry in &TABLE {
         let start = entry.start.load(Ordering::Acquire);
-        // SYNC(guard): pairs with the Release store of `len` in `register`.
+        // SYNC(guard): pairs with the Release store of `len` in `register`: the granule and
+        // protection read below are the ones stored with this length.
         let len = entry.len.load(Ordering::Acquire);
         if start == 0 || addr < start || addr - start >= len {
             continue;
         }
         let granule = entry.granule.load(Ordering::Relaxed).max(4096);
         let page = addr & !(granule - 1);
+        let prot = entry.prot.load(Ordering::Relaxed);
         // SAFETY: `page .. page + granule` lies inside a mapping this process owns (it is
         // registered until the mapping is unmapped, and a registered range is only accessed
         // through raw pointers). MAP_FIXED replaces exactly those pages with private
-        // zero-filled memory of the same protection; mmap is a plain system call, safe to make
-        // from a signal handler.
+        // zero-filled memory with the mapping's own protection (a read-only region's page stays
+        // read-only); mmap is a plain system call, safe to make from a signal handler.
         let mapped = unsafe {
             libc::mmap(
                 page as *mut libc::c_void,
                 granule,
-                libc::PROT_READ | libc::PROT_WRITE,
+                prot,
                 libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
                 -1,
                 0,

@@ -69,6 +69,10 @@ pub(crate) fn trials() -> Vec<Trial> {
                 hardware_error_kills,
             ),
             ("errno_survives_a_handled_truncation_fault", errno_survives),
+            (
+                "read_only_replacement_page_reads_zeros_and_refuses_writes",
+                read_only_replacement,
+            ),
         ],
     )
 }
@@ -79,6 +83,7 @@ pub(crate) const ROLES: &[Role<'static>] = &[
     ("sigbus-hardware-error", role_hardware_error),
     ("sigbus-resethand", role_resethand),
     ("sigbus-errno", role_errno),
+    ("sigbus-read-only", role_read_only),
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -256,6 +261,12 @@ fn hardware_error_kills() -> Result<(), Failed> {
 /// The interrupted code's `errno` is the same after the guard handled a truncation fault.
 fn errno_survives() -> Result<(), Failed> {
     Victim::spawn("sigbus-errno", &[])?.expect_success()
+}
+
+/// A read-only region's truncated page is replaced by a read-only zero page: it reads zeros,
+/// and a write to it faults (SIGSEGV) as a write anywhere in a read-only mapping does.
+fn read_only_replacement() -> Result<(), Failed> {
+    Victim::spawn("sigbus-read-only", &[])?.expect_death(libc::SIGSEGV)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -633,5 +644,21 @@ fn role_errno() -> i32 {
             ));
         }
         Ok(())
+    })
+}
+
+/// A read-only region loses its second page; reading it gives zeros, then the victim writes to
+/// it, which must kill it with SIGSEGV.
+fn role_read_only() -> i32 {
+    outcome(|| {
+        let (fd, region) = truncatable(2, RegionOptions::new().read_only(true))?;
+        if !region.is_read_only() {
+            return Err("the region is not read-only".to_owned());
+        }
+        guard_replaces(&fd, &region)?;
+        // SAFETY: inside the mapping. It is read-only, so this write is meant to fault: a
+        // writable replacement page would take it and let the victim go on.
+        unsafe { region.as_ptr().add(PAGE + 5).write_volatile(1) };
+        Err("wrote to the replacement page of a read-only region".to_owned())
     })
 }
