@@ -636,9 +636,36 @@ impl Region {
     /// truncated page with a private zero page when it is touched, so the access reads zeros
     /// instead of killing the process; this counts those replacements. A non-zero count means
     /// the object was truncated under us: its contents can no longer be trusted. A sealed
-    /// memfd cannot be truncated; SysV and anonymous memory have no file to truncate.
+    /// memfd cannot be truncated; SysV and anonymous memory have no file to truncate. Always
+    /// 0 when the region [`is_guarded`](Region::is_guarded) only because it cannot shrink.
     pub fn truncation_faults(&self) -> u64 {
         self.map.truncation_faults()
+    }
+
+    /// Whether a peer that truncates the object can no longer kill this process through this
+    /// mapping.
+    ///
+    /// `true` when the object cannot shrink (SysV, anonymous, `/dev/zero`, a memfd sealed with
+    /// `F_SEAL_SHRINK`), and when the `SIGBUS` guard watches the mapping (POSIX shm, files, an
+    /// unsealed memfd; see [`truncation_faults`](Region::truncation_faults)). `false` when the
+    /// object can shrink but the guard could not be set up: `sigaction` failed, or there was
+    /// no memory to grow its table. It also turns `false` for every region once the guard is
+    /// no longer the `SIGBUS` action because a `SIGBUS` that was not a truncation killed the
+    /// process (it is then dying) or a handler installed before ringway replaced the action
+    /// when ringway called it. A program that installs its own `SIGBUS` action after creating
+    /// regions replaces the guard without this method knowing.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use ringway_region::{Backing, Region, RegionOptions};
+    ///
+    /// let region = Region::create(&Backing::Anonymous, &RegionOptions::new().size(4096))?;
+    /// assert!(region.is_guarded(), "anonymous memory cannot be truncated");
+    /// # Ok::<(), ringway_region::Error>(())
+    /// ```
+    pub fn is_guarded(&self) -> bool {
+        self.map.is_guarded()
     }
 
     /// The SysV shmid, for other processes to attach with
@@ -691,6 +718,7 @@ impl fmt::Debug for Region {
             .field("creator", &self.creator)
             .field("read_only", &self.read_only)
             .field("persist", &self.persist)
+            .field("guarded", &self.map.is_guarded())
             .field("removed", &self.removed.load(Ordering::Relaxed));
         match &self.owner {
             Owner::Fd(fd) => d.field("fd", fd),

@@ -5,50 +5,32 @@
 //! (mmap(2): "Use of a mapped region can result in these signals: SIGBUS: attempted access to a
 //! page of the buffer that lies beyond the end of the mapped file"). A sealed memfd cannot be
 //! truncated; for the other fd-backed mappings, this module turns the fault into something
-//! the ring layer already survives: garbage.
+//! the ring layer already survives: garbage, and a count of it.
 //!
-//! Each fd-backed mapping is registered in a fixed, lock-free table. A `SIGBUS` handler
-//! (installed once, chaining to whatever handler was there before) looks the faulting address
-//! up; if it lies in a registered mapping, it maps a private zero-filled page over the faulting
-//! page with `MAP_FIXED` and returns, so the faulting instruction runs again and reads zeros
-//! (writes go to the private page, which nobody else sees; a read-only mapping gets a read-only
-//! page, so a write faults as anywhere else in it). The ring then sees an empty or
-//! corrupted ring (its header check reports it), never a crash. Faults elsewhere go to the
-//! previous handler, or kill the process as they would have.
+//! Every mapping of an object that can shrink is registered in a [table] that grows as needed.
+//! A `SIGBUS` handler, installed once, looks at what the kernel reports. If it is an access
+//! fault past the end of a file (`si_code == BUS_ADRERR`) at an address inside a registered
+//! mapping, it maps a private zero-filled page over the faulting page with `MAP_FIXED`, with
+//! the mapping's protection, counts it in the mapping's entry, and returns: the faulting
+//! instruction runs again and reads zeros (writes go to the private page, which nobody else
+//! sees; a read-only mapping gets a read-only page, so a write faults as anywhere else in it).
+//! Every other `SIGBUS` (a fault elsewhere, a hardware memory error, a signal sent by a
+//! process) gets what it would have got without us ([`chain`]).
 //!
-//! The handler only reads atomics and calls `mmap` (a raw system call with no user-space
-//! state), so it is safe to run at any point of the interrupted code. The table holds
-//! [`SLOTS`] mappings; mappings beyond that are not guarded.
+//! The handler reads atomics and makes system calls (`mmap`, `sigaction`, `pthread_sigmask`,
+//! `rt_tgsigqueueinfo`), all async-signal-safe; it allocates nothing and takes no lock, and it
+//! leaves `errno` as it found it.
+//!
+//! [table]: table
+
+mod table;
 
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-/// How many mappings can be guarded at once.
-pub(crate) const SLOTS: usize = 256;
+use nix::errno::Errno;
 
-struct Slot {
-    start: AtomicUsize,
-    len: AtomicUsize,
-    granule: AtomicUsize,
-    /// The mapping's protection (`PROT_READ`, maybe `| PROT_WRITE`), which a replacement page
-    /// gets too.
-    prot: AtomicI32,
-    faults: AtomicU64,
-}
-
-impl Slot {
-    const fn new() -> Slot {
-        Slot {
-            start: AtomicUsize::new(0),
-            len: AtomicUsize::new(0),
-            granule: AtomicUsize::new(0),
-            prot: AtomicI32::new(0),
-            faults: AtomicU64::new(0),
-        }
-    }
-}
-
-static TABLE: [Slot; SLOTS] = [const { Slot::new() }; SLOTS];
+use table::{Entry, Slot};
 
 /// The handler that was installed before ours, to chain to.
 static PREVIOUS: OnceLock<libc::sigaction> = OnceLock::new();
@@ -57,69 +39,69 @@ static PREVIOUS: OnceLock<libc::sigaction> = OnceLock::new();
 /// have reset the action to the default then, so later signals take the default.
 static PREVIOUS_SPENT: AtomicBool = AtomicBool::new(false);
 
-/// Set when [`die`] resets SIGBUS to the default action: the guard no longer runs.
+/// Set when our handler stops being the SIGBUS action: [`die`] reset it to the default, or a
+/// previous handler we called replaced it. The guard no longer runs.
 static DISARMED: AtomicBool = AtomicBool::new(false);
 
-/// A mapping's entry in the table; removes it when dropped.
+/// A mapping's entry in the table; frees it when dropped.
 #[derive(Debug)]
 pub(crate) struct Guard {
-    slot: usize,
+    slot: &'static Slot,
 }
 
 impl Guard {
     /// Registers `start .. start + len` (page-aligned, pages of `granule` bytes, mapped with
-    /// protection `prot`). Returns `None` if the table is full or the handler could not be
-    /// installed: the mapping then works as before, unguarded.
+    /// protection `prot`), installing the handler first if this is the first mapping.
+    ///
+    /// # Errors
+    ///
+    /// The errno of `sigaction` if the handler could not be installed, `ENOMEM` if the table
+    /// had to grow and could not: the mapping is then not guarded.
     pub(crate) fn register(
         start: *mut u8,
         len: usize,
         granule: usize,
         prot: libc::c_int,
-    ) -> Option<Guard> {
-        if !install() {
-            return None;
-        }
-        let addr = start.addr();
-        for (slot, entry) in TABLE.iter().enumerate() {
-            if entry
-                .start
-                .compare_exchange(0, addr, Ordering::AcqRel, Ordering::Relaxed)
-                .is_ok()
-            {
-                entry.granule.store(granule, Ordering::Relaxed);
-                entry.prot.store(prot, Ordering::Relaxed);
-                entry.faults.store(0, Ordering::Relaxed);
-                // SYNC(guard): Release pairs with the handler's Acquire load of `len`: a
-                // handler that sees the length sees the granule too.
-                entry.len.store(len, Ordering::Release);
-                return Some(Guard { slot });
-            }
-        }
-        None
+    ) -> Result<Guard, Errno> {
+        install()?;
+        let slot = table::insert(Entry {
+            start: start.addr(),
+            len,
+            granule,
+            prot,
+        })?;
+        Ok(Guard { slot })
     }
 
-    /// How many truncated pages the handler has replaced in this mapping.
-    pub(crate) fn faults(&self) -> u64 {
-        TABLE[self.slot].faults.load(Ordering::Relaxed)
+    /// The counter of truncated pages the handler has replaced in this mapping. It lives as
+    /// long as the process; after this guard is dropped it counts for whichever mapping is
+    /// registered in the same entry next (and is reset to zero then).
+    pub(crate) fn faults(&self) -> &'static AtomicU64 {
+        self.slot.faults()
     }
 }
 
 impl Drop for Guard {
     fn drop(&mut self) {
-        let entry = &TABLE[self.slot];
-        entry.len.store(0, Ordering::Release);
-        entry.start.store(0, Ordering::Release);
+        table::remove(self.slot);
     }
 }
 
-/// Installs the handler once; `false` if `sigaction` failed.
+/// Whether the handler is still the SIGBUS action, as far as we know: it was not reset by
+/// [`die`] or replaced by a handler we chained to. (A `sigaction` call elsewhere in the
+/// program that replaces ours cannot be seen.)
+pub(crate) fn is_armed() -> bool {
+    !DISARMED.load(Ordering::Relaxed)
+}
+
+/// Installs the handler once; the errno of `sigaction` if that failed.
 ///
 /// The action in place is read first and stored where the handler finds it, and only then is
 /// ours installed: a fault that reaches our handler always finds the previous action to chain
 /// to. (Installing and reading the old action in one `sigaction` call would leave a window,
 /// between the call and the store, in which the handler chains to nothing.)
-fn install() -> bool {
-    static INSTALLED: OnceLock<bool> = OnceLock::new();
+fn install() -> Result<(), Errno> {
+    static INSTALLED: OnceLock<Result<(), Errno>> = OnceLock::new();
     *INSTALLED.get_or_init(|| {
         // SAFETY: a zeroed sigaction is a valid value (no handler, empty mask, no flags),
         // which sigaction overwrites.
@@ -128,7 +110,7 @@ fn install() -> bool {
         // non-NULL, the new action for signal signum is installed from act"); `previous` is a
         // live sigaction to write it to.
         if unsafe { libc::sigaction(libc::SIGBUS, std::ptr::null(), &mut previous) } != 0 {
-            return false;
+            return Err(Errno::last());
         }
         // SYNC(previous): stored before our handler can run; the handler reads it with
         // `OnceLock::get`, whose Acquire load pairs with this initialisation.
@@ -148,7 +130,10 @@ fn install() -> bool {
         unsafe { libc::sigemptyset(&mut ours.sa_mask) };
         // SAFETY: `ours` is a live sigaction; `handler` has the signature SA_SIGINFO requires
         // and is async-signal-safe (see the module docs).
-        unsafe { libc::sigaction(libc::SIGBUS, &ours, std::ptr::null_mut()) == 0 }
+        if unsafe { libc::sigaction(libc::SIGBUS, &ours, std::ptr::null_mut()) } != 0 {
+            return Err(Errno::last());
+        }
+        Ok(())
     })
 }
 
@@ -188,39 +173,31 @@ fn replace_truncated_page(info: *mut libc::siginfo_t) -> bool {
     }
     // SAFETY: for BUS_ADRERR the union holds si_addr, the faulting address.
     let addr = unsafe { (*info).si_addr() }.addr();
-    for entry in &TABLE {
-        let start = entry.start.load(Ordering::Acquire);
-        // SYNC(guard): pairs with the Release store of `len` in `register`: the granule and
-        // protection read below are the ones stored with this length.
-        let len = entry.len.load(Ordering::Acquire);
-        if start == 0 || addr < start || addr - start >= len {
-            continue;
-        }
-        let granule = entry.granule.load(Ordering::Relaxed).max(4096);
-        let page = addr & !(granule - 1);
-        let prot = entry.prot.load(Ordering::Relaxed);
-        // SAFETY: `page .. page + granule` lies inside a mapping this process owns (it is
-        // registered until the mapping is unmapped, and a registered range is only accessed
-        // through raw pointers). MAP_FIXED replaces exactly those pages with private
-        // zero-filled memory with the mapping's own protection (a read-only region's page stays
-        // read-only); mmap is a plain system call, safe to make from a signal handler.
-        let mapped = unsafe {
-            libc::mmap(
-                page as *mut libc::c_void,
-                granule,
-                prot,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
-                -1,
-                0,
-            )
-        };
-        if mapped == libc::MAP_FAILED {
-            return false;
-        }
-        entry.faults.fetch_add(1, Ordering::Relaxed);
-        return true;
+    let Some((slot, entry)) = table::find(addr) else {
+        return false;
+    };
+    let granule = entry.granule.max(4096);
+    let page = addr & !(granule - 1);
+    // SAFETY: `page .. page + granule` lies inside a mapping this process owns (it is
+    // registered until just before it is unmapped, and a registered range is only accessed
+    // through raw pointers). MAP_FIXED replaces exactly those pages with private zero-filled
+    // memory with the mapping's own protection (a read-only region's page stays read-only);
+    // mmap is a plain system call, safe to make from a signal handler.
+    let mapped = unsafe {
+        libc::mmap(
+            page as *mut libc::c_void,
+            granule,
+            entry.prot,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
+            -1,
+            0,
+        )
+    };
+    if mapped == libc::MAP_FAILED {
+        return false;
     }
-    false
+    slot.faults().fetch_add(1, Ordering::Relaxed);
+    true
 }
 
 /// Does with a SIGBUS that is not ours what would have happened without us, by the action that
@@ -267,7 +244,8 @@ fn chain(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_
 /// ([`die`]): a fault ends the process as it would have, and a SIGBUS sent by another process
 /// kills too (std alone would have swallowed the first one, which is not what its reset means),
 /// instead of leaving the process alive with the guard silently removed. A handler that
-/// installed some other action has taken SIGBUS over: the guard no longer runs.
+/// installed some other action has taken SIGBUS over: the guard no longer runs, and
+/// [`is_armed`] says so.
 fn after_previous(signal: libc::c_int, info: *mut libc::siginfo_t) {
     // SAFETY: a zeroed sigaction is a valid value, overwritten by sigaction.
     let mut now: libc::sigaction = unsafe { std::mem::zeroed() };

@@ -73,6 +73,14 @@ pub(crate) fn trials() -> Vec<Trial> {
                 "read_only_replacement_page_reads_zeros_and_refuses_writes",
                 read_only_replacement,
             ),
+            (
+                "more_than_256_simultaneous_mappings_are_all_guarded",
+                many_mappings,
+            ),
+            (
+                "a_previous_handler_that_takes_sigbus_over_unguards_every_region",
+                takeover_is_reported,
+            ),
         ],
     )
 }
@@ -84,6 +92,8 @@ pub(crate) const ROLES: &[Role<'static>] = &[
     ("sigbus-resethand", role_resethand),
     ("sigbus-errno", role_errno),
     ("sigbus-read-only", role_read_only),
+    ("sigbus-many", role_many),
+    ("sigbus-takeover", role_takeover),
 ];
 
 // ---------------------------------------------------------------------------------------------
@@ -269,6 +279,21 @@ fn read_only_replacement() -> Result<(), Failed> {
     Victim::spawn("sigbus-read-only", &[])?.expect_death(libc::SIGSEGV)
 }
 
+/// More mappings than the first table chunk holds, all guarded at once: every one of them reads
+/// zeros on a truncated page, the 300th as the first.
+fn many_mappings() -> Result<(), Failed> {
+    Victim::spawn("sigbus-many", &[("COUNT", "300")])?.expect_success()
+}
+
+/// A handler installed before ringway that, when ringway calls it, installs another SIGBUS
+/// action: the guard no longer runs, and `is_guarded` says so.
+fn takeover_is_reported() -> Result<(), Failed> {
+    let mut victim = Victim::spawn("sigbus-takeover", &[])?;
+    victim.ready()?;
+    victim.signal_then_go(Signal::SIGBUS)?;
+    victim.expect_success()
+}
+
 // ---------------------------------------------------------------------------------------------
 // The victims' side.
 
@@ -325,6 +350,9 @@ fn truncatable(pages: usize, opts: RegionOptions) -> Result<(OwnedFd, Region), S
     nix::sys::uio::pwrite(&fd, &bytes, 0).map_err(|e| format!("pwrite: {e}"))?;
     let dup = fd.try_clone().map_err(|e| format!("dup: {e}"))?;
     let region = Region::from_fd(dup, &opts.allow_unsealed(true)).map_err(|e| e.to_string())?;
+    if !region.is_guarded() {
+        return Err("a truncatable region is not guarded".to_owned());
+    }
     Ok((fd, region))
 }
 
@@ -660,5 +688,74 @@ fn role_read_only() -> i32 {
         // writable replacement page would take it and let the victim go on.
         unsafe { region.as_ptr().add(PAGE + 5).write_volatile(1) };
         Err("wrote to the replacement page of a read-only region".to_owned())
+    })
+}
+
+/// `COUNT` regions over one unsealed memfd of two pages, all live at once; then the memfd loses
+/// its second page and every region reads it, last region first.
+fn role_many() -> i32 {
+    outcome(|| {
+        let count: usize = std::env::var("COUNT")
+            .map_err(|_| "COUNT not set".to_owned())?
+            .parse()
+            .map_err(|_| "COUNT is not a number".to_owned())?;
+        let (fd, first) = truncatable(2, RegionOptions::new())?;
+        let mut regions = vec![first];
+        for _ in 1..count {
+            let dup = fd.try_clone().map_err(|e| format!("dup: {e}"))?;
+            let opts = RegionOptions::new().allow_unsealed(true);
+            let region = Region::from_fd(dup, &opts).map_err(|e| e.to_string())?;
+            if !region.is_guarded() {
+                return Err(format!(
+                    "region {} of {count} is not guarded",
+                    regions.len() + 1
+                ));
+            }
+            regions.push(region);
+        }
+        ftruncate(&fd, PAGE as i64).map_err(|e| format!("ftruncate: {e}"))?;
+        for (i, region) in regions.iter().enumerate().rev() {
+            let byte = read_at(region, PAGE + i % PAGE);
+            if (byte, region.truncation_faults()) != (0, 1) {
+                return Err(format!(
+                    "region {} of {count}: the truncated page reads {byte:#x}, {} faults",
+                    i + 1,
+                    region.truncation_faults()
+                ));
+            }
+        }
+        Ok(())
+    })
+}
+
+/// A handler that takes SIGBUS over the first time it runs: it counts, then makes [`count`]
+/// the action.
+extern "C" fn take_over(_: libc::c_int) {
+    SEEN.fetch_add(1, Ordering::Relaxed);
+    // SAFETY: a zeroed sigaction is valid; sigaction is async-signal-safe and reads the live
+    // local; `count` takes the signal number only, as installed without SA_SIGINFO.
+    unsafe {
+        let mut act: libc::sigaction = std::mem::zeroed();
+        act.sa_sigaction = count as *const () as usize;
+        libc::sigaction(libc::SIGBUS, &act, std::ptr::null_mut());
+    }
+}
+
+/// [`take_over`] before a guarded region; the test sends SIGBUS. Afterwards the region must
+/// report that it is no longer guarded.
+fn role_takeover() -> i32 {
+    outcome(|| {
+        set_action(take_over as *const () as usize, 0)?;
+        let (_fd, region) = truncatable(1, RegionOptions::new())?;
+        let mut link = link();
+        say_ready(&mut link)?;
+        wait_go(&mut link)?;
+        if SEEN.load(Ordering::Relaxed) != 1 {
+            return Err("the previous handler did not run".to_owned());
+        }
+        if region.is_guarded() {
+            return Err("is_guarded() after the SIGBUS action was replaced".to_owned());
+        }
+        Ok(())
     })
 }
