@@ -5,6 +5,8 @@
 //!   every way of handing a region to a second process);
 //! - `errors`: every error path, asserted by kind;
 //! - `sigbus`: the SIGBUS guard, each victim in a child process;
+//! - `integrity`: `check_intact` and `fault_counter`, what the ring layer
+//!   uses to notice a truncation;
 //! - `roles`: what the re-executed second processes do.
 //!
 //! The binary uses testkit's harness: when re-run with `RINGWAY_TEST_ROLE`
@@ -15,6 +17,7 @@
 mod conformance;
 mod errors;
 mod fixtures;
+mod integrity;
 mod roles;
 mod sigbus;
 
@@ -103,6 +106,7 @@ fn main() {
     tests.extend(fixtures::all_suites());
     tests.extend(errors::trials());
     tests.extend(sigbus::trials());
-    let roles: Vec<_> = [roles::ROLES, sigbus::ROLES].concat();
+    tests.extend(integrity::trials());
+    let roles: Vec<_> = [roles::ROLES, sigbus::ROLES, integrity::ROLES].concat();
     ringway_testkit::harness::main(tests, &roles);
 }

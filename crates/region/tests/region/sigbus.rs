@@ -23,7 +23,7 @@ use ringway_testkit::{Child, RoleCommand};
 
 use crate::TIMEOUT;
 
-const PAGE: usize = 4096;
+pub(crate) const PAGE: usize = 4096;
 
 /// The byte every page of a victim's memfd starts with.
 const FILL: u8 = 0x5a;
@@ -298,7 +298,7 @@ fn takeover_is_reported() -> Result<(), Failed> {
 // The victims' side.
 
 /// Runs a victim's body: exit code 0, or 1 with the reason on stderr.
-fn outcome(body: impl FnOnce() -> Result<(), String>) -> i32 {
+pub(crate) fn outcome(body: impl FnOnce() -> Result<(), String>) -> i32 {
     // A victim that dies of a signal must not leave a core file in the working directory.
     let no_core = libc::rlimit {
         rlim_cur: 0,
@@ -343,7 +343,7 @@ fn wait_go(link: &mut UnixStream) -> Result<(), String> {
 /// An unsealed memfd of `pages` pages, every byte [`FILL`], mapped as a region with `opts`
 /// (plus `allow_unsealed`): a mapping a peer can truncate, so the guard watches it. Returns the
 /// memfd too, to truncate it with.
-fn truncatable(pages: usize, opts: RegionOptions) -> Result<(OwnedFd, Region), String> {
+pub(crate) fn truncatable(pages: usize, opts: RegionOptions) -> Result<(OwnedFd, Region), String> {
     let fd = memfd_create("ringway-sigbus-victim", MFdFlags::MFD_CLOEXEC)
         .map_err(|e| format!("memfd_create: {e}"))?;
     let bytes = vec![FILL; pages * PAGE];
@@ -357,7 +357,7 @@ fn truncatable(pages: usize, opts: RegionOptions) -> Result<(OwnedFd, Region), S
 }
 
 /// Reads the byte at `offset` of `region` (volatile: the access itself is what is tested).
-fn read_at(region: &Region, offset: usize) -> u8 {
+pub(crate) fn read_at(region: &Region, offset: usize) -> u8 {
     assert!(offset < region.len());
     // SAFETY: `offset` is inside the live mapping; a truncated page either faults into the
     // guard, which maps a zero page, or kills the process, which is what the tests observe.
