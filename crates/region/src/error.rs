@@ -102,6 +102,9 @@ pub enum ErrorKind {
     /// The object no longer backs the whole mapping: a peer truncated it
     /// (perhaps growing it back later), or it no longer exists.
     Truncated,
+    /// The name now belongs to another object than the one the region maps
+    /// (ours was removed and the name reused), so it was left alone.
+    Replaced,
     /// Any other OS error; see [`std::error::Error::source`].
     Other,
 }
@@ -125,6 +128,7 @@ impl ErrorKind {
             ErrorKind::NotRegular => "not a regular file",
             ErrorKind::FdPass => "fd passing failed",
             ErrorKind::Truncated => "truncated under the mapping",
+            ErrorKind::Replaced => "the name belongs to another object now",
             ErrorKind::Other => "failed",
         }
     }
@@ -273,6 +277,12 @@ pub enum Error {
         /// zero pages ([`Region::truncation_faults`](crate::Region::truncation_faults)).
         faults: u64,
     },
+    /// [`Region::unlink`](crate::Region::unlink) (or the creator's drop) found the name taken
+    /// by another object than the one the region maps, and left it alone.
+    Replaced {
+        /// The object as the region knows it, e.g. `POSIX shm "/ticks"`.
+        what: String,
+    },
 }
 
 impl Error {
@@ -289,6 +299,7 @@ impl Error {
             Error::Unsealed { .. } => ErrorKind::Unsealed,
             Error::FdPass { .. } => ErrorKind::FdPass,
             Error::Truncated { .. } => ErrorKind::Truncated,
+            Error::Replaced { .. } => ErrorKind::Replaced,
         }
     }
 
@@ -305,6 +316,7 @@ impl Error {
             | Error::FdPass { op, .. } => *op,
             Error::Unsealed { .. } => Op::FromFd,
             Error::Truncated { .. } => Op::Check,
+            Error::Replaced { .. } => Op::Unlink,
         }
     }
 
@@ -545,6 +557,13 @@ impl fmt::Display for Error {
                  RegionOptions::allow_unsealed(true)"
             ),
             Error::FdPass { op, what, reason } => write!(f, "{op} {what}: {reason}"),
+            Error::Replaced { what } => write!(
+                f,
+                "unlink {what}: the name now belongs to another object, not the one this region \
+                 maps, so it was left alone: ours was removed and the name reused (by another \
+                 process, or by a later create); if that object is stale, remove it by name \
+                 (Region::remove, `ringway rm`)"
+            ),
             Error::Truncated {
                 what,
                 mapped,

@@ -25,12 +25,12 @@
 //!
 //! | backing | shared with | cleanup |
 //! |---|---|---|
-//! | [`Backing::Posix`] | any process that knows the name | creator `shm_unlink`s on drop unless persisted |
+//! | [`Backing::Posix`] | any process that knows the name | creator `shm_unlink`s on drop unless persisted, if the name is still its object |
 //! | [`Backing::SysV`] | any process that knows the key (or shmid) | creator `IPC_RMID`s on drop unless persisted; the segment goes with the last detach |
 //! | [`Backing::Anonymous`] | children forked after create | the kernel, with the last mapping |
 //! | [`Backing::DevZero`] | children forked after create | the kernel, with the last mapping |
 //! | [`Backing::Memfd`] | processes the fd is handed to (exec inheritance, `SCM_RIGHTS`) | the kernel, with the last fd and mapping |
-//! | [`Backing::File`] | any process that can open the path | creator unlinks on drop unless persisted |
+//! | [`Backing::File`] | any process that can open the path | creator unlinks on drop unless persisted, if the path is still its file |
 //!
 //! # Examples
 //!
@@ -577,12 +577,32 @@ impl Region {
     /// Calling it again, or dropping afterwards, does nothing more. For
     /// backings without a name it does nothing.
     ///
-    /// A file is only unlinked if its path still names this region's file.
+    /// Only this region's own object loses its name, whether the region
+    /// created it or opened it. For POSIX shm the name is opened read-only
+    /// (`O_NOFOLLOW`) and its device and inode are compared with those of the
+    /// region's fd; for a file, those of `lstat(path)`. If the name now
+    /// belongs to another object (someone removed ours and created theirs
+    /// under the same name, or put a symbolic link there), nothing is removed
+    /// and the error is [`ErrorKind::Replaced`]; the creator's drop leaves it
+    /// alone too. A SysV segment is removed by its shmid, which names this
+    /// segment and no other as long as any process is attached to it, and
+    /// this region is attached until it is dropped.
+    ///
+    /// What remains is a race: between the identity check and
+    /// `shm_unlink(2)`/`unlink(2)` a process that can remove the name could
+    /// replace our object with its own, which would then be removed. Linux
+    /// has no unlink by inode, nor an `unlinkat` that checks what it removes.
+    /// `/dev/shm` is sticky (mode `1777`): there only the object's owner
+    /// (normally this user), the directory's owner (root) or a process with
+    /// `CAP_FOWNER` can remove or rename our name, so the racer must already
+    /// be this user or privileged. For a file, any process with write
+    /// permission on its directory can, unless the directory is sticky.
     ///
     /// # Errors
     ///
-    /// The OS error; for example [`ErrorKind::NotFound`] if someone else
-    /// removed the name already. A failed unlink can be retried.
+    /// [`ErrorKind::Replaced`] as above; the OS error otherwise, for example
+    /// [`ErrorKind::NotFound`] if someone removed the name already. A failed
+    /// unlink can be retried.
     pub fn unlink(&self) -> Result<(), Error> {
         if self.removed.swap(true, Ordering::AcqRel) {
             return Ok(());
@@ -596,12 +616,17 @@ impl Region {
 
     fn remove_name(&self) -> Result<(), Error> {
         match (&self.backing, &self.owner) {
-            (Backing::Posix { name }, _) => posix::unlink(&self.backing, name),
+            (Backing::Posix { name }, Owner::Fd(fd)) => {
+                posix::unlink_own(&self.backing, name, fd.as_fd())
+            }
+            // By shmid, not by key: the id stays allocated to this segment while any process
+            // is attached (shmctl(2): a segment marked for removal "will actually be destroyed
+            // only after the last process detaches it"), and this region is attached until its
+            // mapping drops, after this call. So IPC_RMID cannot reach another segment.
             (Backing::SysV { .. }, Owner::SysV(shmid)) => sysv::unlink(&self.backing, *shmid),
-            (Backing::File { path }, Owner::Fd(fd)) if self.creator => {
+            (Backing::File { path }, Owner::Fd(fd)) => {
                 file::unlink_own(&self.backing, path, fd.as_fd())
             }
-            (Backing::File { path }, _) => file::unlink(&self.backing, path),
             _ => Ok(()),
         }
     }
@@ -783,7 +808,8 @@ impl Drop for Region {
     fn drop(&mut self) {
         if self.creator && !self.persist && !self.removed.load(Ordering::Acquire) {
             // Nothing can be done about a failure here (someone removed the
-            // name already, or a file's path now names another file).
+            // name already, or it now belongs to another object, which
+            // `remove_name` leaves alone).
             let _ = self.remove_name();
         }
         // Then `map` unmaps (munmap, or shmdt for SysV) and `owner` closes.

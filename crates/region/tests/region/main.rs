@@ -7,6 +7,7 @@
 //! - `sigbus`: the SIGBUS guard, each victim in a child process;
 //! - `integrity`: `check_intact` and `fault_counter`, what the ring layer
 //!   uses to notice a truncation;
+//! - `unlink`: a name that now belongs to another object is left alone;
 //! - `roles`: what the re-executed second processes do.
 //!
 //! The binary uses testkit's harness: when re-run with `RINGWAY_TEST_ROLE`
@@ -20,6 +21,7 @@ mod fixtures;
 mod integrity;
 mod roles;
 mod sigbus;
+mod unlink;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -107,6 +109,7 @@ fn main() {
     tests.extend(errors::trials());
     tests.extend(sigbus::trials());
     tests.extend(integrity::trials());
+    tests.extend(unlink::trials());
     let roles: Vec<_> = [roles::ROLES, sigbus::ROLES, integrity::ROLES].concat();
     ringway_testkit::harness::main(tests, &roles);
 }
