@@ -13,7 +13,10 @@
 //! - [`Region`]: [`create`](Region::create), [`open`](Region::open),
 //!   [`from_fd`](Region::from_fd), [`as_ptr`](Region::as_ptr),
 //!   [`len`](Region::len), [`unlink`](Region::unlink),
-//!   [`list`](Region::list).
+//!   [`list`](Region::list); against truncation by a peer:
+//!   [`is_guarded`](Region::is_guarded),
+//!   [`fault_counter`](Region::fault_counter),
+//!   [`check_intact`](Region::check_intact).
 //! - [`Backing`] and [`SysvKey`]: where the memory comes from.
 //! - [`RegionOptions`] and [`HugePages`]: size, mode, read-only, prefault,
 //!   lock, huge pages, persist, and the rest.
@@ -66,15 +69,24 @@
 //! read as untrusted. The pointer is valid for `len` bytes until the
 //! [`Region`] is dropped.
 //!
-//! What a peer can break beyond the contents: if it truncates a file-backed
-//! object that is not sealed, every process touching the pages past the new
-//! end dies of `SIGBUS` (mmap(2)). Immune: a memfd created here or received
-//! through [`Region::from_fd`] (which refuses it without
+//! What a peer can break beyond the contents: it can truncate a file-backed
+//! object that is not sealed, and every process touching the pages past the
+//! new end would die of `SIGBUS` (mmap(2)). Immune: a memfd created here or
+//! received through [`Region::from_fd`] (which refuses it without
 //! `F_SEAL_SHRINK | F_SEAL_GROW` unless [`RegionOptions::allow_unsealed`]),
 //! SysV segments and anonymous or `/dev/zero` mappings (they cannot be
-//! resized at all). Exposed: POSIX shm and files, which any process with
-//! write permission on them can truncate; keep their mode tight (the default
-//! is `0600`).
+//! resized at all). Exposed: POSIX shm, files and unsealed memfds, which any
+//! process with write permission on them can truncate; keep their mode tight
+//! (the default is `0600`). For those, a `SIGBUS` guard (one handler per
+//! process, chained to the action in place before it) replaces a truncated
+//! page by a private zero page when it is touched, so the process reads
+//! zeros instead of dying, and counts it: the sides have diverged, which
+//! [`Region::fault_counter`] (fast path) and [`Region::check_intact`] (slow
+//! path) report. Every other `SIGBUS` (a fault elsewhere, a hardware memory
+//! error, one sent by a process) does what it would have done without the
+//! guard. [`Region::is_guarded`] is `false` if the guard could not be set up.
+//! [`Region::unlink`] and the creator's drop only remove a name that still
+//! belongs to the region's own object.
 //!
 //! # Feature flags
 //!
@@ -83,7 +95,7 @@
 use std::fmt;
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 mod anon;
 mod error;
@@ -654,124 +666,6 @@ impl Region {
                 ))
             }
         }
-    }
-
-    /// How many pages of this mapping a peer truncated away and this process then touched.
-    ///
-    /// For fd-backed regions (POSIX shm, file, an unsealed memfd) a `SIGBUS` guard replaces a
-    /// truncated page with a private zero page when it is touched, so the access reads zeros
-    /// instead of killing the process; this counts those replacements. A non-zero count means
-    /// the object was truncated under us: its contents can no longer be trusted. A sealed
-    /// memfd cannot be truncated; SysV and anonymous memory have no file to truncate. Always
-    /// 0 when the region [`is_guarded`](Region::is_guarded) only because it cannot shrink.
-    pub fn truncation_faults(&self) -> u64 {
-        self.map.truncation_faults()
-    }
-
-    /// Whether a peer that truncates the object can no longer kill this process through this
-    /// mapping.
-    ///
-    /// `true` when the object cannot shrink (SysV, anonymous, `/dev/zero`, a memfd sealed with
-    /// `F_SEAL_SHRINK`), and when the `SIGBUS` guard watches the mapping (POSIX shm, files, an
-    /// unsealed memfd; see [`truncation_faults`](Region::truncation_faults)). `false` when the
-    /// object can shrink but the guard could not be set up: `sigaction` failed, or there was
-    /// no memory to grow its table. It also turns `false` for every region once the guard is
-    /// no longer the `SIGBUS` action because a `SIGBUS` that was not a truncation killed the
-    /// process (it is then dying) or a handler installed before ringway replaced the action
-    /// when ringway called it. A program that installs its own `SIGBUS` action after creating
-    /// regions replaces the guard without this method knowing.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ringway_region::{Backing, Region, RegionOptions};
-    ///
-    /// let region = Region::create(&Backing::Anonymous, &RegionOptions::new().size(4096))?;
-    /// assert!(region.is_guarded(), "anonymous memory cannot be truncated");
-    /// # Ok::<(), ringway_region::Error>(())
-    /// ```
-    pub fn is_guarded(&self) -> bool {
-        self.map.is_guarded()
-    }
-
-    /// The counter that [`truncation_faults`](Region::truncation_faults) reads, for a layer
-    /// that checks it on its fast path; `None` when the `SIGBUS` guard does not watch this
-    /// mapping, because the object cannot shrink (SysV, anonymous, `/dev/zero`, a memfd
-    /// sealed with `F_SEAL_SHRINK`) or because the guard could not be set up
-    /// ([`is_guarded`](Region::is_guarded) is then `false`).
-    ///
-    /// The guard's handler increments it (a plain `fetch_add`) on the faulting thread before
-    /// the faulting access runs again. So a thread that has just copied into or out of the
-    /// mapping sees the faults of its own copy with a `Relaxed` load after a
-    /// [`compiler_fence`](std::sync::atomic::compiler_fence), which keeps the compiler from
-    /// moving the load before the copy. Faults taken by other threads show up later.
-    ///
-    /// The reference is `'static`, because the guard's table is never freed, but it counts
-    /// for this mapping only while this region lives. Once the region is dropped, its entry
-    /// may be reused by a later mapping, which resets the counter to zero and counts its own
-    /// faults in it.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use std::sync::atomic::{Ordering, compiler_fence};
-    /// use ringway_region::{Backing, Region, RegionOptions};
-    ///
-    /// let name = format!("/ringway-doc-faults-{}", std::process::id());
-    /// let region = Region::create(&Backing::posix(&name), &RegionOptions::new().size(4096))?;
-    /// let faults = region.fault_counter().expect("a POSIX object can be truncated");
-    /// let mut copy = [0u8; 64];
-    /// // SAFETY: the mapping is live and at least 64 bytes long.
-    /// unsafe { std::ptr::copy_nonoverlapping(region.as_ptr(), copy.as_mut_ptr(), 64) };
-    /// compiler_fence(Ordering::SeqCst);
-    /// assert_eq!(faults.load(Ordering::Relaxed), 0, "the copy read the shared bytes");
-    ///
-    /// let anonymous = Region::create(&Backing::Anonymous, &RegionOptions::new().size(4096))?;
-    /// assert!(anonymous.fault_counter().is_none(), "nothing can truncate it");
-    /// # Ok::<(), ringway_region::Error>(())
-    /// ```
-    pub fn fault_counter(&self) -> Option<&'static AtomicU64> {
-        self.map.fault_counter()
-    }
-
-    /// Checks that the object still backs the whole mapping. This is the slow path next to
-    /// [`fault_counter`](Region::fault_counter): one system call, for every few milliseconds
-    /// rather than every access.
-    ///
-    /// - POSIX shm, files and memfds: `fstat`; the object must be at least as long as the
-    ///   mapping;
-    /// - SysV: `IPC_STAT`; the segment must still exist and be at least as long (it cannot
-    ///   shrink, but it is checked anyway);
-    /// - anonymous and `/dev/zero` memory: always `Ok`.
-    ///
-    /// In every case no truncated page may have been touched
-    /// ([`truncation_faults`](Region::truncation_faults) must be 0). An object that was
-    /// truncated and then grown back has the right size again, but this process holds private
-    /// zero pages in place of the pages it touched meanwhile, and its peers do not see them.
-    ///
-    /// # Errors
-    ///
-    /// [`ErrorKind::Truncated`], naming the object, the mapped length, its size now and the
-    /// faults; the OS error if `fstat` or `IPC_STAT` fails.
-    ///
-    /// # Examples
-    ///
-    /// ```
-    /// use ringway_region::{Backing, ErrorKind, Region, RegionOptions};
-    ///
-    /// let name = format!("/ringway-doc-intact-{}", std::process::id());
-    /// let region = Region::create(&Backing::posix(&name), &RegionOptions::new().size(8192))?;
-    /// region.check_intact()?;
-    ///
-    /// // A peer truncates the object (here through our own fd):
-    /// nix::unistd::ftruncate(region.fd().unwrap(), 4096).unwrap();
-    /// let err = region.check_intact().unwrap_err();
-    /// assert_eq!(err.kind(), ErrorKind::Truncated);
-    /// assert!(err.to_string().contains("8192 bytes are mapped but the object has 4096"));
-    /// # Ok::<(), ringway_region::Error>(())
-    /// ```
-    pub fn check_intact(&self) -> Result<(), Error> {
-        intact::check(self)
     }
 
     /// The SysV shmid, for other processes to attach with
