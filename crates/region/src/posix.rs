@@ -112,9 +112,9 @@ fn replaced(backing: &Backing) -> Error {
 
 /// What `name` names now: `shm_open` resolves it exactly as `shm_unlink` will, read-only (we
 /// only `fstat` it), `O_NOFOLLOW` (glibc adds it too: a symbolic link is never ours) and
-/// `O_NONBLOCK` (a FIFO put in its place must not block us). If we may not read it, which is
-/// our own object when its creator gave it mode 0, the directory entry in `/dev/shm` (where
-/// glibc keeps the names, as [`Region::list`] reads them) is compared instead, which needs no
+/// `O_NONBLOCK` (a FIFO put in its place must not block us). If we may not read it (our own
+/// object too, when its creator gave it mode 0), the directory entry in `/dev/shm` (where glibc
+/// keeps the names, and [`Region::list`] reads them) is compared instead, which needs no
 /// permission on the object. Returns the failing call with its error.
 fn stat_name(name: &str) -> Result<FileStat, (&'static str, Errno)> {
     let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK;

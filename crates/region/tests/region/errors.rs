@@ -247,7 +247,7 @@ fn open_missing() -> Result<(), Failed> {
 }
 
 /// A raw POSIX object of `len` bytes, made with the bare syscalls.
-fn raw_posix(name: &str, len: i64) -> OwnedFd {
+pub(crate) fn raw_posix(name: &str, len: i64) -> OwnedFd {
     let fd = shm_open(
         name,
         OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_RDWR,

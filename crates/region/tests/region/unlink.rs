@@ -6,14 +6,11 @@ use std::os::unix::fs::{MetadataExt, symlink};
 use std::path::Path;
 
 use libtest_mimic::{Failed, Trial};
-use nix::fcntl::OFlag;
-use nix::sys::mman::{shm_open, shm_unlink};
-use nix::sys::stat::Mode;
-use nix::unistd::ftruncate;
+use nix::sys::mman::shm_unlink;
 use ringway_region::{Backing, ErrorKind, Region, RegionOptions};
 use ringway_testkit::LeakScope;
 
-use crate::errors::{as_nobody, dev_shm};
+use crate::errors::{as_nobody, dev_shm, raw_posix};
 
 const PAGE: usize = 4096;
 
@@ -81,12 +78,7 @@ fn posix_taken_over() -> Result<(), Failed> {
     let ours = Region::create(&backing, &opts)?;
     let opener = Region::open(&backing, &RegionOptions::new())?;
     shm_unlink(name.as_str())?;
-    let stranger = shm_open(
-        name.as_str(),
-        OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_RDWR,
-        Mode::from_bits_truncate(0o600),
-    )?;
-    ftruncate(&stranger, 2 * PAGE as i64)?;
+    let _stranger = raw_posix(&name, 2 * PAGE as i64);
     expect_left_alone(vec![ours, opener], &dev_shm(&name))?;
     shm_unlink(name.as_str())?;
 
