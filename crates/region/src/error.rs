@@ -32,6 +32,8 @@ pub enum Op {
     Unlink,
     /// [`Region::set_inheritable`](crate::Region::set_inheritable).
     SetInheritable,
+    /// [`Region::check_intact`](crate::Region::check_intact).
+    Check,
     /// [`Region::list`](crate::Region::list).
     List,
     /// [`fdpass::send_fd`](crate::fdpass::send_fd).
@@ -48,6 +50,7 @@ impl fmt::Display for Op {
             Op::FromFd => "open from fd",
             Op::Unlink => "unlink",
             Op::SetInheritable => "set inheritable",
+            Op::Check => "check",
             Op::List => "list",
             Op::SendFd => "send fd over",
             Op::RecvFd => "receive fd from",
@@ -96,6 +99,12 @@ pub enum ErrorKind {
     /// A Unix socket message carried no fd, or its control data was
     /// truncated.
     FdPass,
+    /// The object no longer backs the whole mapping: a peer truncated it
+    /// (perhaps growing it back later), or it no longer exists.
+    Truncated,
+    /// The name now belongs to another object than the one the region maps
+    /// (ours was removed and the name reused), so it was left alone.
+    Replaced,
     /// Any other OS error; see [`std::error::Error::source`].
     Other,
 }
@@ -118,6 +127,8 @@ impl ErrorKind {
             ErrorKind::Symlink => "is a symbolic link",
             ErrorKind::NotRegular => "not a regular file",
             ErrorKind::FdPass => "fd passing failed",
+            ErrorKind::Truncated => "truncated under the mapping",
+            ErrorKind::Replaced => "the name belongs to another object now",
             ErrorKind::Other => "failed",
         }
     }
@@ -253,6 +264,25 @@ pub enum Error {
         /// What went wrong.
         reason: &'static str,
     },
+    /// [`Region::check_intact`](crate::Region::check_intact) found that the object no longer
+    /// backs the whole mapping.
+    Truncated {
+        /// The object.
+        what: String,
+        /// The mapped length, in bytes.
+        mapped: u64,
+        /// The object's size now; `None` if it no longer exists.
+        size: Option<u64>,
+        /// Truncated pages this process touched, which the `SIGBUS` guard replaced by private
+        /// zero pages ([`Region::truncation_faults`](crate::Region::truncation_faults)).
+        faults: u64,
+    },
+    /// [`Region::unlink`](crate::Region::unlink) (or the creator's drop) found the name taken
+    /// by another object than the one the region maps, and left it alone.
+    Replaced {
+        /// The object as the region knows it, e.g. `POSIX shm "/ticks"`.
+        what: String,
+    },
 }
 
 impl Error {
@@ -268,6 +298,8 @@ impl Error {
             Error::NotRegular { .. } => ErrorKind::NotRegular,
             Error::Unsealed { .. } => ErrorKind::Unsealed,
             Error::FdPass { .. } => ErrorKind::FdPass,
+            Error::Truncated { .. } => ErrorKind::Truncated,
+            Error::Replaced { .. } => ErrorKind::Replaced,
         }
     }
 
@@ -283,6 +315,8 @@ impl Error {
             | Error::NotRegular { op, .. }
             | Error::FdPass { op, .. } => *op,
             Error::Unsealed { .. } => Op::FromFd,
+            Error::Truncated { .. } => Op::Check,
+            Error::Replaced { .. } => Op::Unlink,
         }
     }
 
@@ -523,6 +557,49 @@ impl fmt::Display for Error {
                  RegionOptions::allow_unsealed(true)"
             ),
             Error::FdPass { op, what, reason } => write!(f, "{op} {what}: {reason}"),
+            Error::Replaced { what } => write!(
+                f,
+                "unlink {what}: the name now belongs to another object, not the one this region \
+                 maps, so it was left alone: ours was removed and the name reused (by another \
+                 process, or by a later create); if that object is stale, remove it by name \
+                 (Region::remove, `ringway rm`)"
+            ),
+            Error::Truncated {
+                what,
+                mapped,
+                size,
+                faults,
+            } => {
+                write!(f, "check {what}: truncated: {mapped} bytes are mapped")?;
+                match size {
+                    None => f.write_str(" but the object no longer exists")?,
+                    Some(size) if size < mapped => {
+                        write!(f, " but the object has {size} bytes now")?;
+                    }
+                    Some(size) => write!(f, " and the object has {size} bytes again")?,
+                }
+                if *faults > 0 {
+                    let (pages, were) = if *faults == 1 {
+                        ("page", "was")
+                    } else {
+                        ("pages", "were")
+                    };
+                    let joint = match size {
+                        Some(size) if size >= mapped => "but",
+                        _ => "and",
+                    };
+                    write!(
+                        f,
+                        ", {joint} {faults} truncated {pages} of the mapping {were} touched and \
+                         replaced by private zero pages, which no other process sees"
+                    )?;
+                }
+                f.write_str(
+                    "; the shared contents can no longer be trusted: use a sealed memfd \
+                     (Backing::Memfd), which no process can truncate, or find out who truncates \
+                     it (any process that can open it for writing)",
+                )
+            }
         }
     }
 }
@@ -553,9 +630,56 @@ impl From<Error> for io::Error {
             | ErrorKind::Unsealed
             | ErrorKind::NotRegular
             | ErrorKind::Symlink
-            | ErrorKind::FdPass => io::ErrorKind::InvalidData,
+            | ErrorKind::FdPass
+            | ErrorKind::Truncated => io::ErrorKind::InvalidData,
             _ => io::ErrorKind::Other,
         };
         io::Error::new(kind, err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn truncated(size: Option<u64>, faults: u64) -> String {
+        Error::Truncated {
+            what: "POSIX shm \"/ticks\"".to_owned(),
+            mapped: 16384,
+            size,
+            faults,
+        }
+        .to_string()
+    }
+
+    #[test]
+    fn truncated_says_what_happened_and_what_to_do() {
+        let shrunk = truncated(Some(4096), 0);
+        assert!(
+            shrunk.starts_with(
+                "check POSIX shm \"/ticks\": truncated: 16384 bytes are mapped but the object \
+                 has 4096 bytes now; "
+            ),
+            "{shrunk}"
+        );
+        assert!(shrunk.contains("sealed memfd (Backing::Memfd)"), "{shrunk}");
+        assert!(shrunk.contains("find out who truncates it"), "{shrunk}");
+
+        let touched = truncated(Some(4096), 3);
+        assert!(
+            touched.contains(
+                "has 4096 bytes now, and 3 truncated pages of the mapping were touched and \
+                 replaced by private zero pages"
+            ),
+            "{touched}"
+        );
+        let regrown = truncated(Some(16384), 1);
+        assert!(
+            regrown
+                .contains("has 16384 bytes again, but 1 truncated page of the mapping was touched"),
+            "{regrown}"
+        );
+        let gone = truncated(None, 0);
+        assert!(gone.contains("but the object no longer exists;"), "{gone}");
     }
 }

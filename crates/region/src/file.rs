@@ -15,9 +15,8 @@
 use std::os::fd::{AsFd, BorrowedFd};
 use std::path::Path;
 
-use nix::errno::Errno;
 use nix::fcntl::{OFlag, open as open_path};
-use nix::sys::stat::{Mode, fstat, lstat};
+use nix::sys::stat::{FileStat, Mode, fstat, lstat};
 use nix::unistd::unlink as unlink_path;
 
 use crate::error::{Error, Op};
@@ -59,19 +58,28 @@ pub(crate) fn open(backing: &Backing, path: &Path, opts: &RegionOptions) -> Resu
     Ok(Region::opened(map, backing.clone(), Owner::Fd(fd), opts))
 }
 
-/// Unlinks `path` if it still names the file open as `fd`: a path that now
-/// names another file (ours was removed and the name reused) is left alone.
+/// Unlinks `path` if it still names the file open as `fd`, compared by device and inode
+/// (`lstat`, so a symbolic link put in its place is not followed); a path that now names
+/// another file (ours was removed and the name reused) is left alone ([`Error::Replaced`]).
+/// See [`Region::unlink`] for the race that remains.
 pub(crate) fn unlink_own(backing: &Backing, path: &Path, fd: BorrowedFd<'_>) -> Result<(), Error> {
     let fail = |call, errno| Error::os(Op::Unlink, backing, call, errno);
     let ours = fstat(fd).map_err(|e| fail("fstat", e))?;
     let there = lstat(path).map_err(|e| fail("lstat", e))?;
-    if (ours.st_dev, ours.st_ino) != (there.st_dev, there.st_ino) {
-        return Err(fail("lstat", Errno::ENOENT));
+    if !same_file(&ours, &there) {
+        return Err(Error::Replaced {
+            what: backing.to_string(),
+        });
     }
     unlink(backing, path)
 }
 
-/// `unlink(path)`; for [`Region::remove`].
+/// Whether two `stat` results describe the same file: the same inode on the same device.
+pub(crate) fn same_file(a: &FileStat, b: &FileStat) -> bool {
+    (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+}
+
+/// `unlink(path)`; for [`Region::remove`], which removes by name.
 pub(crate) fn unlink(backing: &Backing, path: &Path) -> Result<(), Error> {
     unlink_path(path).map_err(|e| Error::os(Op::Unlink, backing, "unlink", e))
 }

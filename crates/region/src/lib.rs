@@ -13,7 +13,10 @@
 //! - [`Region`]: [`create`](Region::create), [`open`](Region::open),
 //!   [`from_fd`](Region::from_fd), [`as_ptr`](Region::as_ptr),
 //!   [`len`](Region::len), [`unlink`](Region::unlink),
-//!   [`list`](Region::list).
+//!   [`list`](Region::list); against truncation by a peer:
+//!   [`is_guarded`](Region::is_guarded),
+//!   [`fault_counter`](Region::fault_counter),
+//!   [`check_intact`](Region::check_intact).
 //! - [`Backing`] and [`SysvKey`]: where the memory comes from.
 //! - [`RegionOptions`] and [`HugePages`]: size, mode, read-only, prefault,
 //!   lock, huge pages, persist, and the rest.
@@ -25,12 +28,12 @@
 //!
 //! | backing | shared with | cleanup |
 //! |---|---|---|
-//! | [`Backing::Posix`] | any process that knows the name | creator `shm_unlink`s on drop unless persisted |
+//! | [`Backing::Posix`] | any process that knows the name | creator `shm_unlink`s on drop unless persisted, if the name is still its object |
 //! | [`Backing::SysV`] | any process that knows the key (or shmid) | creator `IPC_RMID`s on drop unless persisted; the segment goes with the last detach |
 //! | [`Backing::Anonymous`] | children forked after create | the kernel, with the last mapping |
 //! | [`Backing::DevZero`] | children forked after create | the kernel, with the last mapping |
 //! | [`Backing::Memfd`] | processes the fd is handed to (exec inheritance, `SCM_RIGHTS`) | the kernel, with the last fd and mapping |
-//! | [`Backing::File`] | any process that can open the path | creator unlinks on drop unless persisted |
+//! | [`Backing::File`] | any process that can open the path | creator unlinks on drop unless persisted, if the path is still its file |
 //!
 //! # Examples
 //!
@@ -66,15 +69,24 @@
 //! read as untrusted. The pointer is valid for `len` bytes until the
 //! [`Region`] is dropped.
 //!
-//! What a peer can break beyond the contents: if it truncates a file-backed
-//! object that is not sealed, every process touching the pages past the new
-//! end dies of `SIGBUS` (mmap(2)). Immune: a memfd created here or received
-//! through [`Region::from_fd`] (which refuses it without
+//! What a peer can break beyond the contents: it can truncate a file-backed
+//! object that is not sealed, and every process touching the pages past the
+//! new end would die of `SIGBUS` (mmap(2)). Immune: a memfd created here or
+//! received through [`Region::from_fd`] (which refuses it without
 //! `F_SEAL_SHRINK | F_SEAL_GROW` unless [`RegionOptions::allow_unsealed`]),
 //! SysV segments and anonymous or `/dev/zero` mappings (they cannot be
-//! resized at all). Exposed: POSIX shm and files, which any process with
-//! write permission on them can truncate; keep their mode tight (the default
-//! is `0600`).
+//! resized at all). Exposed: POSIX shm, files and unsealed memfds, which any
+//! process with write permission on them can truncate; keep their mode tight
+//! (the default is `0600`). For those, a `SIGBUS` guard (one handler per
+//! process, chained to the action in place before it) replaces a truncated
+//! page by a private zero page when it is touched, so the process reads
+//! zeros instead of dying, and counts it: the sides have diverged, which
+//! [`Region::fault_counter`] (fast path) and [`Region::check_intact`] (slow
+//! path) report. Every other `SIGBUS` (a fault elsewhere, a hardware memory
+//! error, one sent by a process) does what it would have done without the
+//! guard. [`Region::is_guarded`] is `false` if the guard could not be set up.
+//! [`Region::unlink`] and the creator's drop only remove a name that still
+//! belongs to the region's own object.
 //!
 //! # Feature flags
 //!
@@ -89,6 +101,7 @@ mod anon;
 mod error;
 pub mod fdpass;
 mod file;
+mod intact;
 mod list;
 mod map;
 mod memfd;
@@ -576,12 +589,32 @@ impl Region {
     /// Calling it again, or dropping afterwards, does nothing more. For
     /// backings without a name it does nothing.
     ///
-    /// A file is only unlinked if its path still names this region's file.
+    /// Only this region's own object loses its name, whether the region
+    /// created it or opened it. For POSIX shm the name is opened read-only
+    /// (`O_NOFOLLOW`) and its device and inode are compared with those of the
+    /// region's fd; for a file, those of `lstat(path)`. If the name now
+    /// belongs to another object (someone removed ours and created theirs
+    /// under the same name, or put a symbolic link there), nothing is removed
+    /// and the error is [`ErrorKind::Replaced`]; the creator's drop leaves it
+    /// alone too. A SysV segment is removed by its shmid, which names this
+    /// segment and no other as long as any process is attached to it, and
+    /// this region is attached until it is dropped.
+    ///
+    /// What remains is a race: between the identity check and
+    /// `shm_unlink(2)`/`unlink(2)` a process that can remove the name could
+    /// replace our object with its own, which would then be removed. Linux
+    /// has no unlink by inode, nor an `unlinkat` that checks what it removes.
+    /// `/dev/shm` is sticky (mode `1777`): there only the object's owner
+    /// (normally this user), the directory's owner (root) or a process with
+    /// `CAP_FOWNER` can remove or rename our name, so the racer must already
+    /// be this user or privileged. For a file, any process with write
+    /// permission on its directory can, unless the directory is sticky.
     ///
     /// # Errors
     ///
-    /// The OS error; for example [`ErrorKind::NotFound`] if someone else
-    /// removed the name already. A failed unlink can be retried.
+    /// [`ErrorKind::Replaced`] as above; the OS error otherwise, for example
+    /// [`ErrorKind::NotFound`] if someone removed the name already. A failed
+    /// unlink can be retried.
     pub fn unlink(&self) -> Result<(), Error> {
         if self.removed.swap(true, Ordering::AcqRel) {
             return Ok(());
@@ -595,12 +628,17 @@ impl Region {
 
     fn remove_name(&self) -> Result<(), Error> {
         match (&self.backing, &self.owner) {
-            (Backing::Posix { name }, _) => posix::unlink(&self.backing, name),
+            (Backing::Posix { name }, Owner::Fd(fd)) => {
+                posix::unlink_own(&self.backing, name, fd.as_fd())
+            }
+            // By shmid, not by key: the id stays allocated to this segment while any process
+            // is attached (shmctl(2): a segment marked for removal "will actually be destroyed
+            // only after the last process detaches it"), and this region is attached until its
+            // mapping drops, after this call. So IPC_RMID cannot reach another segment.
             (Backing::SysV { .. }, Owner::SysV(shmid)) => sysv::unlink(&self.backing, *shmid),
-            (Backing::File { path }, Owner::Fd(fd)) if self.creator => {
+            (Backing::File { path }, Owner::Fd(fd)) => {
                 file::unlink_own(&self.backing, path, fd.as_fd())
             }
-            (Backing::File { path }, _) => file::unlink(&self.backing, path),
             _ => Ok(()),
         }
     }
@@ -628,17 +666,6 @@ impl Region {
                 ))
             }
         }
-    }
-
-    /// How many pages of this mapping a peer truncated away and this process then touched.
-    ///
-    /// For fd-backed regions (POSIX shm, file, an unsealed memfd) a `SIGBUS` guard replaces a
-    /// truncated page with a private zero page when it is touched, so the access reads zeros
-    /// instead of killing the process; this counts those replacements. A non-zero count means
-    /// the object was truncated under us: its contents can no longer be trusted. A sealed
-    /// memfd cannot be truncated; SysV and anonymous memory have no file to truncate.
-    pub fn truncation_faults(&self) -> u64 {
-        self.map.truncation_faults()
     }
 
     /// The SysV shmid, for other processes to attach with
@@ -675,7 +702,8 @@ impl Drop for Region {
     fn drop(&mut self) {
         if self.creator && !self.persist && !self.removed.load(Ordering::Acquire) {
             // Nothing can be done about a failure here (someone removed the
-            // name already, or a file's path now names another file).
+            // name already, or it now belongs to another object, which
+            // `remove_name` leaves alone).
             let _ = self.remove_name();
         }
         // Then `map` unmaps (munmap, or shmdt for SysV) and `owner` closes.
@@ -691,6 +719,7 @@ impl fmt::Debug for Region {
             .field("creator", &self.creator)
             .field("read_only", &self.read_only)
             .field("persist", &self.persist)
+            .field("guarded", &self.map.is_guarded())
             .field("removed", &self.removed.load(Ordering::Relaxed));
         match &self.owner {
             Owner::Fd(fd) => d.field("fd", fd),

@@ -13,7 +13,7 @@ use crate::error::{Error, Op};
 use crate::{Backing, SysvKey};
 
 /// Where POSIX shm objects live on Linux.
-const SHM_DIR: &str = "/dev/shm";
+pub(crate) const SHM_DIR: &str = "/dev/shm";
 /// The kernel's table of SysV segments.
 const SYSV_TABLE: &str = "/proc/sysvipc/shm";
 

@@ -4,6 +4,7 @@
 use std::num::NonZeroUsize;
 use std::os::fd::BorrowedFd;
 use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, OFlag, SealFlag, fcntl, posix_fallocate};
@@ -15,7 +16,7 @@ use nix::unistd::ftruncate;
 use crate::Backing;
 use crate::error::{Error, Op};
 use crate::options::{HugePages, RegionOptions};
-use crate::sigbus::Guard;
+use crate::sigbus::{self, Guard};
 
 /// How a [`Mapping`] is undone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -40,8 +41,21 @@ pub(crate) struct Mapping {
     ptr: NonNull<u8>,
     len: usize,
     unmap: Unmap,
-    /// For fd-backed mappings, whose object a peer may truncate: the SIGBUS guard entry.
-    guard: Option<Guard>,
+    /// Whether a peer can truncate the object, and if so the SIGBUS guard's entry.
+    watch: Watch,
+}
+
+/// What the SIGBUS guard does for a mapping.
+#[derive(Debug)]
+enum Watch {
+    /// Nothing to guard: the object cannot shrink (SysV, anonymous, `/dev/zero`, a memfd
+    /// sealed with `F_SEAL_SHRINK`).
+    NotNeeded,
+    /// The object can shrink, and the guard watches the mapping.
+    Guarded(Guard),
+    /// The object can shrink, but the guard could not be set up (`sigaction` failed, or there
+    /// was no memory to grow the table): touching a truncated page kills the process.
+    Unguarded,
 }
 
 // SAFETY: a `Mapping` is a range of this process's address space, not tied to
@@ -72,25 +86,52 @@ impl Mapping {
         // (see the crate's safety model), not a memory-safety violation of
         // this call.
         let ptr = unsafe { mman::mmap(None, len, prot(read_only), flags, fd, 0)? };
-        // A peer that can open the object can truncate it (a sealed memfd excepted): guard
-        // the range so that touching a truncated page reads zeros instead of killing us.
-        let granule = match fstatfs(fd) {
-            Ok(fs) if fs.filesystem_type() == HUGETLBFS_MAGIC => fs.block_size() as usize,
-            _ => 4096,
+        // A peer that can open the object may truncate it: guard the range so that touching
+        // a truncated page reads zeros instead of killing us.
+        let watch = if can_shrink(fd) {
+            let granule = match fstatfs(fd) {
+                Ok(fs) if fs.filesystem_type() == HUGETLBFS_MAGIC => fs.block_size() as usize,
+                _ => 4096,
+            };
+            let prot = prot(read_only).bits();
+            match Guard::register(ptr.as_ptr().cast(), len.get(), granule, prot) {
+                Ok(guard) => Watch::Guarded(guard),
+                Err(_) => Watch::Unguarded,
+            }
+        } else {
+            Watch::NotNeeded
         };
-        let guard = Guard::register(ptr.as_ptr().cast(), len.get(), granule);
         Ok(Mapping {
             ptr: ptr.cast(),
             len: len.get(),
             unmap: Unmap::Munmap,
-            guard,
+            watch,
         })
     }
 
     /// How many pages a peer truncated under this mapping (each one was replaced by a private
     /// zero page when touched, instead of raising `SIGBUS`).
     pub(crate) fn truncation_faults(&self) -> u64 {
-        self.guard.as_ref().map_or(0, Guard::faults)
+        self.fault_counter()
+            .map_or(0, |faults| faults.load(Ordering::Relaxed))
+    }
+
+    /// The guard's counter for this mapping, if the guard watches it.
+    pub(crate) fn fault_counter(&self) -> Option<&'static AtomicU64> {
+        match &self.watch {
+            Watch::Guarded(guard) => Some(guard.faults()),
+            Watch::NotNeeded | Watch::Unguarded => None,
+        }
+    }
+
+    /// Whether touching this mapping after a truncation cannot kill the process: the object
+    /// cannot shrink, or the guard watches the mapping and is still the SIGBUS action.
+    pub(crate) fn is_guarded(&self) -> bool {
+        match &self.watch {
+            Watch::NotNeeded => true,
+            Watch::Guarded(_) => sigbus::is_armed(),
+            Watch::Unguarded => false,
+        }
     }
 
     /// `mmap(NULL, len, PROT_READ|PROT_WRITE, MAP_SHARED|MAP_ANONYMOUS [|
@@ -108,7 +149,7 @@ impl Mapping {
             ptr: ptr.cast(),
             len: len.get(),
             unmap: Unmap::Munmap,
-            guard: None,
+            watch: Watch::NotNeeded,
         })
     }
 
@@ -130,7 +171,7 @@ impl Mapping {
             ptr,
             len,
             unmap: Unmap::Shmdt,
-            guard: None,
+            watch: Watch::NotNeeded,
         })
     }
 
@@ -186,7 +227,7 @@ impl Drop for Mapping {
     fn drop(&mut self) {
         // Leave the SIGBUS table before the range goes: once unmapped, the addresses may be
         // reused by someone else.
-        drop(self.guard.take());
+        self.watch = Watch::NotNeeded;
         match self.unmap {
             Unmap::Munmap => {
                 // SAFETY: the range is a mapping this value owns (invariant)
@@ -211,6 +252,23 @@ fn prot(read_only: bool) -> ProtFlags {
         ProtFlags::PROT_READ
     } else {
         ProtFlags::PROT_READ | ProtFlags::PROT_WRITE
+    }
+}
+
+/// Whether a process that has the object open could shrink it under a mapping: a regular file
+/// (POSIX shm, memfd, file) without `F_SEAL_SHRINK` (fcntl(2): "If this seal is set, the file
+/// in question cannot be reduced in size"). `/dev/zero` is a character device. When in doubt
+/// (a failed `fstat`), yes.
+fn can_shrink(fd: BorrowedFd<'_>) -> bool {
+    if let Ok(st) = fstat(fd)
+        && st.st_mode & libc::S_IFMT != libc::S_IFREG
+    {
+        return false;
+    }
+    match fcntl(fd, FcntlArg::F_GET_SEALS) {
+        Ok(seals) => seals & SealFlag::F_SEAL_SHRINK.bits() == 0,
+        // EINVAL: the filesystem has no seals at all.
+        Err(_) => true,
     }
 }
 

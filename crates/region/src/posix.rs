@@ -6,13 +6,17 @@
 //! permission can open it. The creator removes the name on drop unless told
 //! to persist; an opener never does.
 
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, BorrowedFd};
+use std::path::Path;
 
+use nix::errno::Errno;
 use nix::fcntl::OFlag;
 use nix::sys::mman;
-use nix::sys::stat::Mode;
+use nix::sys::stat::{FileStat, Mode, fstat, lstat};
 
 use crate::error::{Error, Op};
+use crate::file::same_file;
+use crate::list::SHM_DIR;
 use crate::map::{access_mode, create_sized, open_sized};
 use crate::options::RegionOptions;
 use crate::{Backing, Owner, Region, Undo};
@@ -80,7 +84,49 @@ pub(crate) fn open(backing: &Backing, name: &str, opts: &RegionOptions) -> Resul
     Ok(Region::opened(map, backing.clone(), Owner::Fd(fd), opts))
 }
 
-/// `shm_unlink(name)`: the name goes now, existing mappings and fds stay.
+/// `shm_unlink(name)` if `name` still belongs to the object open as `fd`, compared by device
+/// and inode; a name that now belongs to another object is left alone ([`Error::Replaced`]).
+/// See [`Region::unlink`] for the race that remains.
+pub(crate) fn unlink_own(backing: &Backing, name: &str, fd: BorrowedFd<'_>) -> Result<(), Error> {
+    validate_name(Op::Unlink, name)?;
+    let fail = |call, errno| Error::os(Op::Unlink, backing, call, errno);
+    let ours = fstat(fd).map_err(|e| fail("fstat", e))?;
+    let there = match stat_name(name) {
+        Ok(there) => there,
+        // open(2): "ELOOP ... the trailing component ... is a symbolic link" (O_NOFOLLOW);
+        // "ENXIO ... The file is a UNIX domain socket": neither can be our object.
+        Err((_, Errno::ELOOP | Errno::ENXIO)) => return Err(replaced(backing)),
+        Err((call, errno)) => return Err(fail(call, errno)),
+    };
+    if !same_file(&ours, &there) {
+        return Err(replaced(backing));
+    }
+    unlink(backing, name)
+}
+
+fn replaced(backing: &Backing) -> Error {
+    Error::Replaced {
+        what: backing.to_string(),
+    }
+}
+
+/// What `name` names now: `shm_open` resolves it exactly as `shm_unlink` will, read-only (we
+/// only `fstat` it), `O_NOFOLLOW` (glibc adds it too: a symbolic link is never ours) and
+/// `O_NONBLOCK` (a FIFO put in its place must not block us). If we may not read it (our own
+/// object too, when its creator gave it mode 0), the directory entry in `/dev/shm` (where glibc
+/// keeps the names, and [`Region::list`] reads them) is compared instead, which needs no
+/// permission on the object. Returns the failing call with its error.
+fn stat_name(name: &str) -> Result<FileStat, (&'static str, Errno)> {
+    let flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK;
+    match mman::shm_open(name, flags, Mode::empty()) {
+        Ok(fd) => fstat(&fd).map_err(|e| ("fstat", e)),
+        Err(Errno::EACCES) => lstat(&Path::new(SHM_DIR).join(&name[1..])).map_err(|e| ("lstat", e)),
+        Err(e) => Err(("shm_open", e)),
+    }
+}
+
+/// `shm_unlink(name)`: the name goes now, existing mappings and fds stay. For
+/// [`Region::remove`], which removes by name.
 pub(crate) fn unlink(backing: &Backing, name: &str) -> Result<(), Error> {
     validate_name(Op::Unlink, name)?;
     mman::shm_unlink(name).map_err(|e| Error::os(Op::Unlink, backing, "shm_unlink", e))

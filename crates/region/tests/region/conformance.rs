@@ -172,6 +172,10 @@ fn geometry<F: Fixture>() -> Result<(), Failed> {
     assert_eq!(region.as_ptr() as usize % 4096, 0, "page-aligned");
     assert!(region.is_creator());
     assert!(!region.is_read_only());
+    assert!(
+        region.is_guarded(),
+        "cannot shrink, or watched by the SIGBUS guard"
+    );
     assert_eq!(region.backing(), &backing);
     assert_eq!(region.fd().is_some(), F::HAS_FD);
     assert_eq!(

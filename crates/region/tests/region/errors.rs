@@ -69,7 +69,7 @@ fn assert_kind<T: std::fmt::Debug>(result: Result<T, Error>, kind: ErrorKind) ->
     err
 }
 
-fn dev_shm(name: &str) -> PathBuf {
+pub(crate) fn dev_shm(name: &str) -> PathBuf {
     Path::new("/dev/shm").join(&name[1..])
 }
 
@@ -247,7 +247,7 @@ fn open_missing() -> Result<(), Failed> {
 }
 
 /// A raw POSIX object of `len` bytes, made with the bare syscalls.
-fn raw_posix(name: &str, len: i64) -> OwnedFd {
+pub(crate) fn raw_posix(name: &str, len: i64) -> OwnedFd {
     let fd = shm_open(
         name,
         OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_RDWR,
@@ -331,7 +331,7 @@ fn open_too_small() -> Result<(), Failed> {
 }
 
 /// In a forked child: become nobody (uid and gid 65534), then run `f`.
-fn as_nobody(f: impl FnOnce() -> i32) -> i32 {
+pub(crate) fn as_nobody(f: impl FnOnce() -> i32) -> i32 {
     fork_child(|| {
         if setgid(Gid::from_raw(65534)).is_err() || setuid(Uid::from_raw(65534)).is_err() {
             return 90;

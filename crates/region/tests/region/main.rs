@@ -4,6 +4,10 @@
 //! - `conformance`: one generic suite, instantiated for every backing (and
 //!   every way of handing a region to a second process);
 //! - `errors`: every error path, asserted by kind;
+//! - `sigbus`: the SIGBUS guard, each victim in a child process;
+//! - `integrity`: `check_intact` and `fault_counter`, what the ring layer
+//!   uses to notice a truncation;
+//! - `unlink`: a name that now belongs to another object is left alone;
 //! - `roles`: what the re-executed second processes do.
 //!
 //! The binary uses testkit's harness: when re-run with `RINGWAY_TEST_ROLE`
@@ -14,7 +18,10 @@
 mod conformance;
 mod errors;
 mod fixtures;
+mod integrity;
 mod roles;
+mod sigbus;
+mod unlink;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -100,5 +107,9 @@ fn main() {
     let mut tests: Vec<Trial> = Vec::new();
     tests.extend(fixtures::all_suites());
     tests.extend(errors::trials());
-    ringway_testkit::harness::main(tests, roles::ROLES);
+    tests.extend(sigbus::trials());
+    tests.extend(integrity::trials());
+    tests.extend(unlink::trials());
+    let roles: Vec<_> = [roles::ROLES, sigbus::ROLES, integrity::ROLES].concat();
+    ringway_testkit::harness::main(tests, &roles);
 }
