@@ -323,8 +323,31 @@ fn ring_memory(region: &Arc<Region>, name: &str) -> Result<RingMemory, Error> {
     // SAFETY: the region's mapping is valid for reads and writes of `region.len()` bytes
     // until the region drops, and `keep` (an Arc of it) is held by the ring memory and every
     // endpoint attached to it. The region never hands out references to its bytes.
-    unsafe { RingMemory::from_raw(region.as_ptr(), region.len(), Some(keep)) }
-        .map_err(|e| Error::attach(name, e))
+    let memory = unsafe { RingMemory::from_raw(region.as_ptr(), region.len(), Some(keep)) }
+        .map_err(|e| Error::attach(name, e))?;
+    // A peer can truncate a POSIX object or a file under the mapping; the region's SIGBUS
+    // guard then gives this process private zero pages. The ring reads the guard's fault
+    // counter after every copy and runs `check_intact` on its slow path, so both sides report
+    // `Corrupted` instead of diverging silently.
+    let checked = region.clone();
+    Ok(memory.with_truncation_check(
+        region.fault_counter(),
+        Arc::new(move || match checked.check_intact() {
+            Err(ringway_region::Error::Truncated {
+                mapped,
+                size,
+                faults,
+                ..
+            }) => Some(ringway_ring::Truncated {
+                // `None`: the object itself is gone (a removed SysV segment).
+                size: size.unwrap_or(0),
+                mapped,
+                faults,
+            }),
+            // Other failures (an fstat that failed) say nothing about truncation.
+            _ => None,
+        }),
+    ))
 }
 
 /// One endpoint's share of a channel: counted in the header's `users`, and, for a named

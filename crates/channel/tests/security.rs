@@ -15,7 +15,9 @@ use libtest_mimic::{Failed, Trial};
 use nix::fcntl::OFlag;
 use nix::sys::stat::Mode;
 use nix::unistd::{Gid, Uid, ftruncate, setgid, setuid};
-use ringway_channel::{Address, ChannelOptions, Error, Receiver, RecvError, Sender};
+use ringway_channel::{
+    Address, ByteReceiver, ByteSender, ChannelOptions, Error, Flavour, Receiver, RecvError, Sender,
+};
 use ringway_region::ErrorKind;
 use ringway_testkit::{LeakScope, fork_child};
 
@@ -211,6 +213,86 @@ fn truncation_under_a_live_receiver() -> Result<(), Failed> {
     Ok(())
 }
 
+/// Review item 12: a truncation that keeps the header. A 64 KiB byte channel, a few messages
+/// received, then the object truncated to 4096 bytes while the sender keeps sending. Before,
+/// every send returned `Ok`, the receiver got what fit in page 0 and then timed out for ever
+/// (the two processes each had their own private zero pages). Now the sender's sends fail
+/// with `Corrupted` once they touch a lost page, and the receiver never delivers a wrong
+/// message and ends with `Corrupted`, not a timeout. Both flavours (MPMC with 1000-byte slots,
+/// so a slot straddles the lost page boundary).
+fn truncation_keeping_the_header_is_corrupted_on_both_sides() -> Result<(), Failed> {
+    for flavour in [Flavour::Spsc, Flavour::Mpmc] {
+        let scope = LeakScope::new();
+        let name = scope.posix_name("trunc4k");
+        let opts = ChannelOptions::new()
+            .flavour(flavour)
+            .capacity(match flavour {
+                Flavour::Spsc => 64 * 1024,
+                Flavour::Mpmc => 64,
+            })
+            .max_message(1000)
+            .open_timeout(Duration::from_secs(5))
+            .liveness_interval(Duration::from_millis(10));
+        let mut tx = ByteSender::create(&name, &opts)?;
+        let (ready_rx, ready_tx) = nix::unistd::pipe()?;
+        let child = fork_child(|| {
+            let Ok(mut rx) = ByteReceiver::open(&name, &opts) else {
+                return 1;
+            };
+            let mut buf = Vec::new();
+            for seq in 0..5u64 {
+                match rx.recv_timeout(&mut buf, Duration::from_secs(30)) {
+                    Ok(_) if buf == message(seq) => {}
+                    _ => return 2,
+                }
+            }
+            let _ = nix::unistd::write(&ready_tx, b"r");
+            for seq in 5u64.. {
+                match rx.recv_timeout(&mut buf, Duration::from_secs(30)) {
+                    Ok(_) if buf == message(seq) => {}
+                    Ok(_) => return 3, // a wrong (zeroed) message delivered as Ok
+                    Err(RecvError::Corrupted(_)) => return 0,
+                    Err(_) => return 4, // timed out: the truncation went unnoticed
+                }
+            }
+            5
+        });
+        for seq in 0..5u64 {
+            tx.send_timeout(&message(seq), TIMEOUT)
+                .map_err(|e| e.to_string())?;
+        }
+        let mut byte = [0u8; 1];
+        nix::unistd::read(&ready_rx, &mut byte)?;
+        let fd = nix::sys::mman::shm_open(name.as_str(), OFlag::O_RDWR, Mode::empty())?;
+        ftruncate(&fd, 4096)?;
+        let mut sent_ok = 0;
+        let mut failed = None;
+        for seq in 5..400u64 {
+            match tx.send_timeout(&message(seq), Duration::from_secs(5)) {
+                Ok(()) => sent_ok += 1,
+                Err(e) => {
+                    failed = Some(e.to_string());
+                    break;
+                }
+            }
+        }
+        let failed = failed.unwrap_or_else(|| panic!("{flavour:?}: all 395 sends returned Ok"));
+        assert!(
+            failed.contains("truncated"),
+            "{flavour:?}: after {sent_ok} sends, {failed}"
+        );
+        let code = child.expect_exit(TIMEOUT);
+        assert_eq!(code, 0, "{flavour:?}: the receiver exited with {code}");
+    }
+    Ok(())
+}
+
+/// 100..1000 bytes, derived from `seq`.
+fn message(seq: u64) -> Vec<u8> {
+    let len = 100 + (seq * 37 % 900) as usize;
+    (0..len).map(|i| (seq as usize * 7 + i) as u8).collect()
+}
+
 fn main() {
     let tests = vec![
         Trial::test(
@@ -229,6 +311,10 @@ fn main() {
         Trial::test(
             "truncation_under_a_live_receiver",
             truncation_under_a_live_receiver,
+        ),
+        Trial::test(
+            "truncation_keeping_the_header_is_corrupted_on_both_sides",
+            truncation_keeping_the_header_is_corrupted_on_both_sides,
         ),
     ];
     ringway_testkit::harness::main(tests, common::ROLES);
