@@ -40,31 +40,40 @@
 //! `try_send`/`try_recv` never block, `send_timeout`/`recv_timeout` block up to a deadline.
 //! Dropping an endpoint closes its side and wakes the other, which drains what was sent and
 //! then gets `Disconnected`; a process that dies (even by `kill -9`) is detected the same way
-//! within the liveness interval (50 ms of waiting by default). A named channel's name is
-//! removed when its last endpoint in any process drops.
+//! within the liveness interval (50 ms by default), by blocking and polling calls alike. A
+//! named channel's name is removed when its last endpoint in any process drops.
 //!
 //! # Safety model
 //!
 //! The process on the other side of a channel is not trusted: it may be buggy, crashed
 //! mid-write, or hostile, and it can write any byte of the shared memory at any time.
 //!
-//! - **It cannot** make this process crash, read or write out of bounds, hang forever in a
-//!   blocking call, or hit undefined behaviour through the safe API. Every index and length
-//!   read from shared memory is checked against the geometry this process recorded when it
-//!   attached; a violation is [`RecvError::Corrupted`] / [`SendError::Corrupted`]. A typed
+//! - **It cannot** make this process crash, panic, or read or write out of bounds through the
+//!   safe API, nor make a call with a deadline (`*_timeout`, `try_*`) outlast it. Every
+//!   index and length read from shared memory is checked against the geometry this process
+//!   recorded when it attached; a violation is [`RecvError::Corrupted`] / [`SendError::Corrupted`]. A typed
 //!   message must be exactly `size_of::<T>()` bytes, and `T: Pod` means any bytes are a
 //!   valid `T`. Values are copied out of shared memory (`recv`, [`RecvRef::get`]); references
 //!   into it exist only behind `unsafe` methods ([`RecvRef::as_ref`],
 //!   [`ByteRef::as_slice`], [`Loan::as_mut`]) whose contract is to trust the peer.
 //! - **It can** garble, drop or withhold its own messages, send a type-correct lie, fill the
-//!   channel, or stall it; blocking calls are bounded by timeouts and by liveness checks.
+//!   channel, or stall it. It can fake a live registration (pid 1 with init's start time), so
+//!   a call without a deadline (`send`, `recv`) may wait for ever on a hostile peer: with
+//!   peers you do not trust, use `send_timeout`/`recv_timeout`.
+//! - **Undefined behaviour**: payloads are copied with plain memory copies while a hostile
+//!   peer could write the same bytes; every byte pattern is valid, but the Rust memory model
+//!   does not yet define such a race with another process (see `docs/guarantees.md`,
+//!   *Undefined behaviour*, for exactly what is and is not promised).
 //! - **Opening** checks the message type (size, alignment, name hash) and flavour recorded by
 //!   the creator, so two programs that disagree get [`Error::TypeMismatch`] naming both
 //!   types, not garbage.
 //! - **Permissions**: named channels are created `0600` (only the same user can open them)
 //!   and exclusively (a name someone else created first is an error, never adopted).
-//! - **Truncation**: a peer that can truncate a POSIX shm object or a file under a reader
-//!   makes the reader fault (`SIGBUS`); a sealed memfd ([`Channel::memfd`]) rules this out.
+//! - **Truncation**: a peer that can truncate a POSIX shm object or a file under the mapping
+//!   does not kill this process (the region maps private zeros over lost pages), but the data
+//!   is lost for both sides: a message that touched a lost page is never delivered or sent as
+//!   `Ok`, and both ends report `Corrupted` within the liveness interval. A sealed memfd
+//!   ([`Channel::memfd`]) rules truncation out.
 //!
 //! # Feature flags
 //!

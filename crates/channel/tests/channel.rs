@@ -403,6 +403,42 @@ fn timeouts_and_full_empty() -> Result<(), Failed> {
     Ok(())
 }
 
+/// Review item 14: any `Duration` is a valid liveness interval, open timeout and call timeout
+/// (`liveness_interval(Duration::MAX)` used to panic on the first empty or full poll).
+fn any_duration_is_a_valid_interval_and_timeout() -> Result<(), Failed> {
+    let scope = LeakScope::new();
+    for flavour in [Flavour::Spsc, Flavour::Mpmc] {
+        let name = scope.posix_name("durations");
+        let o = opts(flavour)
+            .capacity(2)
+            .liveness_interval(Duration::MAX)
+            .open_timeout(Duration::MAX);
+        let mut tx = Sender::<u64>::create(&name, &o)?;
+        let mut rx = Receiver::<u64>::open(&name, &o)?;
+        assert_eq!(rx.try_recv(), Err(RecvError::Empty));
+        assert_eq!(
+            rx.recv_timeout(Duration::from_millis(5)),
+            Err(RecvError::Timeout)
+        );
+        while tx.try_send(7).is_ok() {}
+        assert!(matches!(tx.try_send(7), Err(SendError::Full(7))));
+        assert!(matches!(
+            tx.send_timeout(7, Duration::from_millis(5)),
+            Err(SendError::Timeout(7))
+        ));
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                std::thread::sleep(Duration::from_millis(20));
+                while rx.try_recv().is_ok() {}
+            });
+            tx.send_timeout(8, Duration::MAX)
+        })
+        .map_err(|e| format!("{flavour}: {e}"))?;
+        assert_eq!(rx.recv_timeout(Duration::MAX), Ok(8));
+    }
+    Ok(())
+}
+
 /// A receiver process that exits disconnects a blocked sender; a sender process that exits
 /// lets the receiver drain, then disconnects it.
 fn drop_disconnects_both_ways() -> Result<(), Failed> {
@@ -580,6 +616,10 @@ fn main() {
             create_is_exclusive_and_open_times_out,
         ),
         Trial::test("timeouts_and_full_empty", timeouts_and_full_empty),
+        Trial::test(
+            "any_duration_is_a_valid_interval_and_timeout",
+            any_duration_is_a_valid_interval_and_timeout,
+        ),
         Trial::test("drop_disconnects_both_ways", drop_disconnects_both_ways),
         Trial::test("mpmc_clones", mpmc_clones),
         Trial::test("serde_messages", serde_messages),

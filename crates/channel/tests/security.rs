@@ -287,6 +287,29 @@ fn truncation_keeping_the_header_is_corrupted_on_both_sides() -> Result<(), Fail
     Ok(())
 }
 
+/// Review item 15: if someone replaces a channel's POSIX name with an object of their own,
+/// the channel's endpoints leave it alone when they go (before, the last one `shm_unlink`ed it
+/// by name).
+fn leaving_never_removes_a_strangers_object() -> Result<(), Failed> {
+    let scope = LeakScope::new();
+    let name = scope.posix_name("stranger");
+    let tx = Sender::<Msg>::create(&name, &opts())?;
+    let rx = Receiver::<Msg>::open(&name, &opts())?;
+    nix::sys::mman::shm_unlink(name.as_str())?;
+    let stranger = nix::sys::mman::shm_open(
+        name.as_str(),
+        OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_EXCL,
+        Mode::from_bits_truncate(0o600),
+    )?;
+    ftruncate(&stranger, 4096)?;
+    drop(tx);
+    drop(rx);
+    let still_there = Path::new("/dev/shm").join(&name[1..]).exists();
+    nix::sys::mman::shm_unlink(name.as_str())?;
+    assert!(still_there, "the last endpoint removed a stranger's object");
+    Ok(())
+}
+
 /// 100..1000 bytes, derived from `seq`.
 fn message(seq: u64) -> Vec<u8> {
     let len = 100 + (seq * 37 % 900) as usize;
@@ -311,6 +334,10 @@ fn main() {
         Trial::test(
             "truncation_under_a_live_receiver",
             truncation_under_a_live_receiver,
+        ),
+        Trial::test(
+            "leaving_never_removes_a_strangers_object",
+            leaving_never_removes_a_strangers_object,
         ),
         Trial::test(
             "truncation_keeping_the_header_is_corrupted_on_both_sides",

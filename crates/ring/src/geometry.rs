@@ -14,6 +14,12 @@ use crate::layout::{
 };
 use crate::mem::RingMemory;
 use crate::sync::Ordering::{Acquire, Relaxed, Release};
+use crate::sync::fence;
+
+/// Offset of the 8-byte block of the header that holds the 4-byte `init` word.
+const INIT_OFFSET: u64 = 120;
+#[cfg(not(ringway_loom))]
+const _: () = assert!(core::mem::offset_of!(crate::layout::Identity, init) == INIT_OFFSET as usize);
 
 /// What to build: the kind of ring and its size.
 ///
@@ -360,8 +366,13 @@ pub fn init(memory: &RingMemory, config: &RingConfig) -> Result<Geometry, InitEr
     if header.identity.init.load(Acquire) != 0 {
         return Err(InitError::AlreadyInitialized);
     }
-    // Header and table: all zero, then the identity.
-    mem.zero(0, geometry.data_offset);
+    // Header and table: all zero (memory fresh from the OS already is; this is for memory
+    // reused by a caller), then the identity. The 8 bytes holding the 4-byte `init` word are
+    // skipped: an opener may be polling it with 4-byte loads, and an 8-byte store over it
+    // would be a mixed-size race. It reads 0 (checked above), and its neighbour is reserved.
+    mem.zero(0, INIT_OFFSET);
+    mem.zero(INIT_OFFSET + 8, geometry.data_offset - INIT_OFFSET - 8);
+    header.identity.reserved2.store(0, Relaxed);
     let id = &header.identity;
     id.magic.store(MAGIC, Relaxed);
     id.version.store(VERSION, Relaxed);
@@ -497,8 +508,11 @@ fn wait_ready(memory: &RingMemory, timeout: Duration) -> Result<(), AttachError>
     let start = Instant::now();
     let mut pause = Duration::from_micros(50);
     loop {
-        // SYNC(init): Acquire pairs with the Release store in `init`.
-        if id.init.load(Acquire) == INIT_READY {
+        // SYNC(init): the Acquire fence pairs with the Release store in `init`. A load and a
+        // fence rather than an Acquire load, so this works on read-only mappings too (std
+        // promises only Relaxed loads there).
+        if id.init.load(Relaxed) == INIT_READY {
+            fence(Acquire);
             return Ok(());
         }
         // Memory that carries some other magic is not a ring being created: fail at once.
@@ -570,8 +584,10 @@ impl RingInfo {
 /// Any [`AttachError`] describing why the bytes are not a valid ring.
 pub fn inspect(memory: &RingMemory) -> Result<RingInfo, AttachError> {
     let header = memory.mem.header();
-    // SYNC(init): Acquire pairs with the Release store in `init`.
-    let init = header.identity.init.load(Acquire);
+    // SYNC(init): the Acquire fence pairs with the Release store in `init`; a load and a fence
+    // because tools inspect read-only mappings, where std promises only Relaxed loads.
+    let init = header.identity.init.load(Relaxed);
+    fence(Acquire);
     if init != INIT_READY {
         let magic = header.identity.magic.load(Relaxed);
         if magic != MAGIC {

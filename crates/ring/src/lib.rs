@@ -49,22 +49,30 @@
 //! The process on the other side of the mapping is not trusted: it may be buggy, crashed
 //! mid-write, or hostile, and it can write any byte of the ring at any time.
 //!
-//! - **It cannot make this process crash, read or write out of bounds, loop forever, or hit
-//!   undefined behaviour.** Geometry is read once at attach and every offset is computed from
+//! - **It cannot make this process crash, panic, read or write out of bounds, or loop without
+//!   bound.** Geometry is read once at attach and every offset is computed from
 //!   that local copy with `% capacity`. Every index, length and flag read from shared memory
 //!   is read once into a local and checked; a violation is [`Corrupted`](PopError::Corrupted).
 //!   Retry loops are bounded. No `&`/`&mut` is ever formed over shared bytes except to atomics
 //!   (all header, table and index fields are atomics); payloads are copied through raw
 //!   pointers after the Acquire that publishes them. The only way to get a slice over shared
 //!   bytes is an `unsafe` method whose contract names the trust it needs.
-//! - **It can** garble, drop or withhold its own messages, stall the ring (which blocking calls
-//!   bound with timeouts and liveness checks), and report lies in monitoring fields.
+//! - **Undefined behaviour**: see *Data races on payload bytes* below for the one residual
+//!   question the Rust memory model leaves open.
+//! - **It can** garble, drop or withhold its own messages, stall the ring, and report lies in
+//!   monitoring fields. It can also fake a live registration (pid 1 with init's start time),
+//!   so a call with no deadline (`pop_blocking`, `push_blocking`) may wait for ever on a
+//!   hostile peer: with peers you do not trust, use the `_timeout` calls.
 //! - **Crashes** are detected through the registration table (pid plus process start time,
-//!   read from `/proc`), checked only when a wait times out, so the fast path pays nothing.
-//!   In an MPMC ring a slot claimed by a dead process is recovered (see `docs/layout.md`,
-//!   *Dead claimants*). Every party must share one pid namespace.
-//! - **Truncation** of the mapping by a peer raises `SIGBUS` on access; that is the region's
-//!   concern (a sealed memfd prevents it), not the ring's.
+//!   read from `/proc`) on every endpoint's slow path, run at most once per liveness interval
+//!   by whichever call finds the ring empty or full, so the fast path pays nothing and a
+//!   polling caller detects a crash as fast as a blocked one. In an MPMC ring a slot claimed
+//!   by a dead process is recovered (see `docs/layout.md`, *Dead claimants*). Every party must
+//!   share one pid namespace.
+//! - **Truncation** of the mapping by a peer: the layer that mapped it tells the ring how to
+//!   notice ([`RingMemory::with_truncation_check`]); a message that touched a page lost to a
+//!   truncation is never published or delivered as `Ok`, and every end reports
+//!   `Corrupted` from its slow path.
 //!
 //! # Feature flags
 //!

@@ -222,10 +222,11 @@ fn once_closed_a_producer_stays_closed() {
     let m = RingMemory::heap(&RingConfig::spsc(64)).unwrap();
     let mut tx = spsc::Producer::attach(&m, &opts()).unwrap();
     std::mem::forget(spsc::Consumer::attach(&m, &opts().identity(dead_identity(4))).unwrap());
-    poll(|| match tx.push(b"1234567") {
+    let e = poll(|| match tx.push(b"1234567") {
         Ok(()) | Err(PushError::Full) => None,
-        Err(e) => Some(assert_eq!(e, PushError::Closed)),
+        Err(e) => Some(e),
     });
+    assert_eq!(e, PushError::Closed);
     for _ in 0..1000 {
         assert_eq!(tx.push(b"x"), Err(PushError::Closed));
     }
@@ -233,10 +234,11 @@ fn once_closed_a_producer_stays_closed() {
     let m = mpmc_memory(2, 1, 1);
     let mut tx = mpmc::Producer::attach(&m, &opts()).unwrap();
     std::mem::forget(mpmc::Consumer::attach(&m, &opts().identity(dead_identity(5))).unwrap());
-    poll(|| match tx.push(b"x") {
+    let e = poll(|| match tx.push(b"x") {
         Ok(()) | Err(PushError::Full) => None,
-        Err(e) => Some(assert_eq!(e, PushError::Closed)),
+        Err(e) => Some(e),
     });
+    assert_eq!(e, PushError::Closed);
     for _ in 0..1000 {
         assert_eq!(tx.push(b"x"), Err(PushError::Closed));
     }
@@ -299,25 +301,21 @@ fn non_blocking_calls_check_the_header() {
     while tx.push(b"1234567").is_ok() {}
     assert_eq!(tx.push(b"1234567"), Err(PushError::Full));
     wipe(&m);
-    poll(|| match tx.push(b"1234567") {
+    let other = poll(|| match tx.push(b"1234567") {
         Err(PushError::Full) => None,
-        other => Some(assert!(
-            matches!(other, Err(PushError::Corrupted(_))),
-            "{other:?}"
-        )),
+        other => Some(other),
     });
+    assert!(matches!(other, Err(PushError::Corrupted(_))), "{other:?}");
     let m2 = RingMemory::heap(&RingConfig::spsc(64)).unwrap();
     let _tx2 = spsc::Producer::attach(&m2, &opts()).unwrap();
     let mut rx2 = spsc::Consumer::attach(&m2, &opts()).unwrap();
     assert_eq!(rx2.pop(&mut out), Err(PopError::Empty));
     wipe(&m2);
-    poll(|| match rx2.pop(&mut out) {
+    let other = poll(|| match rx2.pop(&mut out) {
         Err(PopError::Empty) => None,
-        other => Some(assert!(
-            matches!(other, Err(PopError::Corrupted(_))),
-            "{other:?}"
-        )),
+        other => Some(other),
     });
+    assert!(matches!(other, Err(PopError::Corrupted(_))), "{other:?}");
     drop(rx);
     // MPMC consumer and producer.
     let m = mpmc_memory(2, 1, 1);
@@ -328,25 +326,21 @@ fn non_blocking_calls_check_the_header() {
     tx.push(b"b").unwrap();
     assert_eq!(tx.push(b"c"), Err(PushError::Full));
     wipe(&m);
-    poll(|| match tx.push(b"c") {
+    let other = poll(|| match tx.push(b"c") {
         Err(PushError::Full) => None,
-        other => Some(assert!(
-            matches!(other, Err(PushError::Corrupted(_))),
-            "{other:?}"
-        )),
+        other => Some(other),
     });
+    assert!(matches!(other, Err(PushError::Corrupted(_))), "{other:?}");
     let m2 = mpmc_memory(2, 1, 1);
     let _tx2 = mpmc::Producer::attach(&m2, &opts()).unwrap();
     let mut rx2 = mpmc::Consumer::attach(&m2, &opts()).unwrap();
     assert_eq!(rx2.pop(&mut out), Err(PopError::Empty));
     wipe(&m2);
-    poll(|| match rx2.pop(&mut out) {
+    let other = poll(|| match rx2.pop(&mut out) {
         Err(PopError::Empty) => None,
-        other => Some(assert!(
-            matches!(other, Err(PopError::Corrupted(_))),
-            "{other:?}"
-        )),
+        other => Some(other),
     });
+    assert!(matches!(other, Err(PopError::Corrupted(_))), "{other:?}");
     drop(rx);
 }
 

@@ -16,11 +16,7 @@ fn opts() -> AttachOptions {
     AttachOptions::new().liveness_interval(Duration::from_millis(5))
 }
 
-fn guarded(
-    config: &RingConfig,
-    faults: &'static AtomicU64,
-    shrunk: Arc<AtomicBool>,
-) -> RingMemory {
+fn guarded(config: &RingConfig, faults: &'static AtomicU64, shrunk: Arc<AtomicBool>) -> RingMemory {
     let len = RingMemory::heap(config).unwrap().len() as u64;
     RingMemory::heap(config).unwrap().with_truncation_check(
         Some(faults),
@@ -89,6 +85,9 @@ fn after_a_fault_no_mpmc_message_is_delivered_or_published() {
     assert!(matches!(rx.peek(), Err(PopError::Corrupted(_))));
 }
 
+type PushFn = Box<dyn FnMut() -> Result<(), PushError>>;
+type PopFn = Box<dyn FnMut() -> Result<usize, PopError>>;
+
 /// An object that shrank under the mapping is reported by the slow path of every end, from
 /// non-blocking calls too, before this process touches a lost page.
 #[test]
@@ -102,10 +101,7 @@ fn a_shrunk_object_is_reported_by_every_end() {
             RingConfig::spsc(64)
         };
         let m = guarded(&config, &FAULTS, shrunk.clone());
-        let (mut push, mut pop): (
-            Box<dyn FnMut() -> Result<(), PushError>>,
-            Box<dyn FnMut() -> Result<usize, PopError>>,
-        ) = if mpmc {
+        let (mut push, mut pop): (PushFn, PopFn) = if mpmc {
             let mut tx = mpmc::Producer::attach(&m, &opts()).unwrap();
             let mut rx = mpmc::Consumer::attach(&m, &opts()).unwrap();
             let mut out = Vec::new();
@@ -125,21 +121,17 @@ fn a_shrunk_object_is_reported_by_every_end() {
         while push().is_ok() {}
         assert_eq!(push(), Err(PushError::Full));
         shrunk.store(true, Ordering::SeqCst);
-        eventually(|| match push() {
+        let other = eventually(|| match push() {
             Err(PushError::Full) => None,
-            other => Some(assert!(
-                matches!(other, Err(PushError::Corrupted(_))),
-                "{other:?}"
-            )),
+            other => Some(other),
         });
+        assert!(matches!(other, Err(PushError::Corrupted(_))), "{other:?}");
         // Drain what is there (those records are intact: no fault in this process), then the
         // empty ring's slow path reports the truncation.
-        eventually(|| match pop() {
+        let other = eventually(|| match pop() {
             Ok(_) | Err(PopError::Empty) => None,
-            other => Some(assert!(
-                matches!(other, Err(PopError::Corrupted(_))),
-                "{other:?}"
-            )),
+            other => Some(other),
         });
+        assert!(matches!(other, Err(PopError::Corrupted(_))), "{other:?}");
     }
 }
