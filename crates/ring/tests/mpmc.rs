@@ -280,7 +280,8 @@ fn lost_marks_from_a_hostile_peer_are_skipped_boundedly() {
 
 #[test]
 fn two_producers_two_consumers_deliver_everything_exactly_once() {
-    const PER_PRODUCER: u64 = 50_000;
+    // Under Miri a few laps of the 64 slots per producer.
+    const PER_PRODUCER: u64 = if cfg!(miri) { 300 } else { 50_000 };
     let m = memory(64, 24, 4);
     let seen = Arc::new(Mutex::new(Vec::new()));
     let mut threads = Vec::new();
