@@ -7,9 +7,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Rng, message, peek, poke};
+use common::{Rng, message, peek, poke, wait_for_a_waiting_consumer};
 use ringway_ring::layout::{padding_word, record_word};
-use ringway_ring::{AttachError, AttachOptions, PopError, PushError, RingConfig, RingMemory, spsc};
+use ringway_ring::{
+    AttachError, AttachOptions, PopError, PushError, RingConfig, RingMemory, WaitStrategy, spsc,
+};
 
 const DATA: usize = 1280; // data_offset of an SPSC ring (1024 + 2 * 128)
 
@@ -440,6 +442,44 @@ fn threads_stream_random_messages_in_order() {
     }
     producer.join().unwrap();
     assert_eq!(pop(&mut rx), Err(PopError::Closed));
+}
+
+/// A consumer waiting for the next record must not read the bytes the producer is about to
+/// write there: not even with an atomic load whose value it throws away, because the producer
+/// writes payloads with a plain copy, and a plain write racing any read is a data race (UB in
+/// the Rust memory model, whatever the hardware does). Natively this test passes whatever the
+/// consumer does; under Miri (the `miri` step of `.ci/run`) such a read is reported as the
+/// race it is. Each round the producer waits until the consumer has announced its sleep (so it
+/// has polled the empty ring), then writes a message that spills past the record's first
+/// cache line.
+#[test]
+fn a_waiting_consumer_never_reads_the_payload_being_written() {
+    const ROUNDS: u64 = 3;
+    let memory = RingMemory::heap(&RingConfig::spsc(1024)).unwrap();
+    // Liveness checks (a `/proc` read, about a second under Miri) would keep the consumer
+    // from ever reaching its sleep; nobody dies here.
+    let opts = AttachOptions::new()
+        .wait_strategy(WaitStrategy::Park)
+        .liveness_interval(Duration::from_secs(60));
+    let mut tx = spsc::Producer::attach(&memory, &opts).unwrap();
+    let mut rx = spsc::Consumer::attach(&memory, &opts).unwrap();
+    let (popped, next) = std::sync::mpsc::channel();
+    let producer = std::thread::spawn(move || {
+        for seq in 0..ROUNDS {
+            wait_for_a_waiting_consumer(&memory);
+            tx.push(&message(seq, 200)).unwrap();
+            // The consumer's sleep for this message is over before it acknowledges it, so the
+            // next round waits for a fresh sleep.
+            next.recv().unwrap();
+        }
+    });
+    let mut out = Vec::new();
+    for seq in 0..ROUNDS {
+        rx.pop_timeout(&mut out, Duration::from_secs(20)).unwrap();
+        assert_eq!(out, message(seq, 200));
+        popped.send(()).unwrap();
+    }
+    producer.join().unwrap();
 }
 
 #[test]
