@@ -9,9 +9,11 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{Rng, dead_identity, message, peek, poke, probe};
+use common::{Rng, dead_identity, message, peek, poke, probe, wait_for_a_waiting_consumer};
 use ringway_ring::layout::SEQ_LOST;
-use ringway_ring::{AttachError, AttachOptions, PopError, PushError, RingConfig, RingMemory, mpmc};
+use ringway_ring::{
+    AttachError, AttachOptions, PopError, PushError, RingConfig, RingMemory, WaitStrategy, mpmc,
+};
 
 fn memory(slots: u64, slot_size: u32, parties: u32) -> RingMemory {
     RingMemory::heap(
@@ -290,7 +292,8 @@ fn lost_marks_from_a_hostile_peer_are_skipped_boundedly() {
 
 #[test]
 fn two_producers_two_consumers_deliver_everything_exactly_once() {
-    const PER_PRODUCER: u64 = 50_000;
+    // Under Miri a few laps of the 64 slots per producer.
+    const PER_PRODUCER: u64 = if cfg!(miri) { 300 } else { 50_000 };
     let m = memory(64, 24, 4);
     let seen = Arc::new(Mutex::new(Vec::new()));
     let mut threads = Vec::new();
@@ -343,4 +346,35 @@ fn two_producers_two_consumers_deliver_everything_exactly_once() {
     let unique: HashSet<u64> = seen.iter().copied().collect();
     assert_eq!(seen.len() as u64, 2 * PER_PRODUCER, "count");
     assert_eq!(unique.len(), seen.len(), "duplicates");
+}
+
+/// As the SPSC test of the same name: a consumer waiting for the next slot must not read the
+/// payload bytes a producer is about to write into it with a plain copy (a data race, which
+/// Miri reports), here in slots wider than a cache line.
+#[test]
+fn a_waiting_consumer_never_reads_the_slot_being_written() {
+    const ROUNDS: u64 = 3;
+    let m = memory(4, 200, 1);
+    // Liveness checks (a `/proc` read, about a second under Miri) would keep the consumer
+    // from ever reaching its sleep; nobody dies here.
+    let opts = opts()
+        .wait_strategy(WaitStrategy::Park)
+        .liveness_interval(Duration::from_secs(60));
+    let mut tx = mpmc::Producer::attach(&m, &opts).unwrap();
+    let mut rx = mpmc::Consumer::attach(&m, &opts).unwrap();
+    let (popped, next) = std::sync::mpsc::channel();
+    let producer = std::thread::spawn(move || {
+        for seq in 0..ROUNDS {
+            wait_for_a_waiting_consumer(&m);
+            tx.push(&message(seq, 200)).unwrap();
+            next.recv().unwrap();
+        }
+    });
+    let mut out = Vec::new();
+    for seq in 0..ROUNDS {
+        rx.pop_timeout(&mut out, Duration::from_secs(20)).unwrap();
+        assert_eq!(out, message(seq, 200));
+        popped.send(()).unwrap();
+    }
+    producer.join().unwrap();
 }

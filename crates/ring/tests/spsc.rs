@@ -7,9 +7,11 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Rng, message, peek, poke};
+use common::{Rng, message, peek, poke, wait_for_a_waiting_consumer};
 use ringway_ring::layout::{padding_word, record_word};
-use ringway_ring::{AttachError, AttachOptions, PopError, PushError, RingConfig, RingMemory, spsc};
+use ringway_ring::{
+    AttachError, AttachOptions, PopError, PushError, RingConfig, RingMemory, WaitStrategy, spsc,
+};
 
 const DATA: usize = 1280; // data_offset of an SPSC ring (1024 + 2 * 128)
 
@@ -99,7 +101,9 @@ fn random_sizes_through_many_laps_keep_order_and_content() {
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
     let (mut sent, mut received) = (0u64, 0u64);
     let mut out = Vec::new();
-    while received < 20_000 {
+    // Under Miri, which interprets every step, 500 messages (about 150 laps) are enough.
+    let total = if cfg!(miri) { 500 } else { 20_000 };
+    while received < total {
         if rng.below(2) == 0 {
             let len = 8 + rng.below(113) as usize; // 8 ..= 120 = max_message
             match tx.push(&message(sent, len)) {
@@ -411,7 +415,9 @@ fn a_hostile_consumer_head_is_corruption_for_the_producer() {
 #[test]
 fn threads_stream_random_messages_in_order() {
     let (_m, mut tx, mut rx) = ring(4096);
-    const N: u64 = 200_000;
+    // Under Miri a thousand messages (about 30 laps of the ring) take as long as the native
+    // test's 200 000.
+    const N: u64 = if cfg!(miri) { 1_000 } else { 200_000 };
     let producer = std::thread::spawn(move || {
         let mut rng = Rng(7);
         for seq in 0..N {
@@ -436,6 +442,44 @@ fn threads_stream_random_messages_in_order() {
     }
     producer.join().unwrap();
     assert_eq!(pop(&mut rx), Err(PopError::Closed));
+}
+
+/// A consumer waiting for the next record must not read the bytes the producer is about to
+/// write there: not even with an atomic load whose value it throws away, because the producer
+/// writes payloads with a plain copy, and a plain write racing any read is a data race (UB in
+/// the Rust memory model, whatever the hardware does). Natively this test passes whatever the
+/// consumer does; under Miri (the `miri` step of `.ci/run`) such a read is reported as the
+/// race it is. Each round the producer waits until the consumer has announced its sleep (so it
+/// has polled the empty ring), then writes a message that spills past the record's first
+/// cache line.
+#[test]
+fn a_waiting_consumer_never_reads_the_payload_being_written() {
+    const ROUNDS: u64 = 3;
+    let memory = RingMemory::heap(&RingConfig::spsc(1024)).unwrap();
+    // Liveness checks (a `/proc` read, about a second under Miri) would keep the consumer
+    // from ever reaching its sleep; nobody dies here.
+    let opts = AttachOptions::new()
+        .wait_strategy(WaitStrategy::Park)
+        .liveness_interval(Duration::from_secs(60));
+    let mut tx = spsc::Producer::attach(&memory, &opts).unwrap();
+    let mut rx = spsc::Consumer::attach(&memory, &opts).unwrap();
+    let (popped, next) = std::sync::mpsc::channel();
+    let producer = std::thread::spawn(move || {
+        for seq in 0..ROUNDS {
+            wait_for_a_waiting_consumer(&memory);
+            tx.push(&message(seq, 200)).unwrap();
+            // The consumer's sleep for this message is over before it acknowledges it, so the
+            // next round waits for a fresh sleep.
+            next.recv().unwrap();
+        }
+    });
+    let mut out = Vec::new();
+    for seq in 0..ROUNDS {
+        rx.pop_timeout(&mut out, Duration::from_secs(20)).unwrap();
+        assert_eq!(out, message(seq, 200));
+        popped.send(()).unwrap();
+    }
+    producer.join().unwrap();
 }
 
 #[test]

@@ -4,6 +4,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use ringway_ring::{ProcessId, RingMemory};
 
@@ -67,4 +68,15 @@ pub fn message(seq: u64, len: usize) -> Vec<u8> {
             None => (seq as u8).wrapping_mul(31).wrapping_add(i as u8),
         })
         .collect()
+}
+
+/// Returns once a consumer of the ring has announced that it is going to sleep (the header's
+/// `waiters` count, read through `inspect`): it has then re-checked its condition at least
+/// once, after everything this thread did before. Panics after 20 s.
+pub fn wait_for_a_waiting_consumer(memory: &RingMemory) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while ringway_ring::inspect(memory).unwrap().consumers_waiting == 0 {
+        assert!(Instant::now() < deadline, "no consumer started waiting");
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }
