@@ -98,12 +98,6 @@ impl fmt::Display for Error {
                      channel has one of each (use Flavour::Mpmc for more)",
                     side_name(*side)
                 ),
-                AttachError::Abandoned { side } => write!(
-                    f,
-                    "channel {channel}: its {} has already come and gone; an SPSC side \
-                     attaches once, so create a new channel",
-                    side_name(*side)
-                ),
                 other => write!(f, "channel {channel}: {other}"),
             },
             Error::TypeMismatch {

@@ -39,6 +39,9 @@ pub(crate) struct Endpoint {
     /// changes the digest, which revokes the conclusion (see [`Endpoint::peer_gone`]).
     gone: Option<u64>,
     closed: bool,
+    /// What shows this endpoint alive to the others (a lock the kernel drops when this
+    /// process dies); dropped after the entry is marked CLOSED.
+    token: Option<crate::proc::Token>,
 }
 
 impl core::fmt::Debug for Mem {
@@ -63,9 +66,10 @@ impl Endpoint {
         let (geo, identity) = attach_geometry(memory, kind, opts.init_timeout)?;
         let mem = memory.mem.clone();
         let me = opts.identity.unwrap_or_else(ProcessId::current);
-        let reg = registry::register(&mem, &geo, side, me, opts.probe, &mut |index| {
-            resolve(&mem, &geo, index)
-        })?;
+        let (reg, token) =
+            registry::register(&mem, &geo, side, me, &*opts.liveness, &mut |index| {
+                resolve(&mem, &geo, index)
+            })?;
         Ok(Endpoint {
             mem,
             geo,
@@ -76,6 +80,7 @@ impl Endpoint {
             identity,
             gone: None,
             closed: false,
+            token,
         })
     }
 
@@ -92,18 +97,20 @@ impl Endpoint {
         registry::side_closed(&self.mem, &self.geo, self.peer_side())
     }
 
-    /// Not attached yet, connected, or gone (a clean close is seen at once, a death by
-    /// probing `/proc`).
+    /// Not attached yet, connected, left or died (probes liveness).
     pub(crate) fn peer_state(&self) -> PeerState {
-        if self.peer_closed() {
-            return PeerState::Disconnected;
-        }
-        self.peer_status().into()
+        registry::peer_state(&self.mem, &self.geo, self.peer_side(), &*self.opts.liveness)
+    }
+
+    /// How many times a peer attached (every attach of the other side, reattachments
+    /// included).
+    pub(crate) fn peer_attachments(&self) -> u64 {
+        registry::attachments(&self.mem, &self.geo, self.peer_side())
     }
 
     /// The peer side's liveness, probing `/proc` (slow path only).
     pub(crate) fn peer_status(&self) -> SideStatus {
-        registry::side_status(&self.mem, &self.geo, self.peer_side(), self.opts.probe)
+        registry::side_status(&self.mem, &self.geo, self.peer_side(), &*self.opts.liveness)
     }
 
     /// Whether every peer has left or died, as far as this endpoint knows.
@@ -196,6 +203,7 @@ impl Endpoint {
         if !self.closed {
             self.closed = true;
             registry::close(&self.mem, &self.reg);
+            self.token = None;
             self.notify(WaitWord::NotEmpty);
             self.notify(WaitWord::NotFull);
         }

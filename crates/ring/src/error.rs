@@ -194,10 +194,12 @@ pub enum AttachError {
         /// The process holding it.
         pid: u32,
     },
-    /// This side of an SPSC ring was used before and has left or died; an SPSC side attaches once.
-    Abandoned {
+    /// The liveness token (for example a lock on the segment's fd) could not be acquired.
+    Liveness {
         /// The side asked for.
         side: Side,
+        /// What failed.
+        reason: String,
     },
     /// Every entry of the MPMC registration table for this side is taken by a live process.
     TableFull {
@@ -245,9 +247,9 @@ impl fmt::Display for AttachError {
                 f,
                 "attach: the {side} side is already attached by live process {pid}"
             ),
-            AttachError::Abandoned { side } => write!(
+            AttachError::Liveness { side, reason } => write!(
                 f,
-                "attach: the {side} side of this SPSC ring was used and has left; create a new ring"
+                "attach: could not take the {side} side's liveness token: {reason}"
             ),
             AttachError::TableFull { side, max } => write!(
                 f,

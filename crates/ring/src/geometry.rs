@@ -583,6 +583,18 @@ impl RingInfo {
 /// # Errors
 /// Any [`AttachError`] describing why the bytes are not a valid ring.
 pub fn inspect(memory: &RingMemory) -> Result<RingInfo, AttachError> {
+    inspect_with(memory, &crate::proc::PidLiveness)
+}
+
+/// [`inspect`], judging the parties with `liveness` (the one the endpoints use, so that a tool
+/// sees parties alive or dead exactly as they see each other).
+///
+/// # Errors
+/// As [`inspect`].
+pub fn inspect_with(
+    memory: &RingMemory,
+    liveness: &dyn crate::proc::Liveness,
+) -> Result<RingInfo, AttachError> {
     let header = memory.mem.header();
     // SYNC(init): the Acquire fence pairs with the Release store in `init`; a load and a fence
     // because tools inspect read-only mappings, where std promises only Relaxed loads.
@@ -598,7 +610,7 @@ pub fn inspect(memory: &RingMemory) -> Result<RingInfo, AttachError> {
         });
     }
     let geometry = Geometry::read(memory, None)?;
-    let (producers, consumers) = crate::registry::parties(memory, &geometry);
+    let (producers, consumers) = crate::registry::parties(memory, &geometry, liveness);
     let creator_pid = header.identity.creator_pid.load(Relaxed);
     let creator_start_time = header.identity.creator_start.load(Relaxed);
     Ok(RingInfo {
@@ -716,14 +728,18 @@ mod tests {
             Geometry::read(&memory, Some(RingKind::Mpmc)),
             Err(AttachError::WrongKind { found: 1, .. })
         ));
-        memory
-            .mem
-            .word(8)
-            .store(u64::from(VERSION + 1) | (1 << 32), Relaxed);
-        assert!(matches!(
-            Geometry::read(&memory, Some(RingKind::Spsc)),
-            Err(AttachError::BadVersion { found: 2 })
-        ));
+        // The next version, and the previous one (version 1 had no `pidns` in its entries and
+        // resolved entries before taking them: a v2 process must not share a ring with it).
+        for other in [VERSION + 1, VERSION - 1] {
+            memory
+                .mem
+                .word(8)
+                .store(u64::from(other) | (1 << 32), Relaxed);
+            assert!(matches!(
+                Geometry::read(&memory, Some(RingKind::Spsc)),
+                Err(AttachError::BadVersion { found }) if found == other
+            ));
+        }
         memory.mem.word(0).store(0x1234, Relaxed);
         assert!(matches!(
             Geometry::read(&memory, Some(RingKind::Spsc)),

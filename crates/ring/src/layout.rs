@@ -13,7 +13,7 @@ use crate::sync::{AtomicU32, AtomicU64};
 /// `magic`: the bytes `RINGWAY\0` read as a little-endian `u64`.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"RINGWAY\0");
 /// The layout version this crate reads and writes.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 /// `kind` of an SPSC byte ring.
 pub const KIND_SPSC: u32 = 1;
 /// `kind` of an MPMC slot ring.
@@ -228,8 +228,11 @@ pub struct Entry {
     pub start_time: AtomicU64,
     /// MPMC: `position + 1` being claimed, `0` for none.
     pub claim: AtomicU64,
+    /// The inode of the registrant's pid namespace (`/proc/self/ns/pid`), `0` if unknown: a
+    /// pid is only judged in the namespace it was registered from.
+    pub pidns: AtomicU64,
     /// Reserved, zero.
-    pub reserved: [AtomicU64; 13],
+    pub reserved: [AtomicU64; 12],
 }
 
 /// The 16-byte header of an MPMC slot; the payload follows it.
@@ -382,7 +385,8 @@ const _: () = {
     assert!(offset_of!(Entry, ctl) == 0);
     assert!(offset_of!(Entry, start_time) == 8);
     assert!(offset_of!(Entry, claim) == 16);
-    assert!(offset_of!(Entry, reserved) == 24);
+    assert!(offset_of!(Entry, pidns) == 24);
+    assert!(offset_of!(Entry, reserved) == 32);
     assert!(size_of::<Entry>() == ENTRY_LEN);
     assert!(TABLE_OFFSET == 1024);
 

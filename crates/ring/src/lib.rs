@@ -99,10 +99,13 @@ mod wait;
 
 pub use error::{AttachError, Corruption, InitError, PopError, PushError, RingKind, Side};
 pub use geometry::{
-    Geometry, Identity, RingConfig, RingInfo, has_magic, init, inspect, wait_initialized,
+    Geometry, Identity, RingConfig, RingInfo, has_magic, init, inspect, inspect_with,
+    wait_initialized,
 };
 pub use mem::{KeepAlive, RingMemory, Truncated, TruncationCheck};
 pub use pad::Block128;
-pub use proc::{LivenessProbe, ProcessId, is_alive};
+pub use proc::{
+    Liveness, LivenessProbe, Party, PidLiveness, ProcessId, Token, is_alive, pid_namespace,
+};
 pub use registry::{PartyInfo, PartyState, PeerState};
 pub use wait::{AttachOptions, WaitStrategy};

@@ -596,6 +596,7 @@ impl Mem {
                 ctl: AtomicU64::new(0),
                 start_time: AtomicU64::new(0),
                 claim: AtomicU64::new(0),
+                pidns: AtomicU64::new(0),
                 reserved: zeroed_array(),
             })
             .collect();

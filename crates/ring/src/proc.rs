@@ -16,12 +16,94 @@ pub struct ProcessId {
     pub start_time: u64,
 }
 
-/// Checks whether a registered process is alive: `(pid, start_time) -> alive`.
-///
-/// The default is [`is_alive`]. Tests substitute their own to model deaths; a deployment whose
-/// processes live in different pid namespaces can supply one that always answers `true`
-/// (and loses crash detection).
+/// Checks whether a registered process is alive: `(pid, start_time) -> alive`, for
+/// [`AttachOptions::liveness_probe`](crate::AttachOptions::liveness_probe): tests substitute
+/// one to model deaths. It sees pids only; see [`Liveness`] for the full interface.
 pub type LivenessProbe = fn(pid: u32, start_time: u64) -> bool;
+
+/// A registered party, as a [`Liveness`] check sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Party {
+    /// The registration entry's absolute index (producers first, then consumers).
+    pub index: u32,
+    /// The registered pid (as seen in the registrant's pid namespace).
+    pub pid: u32,
+    /// The registered process start time (`0`: unknown).
+    pub start_time: u64,
+    /// The inode of the registrant's pid namespace (`/proc/self/ns/pid`), `0` if unknown.
+    pub pidns: u64,
+}
+
+/// Something the kernel releases when the process that holds it dies (for example an
+/// open-file-description lock): held by an endpoint for as long as it is attached.
+pub type Token = Box<dyn std::any::Any + Send + Sync>;
+
+/// How the ring tells a live party from a dead one.
+///
+/// The ring stays ignorant of files and fds: the layer that mapped the memory knows the best
+/// signal its backing gives (an open-file-description lock on the segment's own fd, say) and
+/// supplies it here. [`PidLiveness`] is the default.
+pub trait Liveness: Send + Sync + std::fmt::Debug {
+    /// Whether `party` (a JOINING or ACTIVE entry) is alive.
+    fn alive(&self, party: &Party) -> bool;
+
+    /// Called before this process tries to take entry `index`: acquire the token that will
+    /// show it alive, and that the kernel releases when it dies. `Ok(None)` if this
+    /// liveness has no token.
+    ///
+    /// # Errors
+    /// A description of what failed (attach then fails with it).
+    fn token(&self, index: u32) -> Result<Option<Token>, String> {
+        let _ = index;
+        Ok(None)
+    }
+}
+
+/// The default [`Liveness`]: the pid and start time, for parties in this process's pid
+/// namespace ([`is_alive`]). A party registered from another pid namespace has a pid that
+/// means nothing here, so it is never judged by it: it counts as alive (a layer that can, like
+/// `ringway-channel` for fd-backed channels, supplies a better signal).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PidLiveness;
+
+impl Liveness for PidLiveness {
+    fn alive(&self, party: &Party) -> bool {
+        if party.pidns != 0 && pid_namespace() != 0 && party.pidns != pid_namespace() {
+            return true;
+        }
+        is_alive(party.pid, party.start_time)
+    }
+}
+
+/// A [`LivenessProbe`] as a [`Liveness`] (pids only, whatever the namespace).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ProbeLiveness(pub(crate) LivenessProbe);
+
+impl Liveness for ProbeLiveness {
+    fn alive(&self, party: &Party) -> bool {
+        (self.0)(party.pid, party.start_time)
+    }
+}
+
+/// The inode of this process's pid namespace (`/proc/self/ns/pid`), or `0` if it cannot be
+/// read. Cached per process, keyed by pid: a process cannot change its own pid namespace
+/// (`unshare` changes its children's), but a forked child must read its own.
+#[must_use]
+pub fn pid_namespace() -> u64 {
+    static NS_PID: AtomicU32 = AtomicU32::new(0);
+    static NS: AtomicU64 = AtomicU64::new(0);
+    let pid = std::process::id();
+    if NS_PID.load(Ordering::Acquire) == pid {
+        return NS.load(Ordering::Relaxed);
+    }
+    let ns = {
+        use std::os::unix::fs::MetadataExt;
+        std::fs::metadata("/proc/self/ns/pid").map_or(0, |m| m.ino())
+    };
+    NS.store(ns, Ordering::Relaxed);
+    NS_PID.store(pid, Ordering::Release);
+    ns
+}
 
 // A cache of the current process's identity, keyed by pid so a forked child recomputes it.
 static CACHED_PID: AtomicU32 = AtomicU32::new(0);
@@ -203,6 +285,7 @@ mod tests {
     /// A process whose main thread exited while another thread runs shows its leader as a
     /// zombie; it is alive (review item: a false death triggers MPMC reclaim of live claims).
     #[test]
+    #[cfg_attr(miri, ignore = "forks a process, which Miri cannot")]
     fn a_process_whose_main_thread_exited_is_alive_while_a_thread_runs() {
         // SAFETY: the child calls only async-signal-safe functions and raw system calls
         // (pthread_create is not on that list, but glibc supports it in a fork child of a

@@ -7,14 +7,14 @@
 
 use core::ops::Range;
 
-use crate::error::{AttachError, Corruption, RingKind, Side};
+use crate::error::{AttachError, RingKind, Side};
 use crate::geometry::Geometry;
 use crate::layout::{
     STATE_ACTIVE, STATE_CLOSED, STATE_FREE, STATE_JOINING, ctl_generation, ctl_pack, ctl_pid,
     ctl_state,
 };
 use crate::mem::{Mem, RingMemory};
-use crate::proc::{LivenessProbe, ProcessId};
+use crate::proc::{Liveness, Party, ProcessId, Token};
 use crate::sync::Ordering::{AcqRel, Acquire, Relaxed, Release};
 use crate::sync::fence;
 
@@ -52,23 +52,57 @@ pub struct PartyInfo {
 
 /// What one endpoint knows of the other side of its ring.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum PeerState {
     /// Nobody has attached on the other side yet.
     Waiting,
     /// At least one endpoint on the other side is attached and alive.
     Connected,
-    /// Endpoints attached on the other side, and every one has left or died.
-    Disconnected,
+    /// Endpoints attached on the other side, and every one left cleanly (dropped its end).
+    Left,
+    /// Endpoints attached on the other side, none is alive, and at least one died without
+    /// leaving (killed, crashed).
+    Died,
 }
 
-impl From<SideStatus> for PeerState {
-    fn from(status: SideStatus) -> PeerState {
-        match status {
-            SideStatus::Never => PeerState::Waiting,
-            SideStatus::Live => PeerState::Connected,
-            SideStatus::Gone => PeerState::Disconnected,
+impl PeerState {
+    /// `true` for [`Left`](PeerState::Left) and [`Died`](PeerState::Died): the other side was
+    /// there and is not now (it may attach again).
+    #[must_use]
+    pub fn is_disconnected(self) -> bool {
+        matches!(self, PeerState::Left | PeerState::Died)
+    }
+}
+
+/// The peer side's state, probing liveness, and how many times its entries were taken.
+pub(crate) fn peer_state(
+    mem: &Mem,
+    geometry: &Geometry,
+    side: Side,
+    liveness: &dyn Liveness,
+) -> PeerState {
+    let (mut used, mut died) = (false, false);
+    for index in side_range(geometry, side) {
+        match entry_status(mem, index, liveness) {
+            EntryStatus::Free => {}
+            EntryStatus::Live => return PeerState::Connected,
+            EntryStatus::Closed => used = true,
+            EntryStatus::Dead => (used, died) = (true, true),
         }
     }
+    match (used, died) {
+        (false, _) => PeerState::Waiting,
+        (true, false) => PeerState::Left,
+        (true, true) => PeerState::Died,
+    }
+}
+
+/// How many times the entries of `side` have been taken (each attach takes one; an entry's
+/// generation counts its takes).
+pub(crate) fn attachments(mem: &Mem, geometry: &Geometry, side: Side) -> u64 {
+    side_range(geometry, side)
+        .map(|index| ctl_generation(mem.entry(index).ctl.load(Relaxed)))
+        .sum()
 }
 
 /// The liveness of one entry.
@@ -109,8 +143,9 @@ pub(crate) fn side_range(geometry: &Geometry, side: Side) -> Range<usize> {
     }
 }
 
-/// Reads one entry's liveness. Calls `probe` (a `/proc` read) for JOINING and ACTIVE entries.
-pub(crate) fn entry_status(mem: &Mem, index: usize, probe: LivenessProbe) -> EntryStatus {
+/// Reads one entry's liveness. Asks `liveness` (a `/proc` read, a lock query) about JOINING
+/// and ACTIVE entries.
+pub(crate) fn entry_status(mem: &Mem, index: usize, liveness: &dyn Liveness) -> EntryStatus {
     let entry = mem.entry(index);
     // SYNC(register): Relaxed plus the Acquire fence pairs with the Release store of ACTIVE in
     // `activate`, so the start time read below is the one the registrant wrote. A load and a
@@ -121,8 +156,17 @@ pub(crate) fn entry_status(mem: &Mem, index: usize, probe: LivenessProbe) -> Ent
     match ctl_state(ctl) {
         STATE_FREE => EntryStatus::Free,
         STATE_CLOSED => EntryStatus::Closed,
-        STATE_JOINING => alive(probe(ctl_pid(ctl), 0)),
-        STATE_ACTIVE => alive(probe(ctl_pid(ctl), entry.start_time.load(Relaxed))),
+        STATE_JOINING | STATE_ACTIVE => alive(liveness.alive(&Party {
+            index: index as u32,
+            pid: ctl_pid(ctl),
+            // A JOINING entry's start time may not be written yet: pid only.
+            start_time: if ctl_state(ctl) == STATE_ACTIVE {
+                entry.start_time.load(Relaxed)
+            } else {
+                0
+            },
+            pidns: entry.pidns.load(Relaxed),
+        })),
         // An invalid state cannot be a live registration; treat it as dead so that it can
         // neither wedge the other side nor pass for a live peer.
         _ => EntryStatus::Dead,
@@ -142,11 +186,11 @@ pub(crate) fn side_status(
     mem: &Mem,
     geometry: &Geometry,
     side: Side,
-    probe: LivenessProbe,
+    liveness: &dyn Liveness,
 ) -> SideStatus {
     let mut used = false;
     for index in side_range(geometry, side) {
-        match entry_status(mem, index, probe) {
+        match entry_status(mem, index, liveness) {
             EntryStatus::Free => {}
             EntryStatus::Live => return SideStatus::Live,
             EntryStatus::Closed | EntryStatus::Dead => used = true,
@@ -185,55 +229,32 @@ pub(crate) fn side_closed(mem: &Mem, geometry: &Geometry, side: Side) -> bool {
     closed
 }
 
-/// Registers the calling process on `side`.
+/// Registers the calling process on `side`, returning its entry and its liveness token.
 ///
-/// An SPSC side has one entry, used once. An MPMC side takes a free entry, else one whose
-/// occupant closed or died. An entry is taken first and resolved second: the swap to JOINING
-/// (under a new generation) freezes the old occupant's `claim`, since nobody else may write an
-/// entry it does not own, and only then is that claim resolved by `resolve(index)` (which
-/// recovers the slot if it is stuck). Resolving before taking would race: another process
-/// could take the entry and make a claim of its own in between, and the stale resolution would
-/// then act on that live claim. If `resolve` returns `false` (a live process claims the same
-/// position, so it cannot be decided yet), the entry is put back CLOSED with its claim intact,
-/// for a consumer's or producer's recovery to find later, and another entry is tried.
+/// A side takes a free entry, else one whose occupant closed or died (an SPSC side has one
+/// entry, so a side whose endpoint left or died can be attached again, any number of times).
+/// The liveness token is acquired before the entry is taken, so from the moment the entry
+/// names this process, a liveness check can see it alive. An entry is taken first and
+/// resolved second: the swap to JOINING (under a new generation) freezes the old occupant's
+/// `claim`, since nobody else may write an entry it does not own, and only then is that
+/// claim resolved by `resolve(index)` (which recovers the slot if it is stuck). Resolving
+/// before taking would race: another process could take the entry and make a claim of its own
+/// in between, and the stale resolution would then act on that live claim. If `resolve`
+/// returns `false` (a live process claims the same position, so it cannot be decided yet),
+/// the entry is put back CLOSED with its claim intact, for a consumer's or producer's recovery
+/// to find later, and another entry is tried.
 pub(crate) fn register(
     mem: &Mem,
     geometry: &Geometry,
     side: Side,
     me: ProcessId,
-    probe: LivenessProbe,
+    liveness: &dyn Liveness,
     resolve: &mut dyn FnMut(usize) -> bool,
-) -> Result<Registration, AttachError> {
+) -> Result<(Registration, Option<Token>), AttachError> {
     let range = side_range(geometry, side);
-    if geometry.kind == RingKind::Spsc {
-        let index = range.start;
-        let ctl = mem.entry(index).ctl.load(Acquire);
-        return match ctl_state(ctl) {
-            STATE_FREE => match take(mem, index, ctl, me) {
-                Some(joining) => Ok(activate(mem, joining)),
-                None => Err(AttachError::Busy {
-                    side,
-                    pid: ctl_pid(mem.entry(index).ctl.load(Relaxed)),
-                }),
-            },
-            STATE_JOINING | STATE_ACTIVE
-                if entry_status(mem, index, probe) == EntryStatus::Live =>
-            {
-                Err(AttachError::Busy {
-                    side,
-                    pid: ctl_pid(ctl),
-                })
-            }
-            STATE_JOINING | STATE_ACTIVE | STATE_CLOSED => Err(AttachError::Abandoned { side }),
-            state => Err(AttachError::BadGeometry(Corruption::new(
-                "registration state must be 0..=3",
-                state,
-                STATE_CLOSED,
-            ))),
-        };
-    }
-    // MPMC: free entries first, then closed, dead or invalid ones.
     let mut skipped = vec![false; range.len()];
+    let mut busy = None;
+    // Free entries first, then closed, dead or invalid ones.
     for pass in 0..2 {
         for index in range.clone() {
             if skipped[index - range.start] {
@@ -244,7 +265,11 @@ pub(crate) fn register(
                 (0, STATE_FREE) => true,
                 (1, STATE_CLOSED) => true,
                 (1, STATE_JOINING | STATE_ACTIVE) => {
-                    entry_status(mem, index, probe) == EntryStatus::Dead
+                    let dead = entry_status(mem, index, liveness) == EntryStatus::Dead;
+                    if !dead {
+                        busy = Some(ctl_pid(ctl));
+                    }
+                    dead
                 }
                 (1, state) => state > STATE_CLOSED,
                 _ => false,
@@ -252,22 +277,29 @@ pub(crate) fn register(
             if !candidate {
                 continue;
             }
+            let token = liveness
+                .token(index as u32)
+                .map_err(|reason| AttachError::Liveness { side, reason })?;
             // The generation in `ctl` makes the swap take exactly the registration that was
             // judged above: if anyone took the entry since, the swap fails.
             let Some(joining) = take(mem, index, ctl, me) else {
+                busy = Some(ctl_pid(mem.entry(index).ctl.load(Relaxed)));
                 continue;
             };
             if resolve(index) {
-                return Ok(activate(mem, joining));
+                return Ok((activate(mem, joining), token));
             }
             put_back(mem, &joining);
             skipped[index - range.start] = true;
         }
     }
-    Err(AttachError::TableFull {
-        side,
-        max: range.len() as u32,
-    })
+    match (geometry.kind, busy) {
+        (RingKind::Spsc, Some(pid)) => Err(AttachError::Busy { side, pid }),
+        _ => Err(AttachError::TableFull {
+            side,
+            max: range.len() as u32,
+        }),
+    }
 }
 
 /// Takes entry `index` if its `ctl` still reads `seen`, as JOINING under a new generation.
@@ -283,6 +315,7 @@ fn take(mem: &Mem, index: usize, seen: u64, me: ProcessId) -> Option<Registratio
         .compare_exchange(seen, joining, AcqRel, Relaxed)
         .ok()?;
     entry.start_time.store(me.start_time, Relaxed);
+    entry.pidns.store(crate::proc::pid_namespace(), Relaxed);
     Some(Registration {
         index,
         ctl: joining,
@@ -342,6 +375,7 @@ pub(crate) fn close(mem: &Mem, registration: &Registration) {
 pub(crate) fn parties(
     memory: &RingMemory,
     geometry: &Geometry,
+    liveness: &dyn Liveness,
 ) -> (Vec<PartyInfo>, Vec<PartyInfo>) {
     let decode = |side: Side| {
         let range = side_range(geometry, side);
@@ -367,8 +401,7 @@ pub(crate) fn parties(
                     start_time: entry.start_time.load(Relaxed),
                     generation: ctl_generation(ctl) as u32,
                     claim: entry.claim.load(Relaxed),
-                    alive: entry_status(&memory.mem, index, crate::proc::is_alive)
-                        == EntryStatus::Live,
+                    alive: entry_status(&memory.mem, index, liveness) == EntryStatus::Live,
                 })
             })
             .collect()

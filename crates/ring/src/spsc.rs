@@ -73,6 +73,22 @@ pub struct Consumer {
     poisoned: Option<Corruption>,
 }
 
+/// Positions at or beyond this are corrupt: 2^63 bytes is decades at memory bandwidth, and
+/// the bound keeps `position + capacity` arithmetic far from overflow whatever a peer wrote.
+const POSITION_LIMIT: u64 = 1 << 63;
+
+/// Checks the `head` a reattaching endpoint resumes from (a peer may have written anything).
+fn check_resumed_head(head: u64) -> Option<Corruption> {
+    if !head.is_multiple_of(8) || head >= POSITION_LIMIT {
+        return Some(Corruption::new(
+            "consumer head must be 8-aligned and below 2^63",
+            head,
+            POSITION_LIMIT,
+        ));
+    }
+    None
+}
+
 /// Creates an SPSC ring on the heap and attaches both ends: for use between threads of one
 /// process, for tests and for benchmarks.
 ///
@@ -104,8 +120,10 @@ impl Producer {
     ///
     /// # Errors
     /// Any [`AttachError`]: not a ring, the wrong kind, a geometry that breaks the layout or
-    /// does not fit the memory, or a producer that is already attached ([`AttachError::Busy`])
-    /// or has been ([`AttachError::Abandoned`]).
+    /// does not fit the memory, or a live producer already attached ([`AttachError::Busy`]).
+    /// A side whose endpoint left or died can be attached again: a
+    /// new producer continues after the last committed record, a new consumer at the first
+    /// record its predecessor had not received.
     pub fn attach(memory: &RingMemory, opts: &AttachOptions) -> Result<Producer, AttachError> {
         let ep = Endpoint::attach(
             memory,
@@ -115,7 +133,7 @@ impl Producer {
             &mut |_, _, _| true,
         )?;
         let geo = ep.geo;
-        Ok(Producer {
+        let mut producer = Producer {
             data: geo.data_offset,
             cap: geo.capacity,
             mask: geo.mask(),
@@ -125,7 +143,56 @@ impl Producer {
             pending: None,
             poisoned: None,
             ep,
-        })
+        };
+        producer.resume();
+        Ok(producer)
+    }
+
+    /// Finds where an earlier producer stopped, for a producer that attaches after another
+    /// left or died: the end of the committed records, found by walking them from the
+    /// consumer's released `head` exactly as the consumer would read them. The walk stops at
+    /// the first word that is not a record of its position (rule 1 of the in-band commit leaves
+    /// a zero or an earlier lap's header after the last publication; a batch the old producer
+    /// never flushed has no first header), so a new producer continues after the last committed
+    /// record and overwrites only what was never published. On a fresh ring it finds `0`.
+    /// A walk that meets a record breaking the layout stops there too: the consumer reports
+    /// that record as `Corrupted`, and this producer writes after the valid ones.
+    fn resume(&mut self) {
+        // SYNC(release): Acquire pairs with the consumer's Release store of `head`.
+        let head = self.ep.mem.header().consumer.head.load(Acquire);
+        if let Some(c) = check_resumed_head(head) {
+            self.poisoned = Some(c);
+            return;
+        }
+        let mut pos = head;
+        while pos - head < self.cap {
+            let offset = pos & self.mask;
+            // SYNC(commit): Acquire pairs with the earlier producer's Release store of the
+            // header, as in `Consumer::poll`.
+            let word = self.header_word(pos).load(Acquire);
+            if word & REC_VALID == 0 || word >> 32 != record_tag(pos) {
+                break;
+            }
+            let len = word & REC_LEN_MASK;
+            let next = if word & REC_PAD != 0 {
+                if offset == 0 || len != self.cap - offset - REC_HEADER_LEN as u64 {
+                    break;
+                }
+                pos + self.cap - offset
+            } else {
+                if len > self.max_message as u64 || len > self.cap - offset - REC_HEADER_LEN as u64
+                {
+                    break;
+                }
+                pos + record_size(len)
+            };
+            if next - head > self.cap {
+                break;
+            }
+            pos = next;
+        }
+        self.tail = pos;
+        self.head_cache = head;
     }
 
     /// The ring's geometry, as read at attach time.
@@ -146,11 +213,17 @@ impl Producer {
         &self.ep.identity
     }
 
-    /// The other side: not attached yet, attached and alive, or gone (probes liveness: not
-    /// for a hot loop).
+    /// The other side: not attached yet, attached and alive, left, or died (probes
+    /// liveness: not for a hot loop).
     #[must_use]
     pub fn peer_state(&self) -> PeerState {
         self.ep.peer_state()
+    }
+
+    /// How many times an endpoint of the other side has attached, reattachments included.
+    #[must_use]
+    pub fn peer_attachments(&self) -> u64 {
+        self.ep.peer_attachments()
     }
 
     /// Whether the consumer has left or died (probes its liveness: not for a hot loop).
@@ -561,14 +634,21 @@ impl Consumer {
             &mut |_, _, _| true,
         )?;
         let geo = ep.geo;
+        // A consumer that attaches after another left or died starts where that one had
+        // released: everything it had received is gone, everything else is still there. A
+        // hostile value only makes this consumer read records that do not validate.
+        // SYNC(release): Acquire pairs with the earlier consumer's Release store of `head`.
+        let head = ep.mem.header().consumer.head.load(Acquire);
+        let poisoned = check_resumed_head(head);
+        let head = if poisoned.is_some() { 0 } else { head };
         Ok(Consumer {
             data: geo.data_offset,
             cap: geo.capacity,
             mask: geo.mask(),
             max_message: u64::from(geo.max_message),
-            head: 0,
-            released: 0,
-            poisoned: None,
+            head,
+            released: head,
+            poisoned,
             ep,
         })
     }
@@ -585,11 +665,17 @@ impl Consumer {
         &self.ep.identity
     }
 
-    /// The other side: not attached yet, attached and alive, or gone (probes liveness: not
-    /// for a hot loop).
+    /// The other side: not attached yet, attached and alive, left, or died (probes
+    /// liveness: not for a hot loop).
     #[must_use]
     pub fn peer_state(&self) -> PeerState {
         self.ep.peer_state()
+    }
+
+    /// How many times an endpoint of the other side has attached, reattachments included.
+    #[must_use]
+    pub fn peer_attachments(&self) -> u64 {
+        self.ep.peer_attachments()
     }
 
     /// Whether the producer has left or died (probes its liveness: not for a hot loop).
@@ -691,12 +777,18 @@ impl Consumer {
     /// the last store, on close, or here.
     pub fn flush(&mut self) {
         if self.head != self.released {
-            // SYNC(release): Release pairs with the Acquire load in `Producer::reload_head`:
-            // our reads of the released records happen before the producer overwrites them.
-            self.ep.mem.header().consumer.head.store(self.head, Release);
+            self.publish_head();
             self.released = self.head;
             self.ep.notify(WaitWord::NotFull);
         }
+    }
+
+    #[inline]
+    fn publish_head(&self) {
+        // SYNC(release): Release pairs with the Acquire load in `Producer::reload_head` (and
+        // `Producer::resume`): our reads of the released records happen before the producer
+        // overwrites them.
+        self.ep.mem.header().consumer.head.store(self.head, Release);
     }
 
     #[inline]
@@ -731,8 +823,14 @@ impl Consumer {
     #[inline]
     fn release(&mut self, pos: u64, len: usize) {
         self.head = pos + record_size(len as u64);
+        // The release is published at once (a plain store to this consumer's own line), so a
+        // consumer that dies loses nothing it had not received: one that attaches next starts
+        // here. Only the wake of a producer waiting for room is batched, to a quarter of the
+        // capacity (or an empty ring, or close).
+        self.publish_head();
         if self.head - self.released >= self.cap / 4 {
-            self.flush();
+            self.released = self.head;
+            self.ep.notify(WaitWord::NotFull);
         }
     }
 

@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use crate::layout::WaitBlock;
 use crate::mem::{Mem, WaitWord};
-use crate::proc::{LivenessProbe, ProcessId};
+use std::sync::Arc;
+
+use crate::proc::{Liveness, LivenessProbe, PidLiveness, ProbeLiveness, ProcessId};
 use crate::sync::Ordering::{Acquire, Relaxed, Release, SeqCst};
 use crate::sync::{fence, spin_hint, yield_now};
 
@@ -68,7 +70,7 @@ pub struct AttachOptions {
     pub(crate) init_timeout: Duration,
     pub(crate) liveness_interval: Duration,
     pub(crate) wait: WaitStrategy,
-    pub(crate) probe: LivenessProbe,
+    pub(crate) liveness: Arc<dyn Liveness>,
     pub(crate) identity: Option<ProcessId>,
 }
 
@@ -78,7 +80,7 @@ impl Default for AttachOptions {
             init_timeout: Duration::from_secs(2),
             liveness_interval: Duration::from_millis(50),
             wait: WaitStrategy::default(),
-            probe: crate::proc::is_alive,
+            liveness: Arc::new(PidLiveness),
             identity: None,
         }
     }
@@ -124,10 +126,20 @@ impl AttachOptions {
         self.wait
     }
 
-    /// Replaces the liveness check (for tests, or processes in different pid namespaces).
+    /// Replaces the liveness check by a function of pid and start time (for tests that model
+    /// deaths with fake pids).
     #[must_use]
     pub fn liveness_probe(mut self, probe: LivenessProbe) -> AttachOptions {
-        self.probe = probe;
+        self.liveness = Arc::new(ProbeLiveness(probe));
+        self
+    }
+
+    /// Replaces the liveness check (default [`PidLiveness`]): the layer that mapped the ring
+    /// supplies the best signal its backing gives, for example a lock the kernel releases
+    /// when the process dies, whatever its pid namespace.
+    #[must_use]
+    pub fn liveness(mut self, liveness: Arc<dyn Liveness>) -> AttachOptions {
+        self.liveness = liveness;
         self
     }
 

@@ -37,13 +37,15 @@ impl Consumer {
     /// # Errors
     /// As [`Producer::attach`](super::Producer::attach).
     pub fn attach(memory: &RingMemory, opts: &AttachOptions) -> Result<Consumer, AttachError> {
-        let probe = opts.probe;
+        let liveness = opts.liveness.clone();
         let ep = Endpoint::attach(
             memory,
             RingKind::Mpmc,
             Side::Consumer,
             opts,
-            &mut |mem, geo, index| recovery::resolve_taken(mem, geo, Side::Consumer, index, probe),
+            &mut |mem, geo, index| {
+                recovery::resolve_taken(mem, geo, Side::Consumer, index, &*liveness)
+            },
         )?;
         let slots = Slots::new(&ep.geo);
         Ok(Consumer { ep, slots })
@@ -67,11 +69,17 @@ impl Consumer {
         self.ep.mem.header().counters.lost.load(Relaxed)
     }
 
-    /// The other side: not attached yet, attached and alive, or gone (probes liveness: not
-    /// for a hot loop).
+    /// The other side: not attached yet, attached and alive, left, or died (probes
+    /// liveness: not for a hot loop).
     #[must_use]
     pub fn peer_state(&self) -> PeerState {
         self.ep.peer_state()
+    }
+
+    /// How many times an endpoint of the other side has attached, reattachments included.
+    #[must_use]
+    pub fn peer_attachments(&self) -> u64 {
+        self.ep.peer_attachments()
     }
 
     /// Whether every producer has left or died (probes liveness: not for a hot loop).
@@ -150,7 +158,7 @@ impl Consumer {
             &self.slots,
             Side::Producer,
             head,
-            self.ep.opts.probe,
+            &*self.ep.opts.liveness,
             None,
         )
         .map_err(PopError::Corrupted)?;

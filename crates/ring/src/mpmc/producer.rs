@@ -29,13 +29,15 @@ impl Producer {
     /// Any [`AttachError`]; [`AttachError::TableFull`] if `max_producers` live producers are
     /// attached.
     pub fn attach(memory: &RingMemory, opts: &AttachOptions) -> Result<Producer, AttachError> {
-        let probe = opts.probe;
+        let liveness = opts.liveness.clone();
         let ep = Endpoint::attach(
             memory,
             RingKind::Mpmc,
             Side::Producer,
             opts,
-            &mut |mem, geo, index| recovery::resolve_taken(mem, geo, Side::Producer, index, probe),
+            &mut |mem, geo, index| {
+                recovery::resolve_taken(mem, geo, Side::Producer, index, &*liveness)
+            },
         )?;
         let slots = Slots::new(&ep.geo);
         Ok(Producer { ep, slots })
@@ -59,11 +61,17 @@ impl Producer {
         self.ep.mem.header().counters.abandoned.load(Relaxed)
     }
 
-    /// The other side: not attached yet, attached and alive, or gone (probes liveness: not
-    /// for a hot loop).
+    /// The other side: not attached yet, attached and alive, left, or died (probes
+    /// liveness: not for a hot loop).
     #[must_use]
     pub fn peer_state(&self) -> PeerState {
         self.ep.peer_state()
+    }
+
+    /// How many times an endpoint of the other side has attached, reattachments included.
+    #[must_use]
+    pub fn peer_attachments(&self) -> u64 {
+        self.ep.peer_attachments()
     }
 
     /// Whether every consumer has left or died (probes liveness: not for a hot loop).
@@ -145,7 +153,7 @@ impl Producer {
             &self.slots,
             Side::Consumer,
             pos,
-            self.ep.opts.probe,
+            &*self.ep.opts.liveness,
             None,
         )
         .map_err(PushError::Corrupted)?;

@@ -26,7 +26,7 @@ use crate::error::{Corruption, Side};
 use crate::geometry::Geometry;
 use crate::layout::SEQ_LOST;
 use crate::mem::{Mem, WaitWord};
-use crate::proc::LivenessProbe;
+use crate::proc::Liveness;
 use crate::registry::{self, EntryStatus};
 use crate::sync::Ordering::{AcqRel, Acquire, Relaxed};
 
@@ -57,7 +57,7 @@ pub(crate) fn resolve(
     slots: &Slots,
     side: Side,
     pos: u64,
-    probe: LivenessProbe,
+    liveness: &dyn Liveness,
     taken: Option<usize>,
 ) -> Result<Resolution, Corruption> {
     let seq_word = slots.seq(mem, pos);
@@ -101,7 +101,7 @@ pub(crate) fn resolve(
             continue;
         }
         matched = true;
-        if registry::entry_status(mem, entry, probe) == EntryStatus::Live {
+        if registry::entry_status(mem, entry, liveness) == EntryStatus::Live {
             return Ok(Resolution::Waiting);
         }
     }
@@ -139,7 +139,7 @@ pub(crate) fn resolve_taken(
     geo: &Geometry,
     side: Side,
     index: usize,
-    probe: LivenessProbe,
+    liveness: &dyn Liveness,
 ) -> bool {
     // The entry is ours now, so the claim is frozen: its occupant closed (SYNC(close): the
     // Acquire pairs with its Release store of CLOSED, after its last claim) or died.
@@ -148,7 +148,7 @@ pub(crate) fn resolve_taken(
         return true;
     };
     let slots = Slots::new(geo);
-    match resolve(mem, geo, &slots, side, pos, probe, Some(index)) {
+    match resolve(mem, geo, &slots, side, pos, liveness, Some(index)) {
         Ok(Resolution::Waiting) => false,
         // Corruption cannot come out with `taken` set (the taken entry matches); a ring a peer
         // corrupted is reported by the operations, not by attach.
