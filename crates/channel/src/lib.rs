@@ -83,6 +83,7 @@
 mod bytes;
 mod channel;
 mod error;
+mod liveness;
 mod message;
 mod options;
 mod raw;

@@ -9,6 +9,7 @@
 //! the name when no registered process is alive, and `ringway clean` removes segments whose
 //! processes all died.
 
+use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -19,6 +20,7 @@ use ringway_ring::{
 };
 
 use crate::error::Error;
+use crate::liveness;
 use crate::message::MessageType;
 use crate::options::{
     Address, ChannelOptions, DEFAULT_BYTE_CAPACITY, DEFAULT_MPMC_MESSAGE, DEFAULT_MPMC_SLOTS,
@@ -40,6 +42,30 @@ pub(crate) struct Shared {
     /// and goes before the creator attaches cannot remove the name; the creator's first
     /// endpoint takes that count instead of adding one.
     precounted: AtomicBool,
+    /// How the endpoints (and `anyone_alive`) tell live parties from dead ones.
+    pub(crate) liveness: Arc<dyn ringway_ring::Liveness>,
+    /// The creator's lock on [`liveness::CREATOR_BYTE`], held while this process has the
+    /// channel it created open, so a stale-name takeover never replaces it.
+    _creator_token: Option<OwnedFd>,
+}
+
+/// The liveness of a region's parties: locks on its fd, on a companion memfd for anonymous
+/// and `/dev/zero` memory, the pid alone for System V.
+fn region_liveness(
+    region: &Region,
+    name: &str,
+) -> Result<Arc<dyn ringway_ring::Liveness>, Error> {
+    let failed = |what: String| Error::Unsupported {
+        channel: name.to_owned(),
+        what,
+    };
+    match (region.fd(), region.backing()) {
+        (None, Backing::Anonymous | Backing::DevZero) => {
+            let companion = liveness::companion().map_err(failed)?;
+            Ok(Arc::new(liveness::LockLiveness::new(Arc::new(companion))))
+        }
+        (fd, _) => liveness::for_fd(fd).map_err(failed),
+    }
 }
 
 /// The ring configuration for messages of `message` with these options.
@@ -147,7 +173,30 @@ impl Shared {
                 })?;
             Ok((memory, geometry))
         })();
-        let (memory, geometry) = match built {
+        let built = built.and_then(|(memory, geometry)| {
+            let liveness = region_liveness(&region, &name)?;
+            let token = match (named, region.fd()) {
+                (true, Some(_)) => Some(
+                    liveness::LockLiveness::new(Arc::new(
+                        region
+                            .fd()
+                            .and_then(|fd| fd.try_clone_to_owned().ok())
+                            .ok_or_else(|| Error::Unsupported {
+                                channel: name.clone(),
+                                what: "dup of the segment fd failed".to_owned(),
+                            })?,
+                    ))
+                    .lock(liveness::CREATOR_BYTE)
+                    .map_err(|what| Error::Unsupported {
+                        channel: name.clone(),
+                        what,
+                    })?,
+                ),
+                _ => None,
+            };
+            Ok((memory, geometry, liveness, token))
+        });
+        let (memory, geometry, liveness, token) = match built {
             Ok(built) => built,
             Err(e) => {
                 // Nothing may be left behind by a failed create. The region was created with
@@ -164,6 +213,8 @@ impl Shared {
             named,
             opts: opts.clone(),
             precounted: AtomicBool::new(named),
+            liveness,
+            _creator_token: token,
         }))
     }
 
@@ -252,6 +303,7 @@ impl Shared {
                 theirs: flavour,
             });
         }
+        let liveness = region_liveness(&region, &name)?;
         Ok(Arc::new(Shared {
             region,
             memory,
@@ -260,12 +312,16 @@ impl Shared {
             named,
             opts: opts.clone(),
             precounted: AtomicBool::new(false),
+            liveness,
+            _creator_token: None,
         }))
     }
 
     fn attach_options(&self) -> AttachOptions {
         // The ring is initialised already (create or `adopt` waited for it).
-        self.opts.attach_options(Duration::from_secs(1))
+        self.opts
+            .attach_options(Duration::from_secs(1))
+            .liveness(self.liveness.clone())
     }
 
     /// Removes the name of a channel this process just created, after a failure to attach
@@ -388,7 +444,7 @@ impl Drop for Membership {
 impl Shared {
     /// Whether any registered endpoint (other than ones that closed) is alive, by `/proc`.
     fn anyone_alive(&self) -> bool {
-        match ringway_ring::inspect(&self.memory) {
+        match ringway_ring::inspect_with(&self.memory, &*self.liveness) {
             Ok(info) => info
                 .producers
                 .iter()

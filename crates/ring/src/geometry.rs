@@ -390,6 +390,7 @@ pub fn init(memory: &RingMemory, config: &RingConfig) -> Result<Geometry, InitEr
     let me = crate::proc::ProcessId::current();
     id.creator_pid.store(me.pid, Relaxed);
     id.creator_start.store(me.start_time, Relaxed);
+    id.creator_pidns.store(crate::proc::pid_namespace(), Relaxed);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
@@ -619,7 +620,12 @@ pub fn inspect_with(
         label: read_label(memory),
         creator_pid,
         creator_start_time,
-        creator_alive: crate::proc::is_alive(creator_pid, creator_start_time),
+        creator_alive: liveness.creator_alive(&crate::proc::Party {
+            index: u32::MAX,
+            pid: creator_pid,
+            start_time: creator_start_time,
+            pidns: header.identity.creator_pidns.load(Relaxed),
+        }),
         created_ns: header.identity.created_ns.load(Relaxed),
         tail: header.producer.tail.load(Relaxed),
         head: header.consumer.head.load(Relaxed),

@@ -117,8 +117,10 @@ pub struct Identity {
     pub created_ns: AtomicU64,
     /// The creator's start time (`/proc/<pid>/stat` field 22).
     pub creator_start: AtomicU64,
+    /// The inode of the creator's pid namespace, `0` if unknown (informational).
+    pub creator_pidns: AtomicU64,
     /// Reserved, zero.
-    pub reserved1: [AtomicU64; 2],
+    pub reserved1: [AtomicU64; 1],
     /// [`INIT_READY`] once complete; stored last with Release.
     pub init: AtomicU32,
     /// Reserved, zero.
@@ -329,7 +331,8 @@ const _: () = {
     assert!(offset_of!(Identity, reserved0) == 84);
     assert!(offset_of!(Identity, created_ns) == 88);
     assert!(offset_of!(Identity, creator_start) == 96);
-    assert!(offset_of!(Identity, reserved1) == 104);
+    assert!(offset_of!(Identity, creator_pidns) == 104);
+    assert!(offset_of!(Identity, reserved1) == 112);
     assert!(offset_of!(Identity, init) == 120);
     assert!(offset_of!(Identity, reserved2) == 124);
     assert!(size_of::<Identity>() == 128);

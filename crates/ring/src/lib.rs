@@ -105,7 +105,8 @@ pub use geometry::{
 pub use mem::{KeepAlive, RingMemory, Truncated, TruncationCheck};
 pub use pad::Block128;
 pub use proc::{
-    Liveness, LivenessProbe, Party, PidLiveness, ProcessId, Token, is_alive, pid_namespace,
+    Liveness, LivenessProbe, Party, PidLiveness, ProcessId, Token, is_alive, pid_judgeable,
+    pid_namespace,
 };
 pub use registry::{PartyInfo, PartyState, PeerState};
 pub use wait::{AttachOptions, WaitStrategy};

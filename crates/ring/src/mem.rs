@@ -560,6 +560,7 @@ impl Mem {
                 reserved0: AtomicU32::new(0),
                 created_ns: AtomicU64::new(0),
                 creator_start: AtomicU64::new(0),
+                creator_pidns: AtomicU64::new(0),
                 reserved1: zeroed_array(),
                 init: AtomicU32::new(0),
                 reserved2: AtomicU32::new(0),

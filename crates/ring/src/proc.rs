@@ -57,6 +57,12 @@ pub trait Liveness: Send + Sync + std::fmt::Debug {
         let _ = index;
         Ok(None)
     }
+
+    /// Whether the ring's creator (`party.index` is `u32::MAX`) still holds the ring, for
+    /// tools that decide whether a segment is abandoned. The default judges it like a party.
+    fn creator_alive(&self, party: &Party) -> bool {
+        self.alive(party)
+    }
 }
 
 /// The default [`Liveness`]: the pid and start time, for parties in this process's pid
@@ -68,11 +74,38 @@ pub struct PidLiveness;
 
 impl Liveness for PidLiveness {
     fn alive(&self, party: &Party) -> bool {
-        if party.pidns != 0 && pid_namespace() != 0 && party.pidns != pid_namespace() {
+        if !pid_judgeable(party.pidns) {
             return true;
         }
         is_alive(party.pid, party.start_time)
     }
+}
+
+/// Whether a pid registered from pid namespace `pidns` can be judged here: the namespaces
+/// match (or one is unknown), and this process's `/proc` shows its own namespace (a container
+/// that shares the host's `/proc` sees other processes under those pids).
+#[must_use]
+pub fn pid_judgeable(pidns: u64) -> bool {
+    let ours = pid_namespace();
+    (pidns == 0 || ours == 0 || pidns == ours) && proc_is_ours()
+}
+
+/// Whether `/proc` belongs to this process's pid namespace: `/proc/self/stat` names the pid
+/// `getpid` returns. Cached per process, keyed by pid.
+fn proc_is_ours() -> bool {
+    static CHECKED_PID: AtomicU32 = AtomicU32::new(0);
+    static OURS: AtomicU32 = AtomicU32::new(0);
+    let pid = std::process::id();
+    if CHECKED_PID.load(Ordering::Acquire) == pid {
+        return OURS.load(Ordering::Relaxed) == 1;
+    }
+    let ours = std::fs::read_to_string("/proc/self/stat")
+        .ok()
+        .and_then(|s| s.split_ascii_whitespace().next()?.parse::<u32>().ok())
+        .is_none_or(|seen| seen == pid);
+    OURS.store(u32::from(ours), Ordering::Relaxed);
+    CHECKED_PID.store(pid, Ordering::Release);
+    ours
 }
 
 /// A [`LivenessProbe`] as a [`Liveness`] (pids only, whatever the namespace).
@@ -123,10 +156,12 @@ impl ProcessId {
                 start_time: CACHED_START.load(Ordering::Relaxed),
             };
         }
-        let start_time = match read_stat(pid) {
-            Some(stat) => stat.start_time,
-            None => 0,
-        };
+        // `/proc/self`, not `/proc/<pid>`: in a pid namespace without its own `/proc`, the
+        // pid means another process there, but `self` is always this one.
+        let start_time = std::fs::read("/proc/self/stat")
+            .ok()
+            .and_then(|text| parse_stat(&text))
+            .map_or(0, |stat| stat.start_time);
         CACHED_START.store(start_time, Ordering::Relaxed);
         CACHED_PID.store(pid, Ordering::Release);
         ProcessId { pid, start_time }
