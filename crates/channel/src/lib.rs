@@ -105,3 +105,15 @@ pub use ringway_ring::{Corruption, PeerState, WaitStrategy};
 pub use sender::{Loan, Sender};
 #[cfg(feature = "serde")]
 pub use serde::SerdeError;
+
+/// How the endpoints of a channel over `region` judge each other alive or dead, for tools
+/// that inspect a segment without attaching (`ringway ls`, `stat`, `clean`): locks held by
+/// every endpoint on the segment's fd, read through it (see `docs/layout.md`, *Liveness*), so
+/// a party in another pid namespace is judged like the endpoints judge it; the pid alone for
+/// System V segments.
+#[must_use]
+pub fn party_liveness(
+    region: &ringway_region::Region,
+) -> std::sync::Arc<dyn ringway_ring::Liveness> {
+    liveness::for_fd(region.fd()).unwrap_or_else(|_| std::sync::Arc::new(ringway_ring::PidLiveness))
+}

@@ -124,9 +124,6 @@ pub(crate) fn for_fd(fd: Option<BorrowedFd<'_>>) -> Result<Arc<dyn Liveness>, St
 /// A companion memfd for the liveness locks of a channel that has no fd of its own
 /// (anonymous and `/dev/zero` memory, shared by `fork`): children inherit it with the mapping.
 pub(crate) fn companion() -> Result<OwnedFd, String> {
-    nix::sys::memfd::memfd_create(
-        c"ringway-liveness",
-        nix::sys::memfd::MFdFlags::MFD_CLOEXEC,
-    )
-    .map_err(|e| format!("memfd_create for the liveness locks: {e}"))
+    nix::sys::memfd::memfd_create(c"ringway-liveness", nix::sys::memfd::MFdFlags::MFD_CLOEXEC)
+        .map_err(|e| format!("memfd_create for the liveness locks: {e}"))
 }

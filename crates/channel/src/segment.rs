@@ -51,10 +51,7 @@ pub(crate) struct Shared {
 
 /// The liveness of a region's parties: locks on its fd, on a companion memfd for anonymous
 /// and `/dev/zero` memory, the pid alone for System V.
-fn region_liveness(
-    region: &Region,
-    name: &str,
-) -> Result<Arc<dyn ringway_ring::Liveness>, Error> {
+fn region_liveness(region: &Region, name: &str) -> Result<Arc<dyn ringway_ring::Liveness>, Error> {
     let failed = |what: String| Error::Unsupported {
         channel: name.to_owned(),
         what,

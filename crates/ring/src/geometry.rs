@@ -390,7 +390,8 @@ pub fn init(memory: &RingMemory, config: &RingConfig) -> Result<Geometry, InitEr
     let me = crate::proc::ProcessId::current();
     id.creator_pid.store(me.pid, Relaxed);
     id.creator_start.store(me.start_time, Relaxed);
-    id.creator_pidns.store(crate::proc::pid_namespace(), Relaxed);
+    id.creator_pidns
+        .store(crate::proc::pid_namespace(), Relaxed);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));

@@ -104,7 +104,10 @@ fn examine(region: Arc<Region>) -> Found {
         Ok(memory) => memory,
         Err(error) => return Found::Broken { raw, error },
     };
-    match ringway_ring::inspect(&memory) {
+    // The same liveness the endpoints use on each other (locks on the segment's fd, so a party
+    // in another pid namespace is judged right), so `ls`, `stat` and `clean` agree with them.
+    let liveness = ringway_channel::party_liveness(&region);
+    match ringway_ring::inspect_with(&memory, &*liveness) {
         Ok(info) => Found::Ring(Box::new(Ring { info, raw })),
         Err(error) => Found::Broken { raw, error },
     }
