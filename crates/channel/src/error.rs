@@ -58,6 +58,12 @@ pub enum Error {
         /// The channel's flavour.
         theirs: Flavour,
     },
+    /// `open` was waiting for the channel's creator when the channel's
+    /// [`Interrupt`](crate::Interrupt) was raised; nothing was opened.
+    Interrupted {
+        /// The channel.
+        channel: String,
+    },
     /// A typed channel's message type does not fit a message slot (larger than the ring's
     /// largest message), or a clone was asked of an SPSC endpoint.
     Unsupported {
@@ -120,6 +126,10 @@ impl fmt::Display for Error {
                  with ChannelOptions::flavour(Flavour::{theirs:?})"
             ),
             Error::Unsupported { channel, what } => write!(f, "channel {channel}: {what}"),
+            Error::Interrupted { channel } => write!(
+                f,
+                "channel {channel}: interrupted while waiting for its creator (the channel's Interrupt was raised)"
+            ),
         }
     }
 }
@@ -157,6 +167,9 @@ pub enum SendError<T> {
     Full(T),
     /// No room before the deadline (`send_timeout`).
     Timeout(T),
+    /// The channel's [`Interrupt`](crate::Interrupt) was raised while the send waited for
+    /// room (`send`, `send_timeout`): nothing was sent.
+    Interrupted(T),
     /// No receiver is left: every receiver dropped or died.
     Disconnected(T),
     /// The message is larger than the channel carries (byte channels).
@@ -183,6 +196,7 @@ impl<T> SendError<T> {
         match self {
             SendError::Full(v)
             | SendError::Timeout(v)
+            | SendError::Interrupted(v)
             | SendError::Disconnected(v)
             | SendError::TooLarge { value: v, .. }
             | SendError::Corrupted { value: v, .. } => v,
@@ -194,6 +208,7 @@ impl<T> SendError<T> {
         match self {
             SendError::Full(v) => SendError::Full(f(v)),
             SendError::Timeout(v) => SendError::Timeout(f(v)),
+            SendError::Interrupted(v) => SendError::Interrupted(f(v)),
             SendError::Disconnected(v) => SendError::Disconnected(f(v)),
             SendError::TooLarge { value, len, max } => SendError::TooLarge {
                 value: f(value),
@@ -217,6 +232,7 @@ impl<T> SendError<T> {
         match e {
             P::Full => SendError::Full(value),
             P::Timeout => SendError::Timeout(value),
+            P::Interrupted => SendError::Interrupted(value),
             P::TooLarge { len, max } => SendError::TooLarge { value, len, max },
             P::Corrupted(corruption) => SendError::Corrupted { value, corruption },
             // `Closed`, and any kind a later ring version adds: nobody to send to.
@@ -228,6 +244,7 @@ impl<T> SendError<T> {
         match self {
             SendError::Full(_) => "channel is full".into(),
             SendError::Timeout(_) => "timed out waiting for room".into(),
+            SendError::Interrupted(_) => "interrupted while waiting for room (nothing sent)".into(),
             SendError::Disconnected(_) => "no receiver left (it dropped its end or died)".into(),
             SendError::TooLarge { len, max, .. } => {
                 format!("message of {len} bytes exceeds the channel's maximum of {max}")
@@ -260,6 +277,9 @@ pub enum RecvError {
     Empty,
     /// Nothing before the deadline (`recv_timeout`).
     Timeout,
+    /// The channel's [`Interrupt`](crate::Interrupt) was raised while the receive waited
+    /// (`recv`, `recv_timeout`): nothing was received.
+    Interrupted,
     /// Every sender dropped or died, and everything they sent has been received.
     Disconnected,
     /// The other side wrote values that break the ring's layout, or a message of the wrong
@@ -273,6 +293,7 @@ impl RecvError {
         match e {
             P::Empty => RecvError::Empty,
             P::Timeout => RecvError::Timeout,
+            P::Interrupted => RecvError::Interrupted,
             P::Corrupted(c) => RecvError::Corrupted(c),
             _ => RecvError::Disconnected,
         }
@@ -284,6 +305,9 @@ impl fmt::Display for RecvError {
         match self {
             RecvError::Empty => f.write_str("recv: channel is empty"),
             RecvError::Timeout => f.write_str("recv: timed out waiting for a message"),
+            RecvError::Interrupted => {
+                f.write_str("recv: interrupted while waiting for a message (nothing received)")
+            }
             RecvError::Disconnected => {
                 f.write_str("recv: no sender left (dropped or died) and every message was received")
             }

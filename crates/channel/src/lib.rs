@@ -101,7 +101,7 @@ pub use message::MessageType;
 pub use options::{Address, ChannelOptions, Flavour};
 pub use receiver::{IntoIter, Iter, Receiver, RecvRef, TryIter};
 pub use ringway_region::{Backing, HugePages};
-pub use ringway_ring::{Corruption, PeerState, WaitStrategy};
+pub use ringway_ring::{Corruption, Interrupt, PeerState, WaitStrategy};
 pub use sender::{Loan, Sender};
 #[cfg(feature = "serde")]
 pub use serde::SerdeError;

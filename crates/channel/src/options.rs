@@ -153,6 +153,7 @@ pub struct ChannelOptions {
     pub(crate) lock: bool,
     pub(crate) huge_pages: HugePages,
     pub(crate) type_name: Option<String>,
+    pub(crate) interrupt: Option<crate::Interrupt>,
 }
 
 impl Default for ChannelOptions {
@@ -171,6 +172,7 @@ impl Default for ChannelOptions {
             lock: false,
             huge_pages: HugePages::None,
             type_name: None,
+            interrupt: None,
         }
     }
 }
@@ -241,6 +243,39 @@ impl ChannelOptions {
     #[must_use]
     pub fn open_timeout(mut self, timeout: Duration) -> ChannelOptions {
         self.open_timeout = timeout;
+        self
+    }
+
+    /// Lets `interrupt` wake this channel's blocking calls: once it is raised, `send`,
+    /// `recv`, their `_timeout` forms, loans and `open` return `Interrupted` as soon as they
+    /// would have to wait (for room, a message, or the creator), with nothing sent, received or
+    /// left half-done, until [`Interrupt::clear`](crate::Interrupt::clear); calls that need not
+    /// wait complete, and `try_` calls are not affected. Raising it is async-signal-safe, which
+    /// makes it the way to shut down a process blocked in `recv` on Ctrl-C or `SIGTERM`:
+    ///
+    /// ```no_run
+    /// use ringway_channel::{ChannelOptions, Interrupt, Receiver, RecvError};
+    ///
+    /// let stop = Interrupt::new();
+    /// let on_signal = stop.clone();
+    /// // With the signal-hook crate: its handler may only do async-signal-safe work, and
+    /// // `Interrupt::interrupt` is an atomic store and a futex wake.
+    /// // unsafe { signal_hook::low_level::register(signal_hook::consts::SIGINT, move || on_signal.interrupt()) }?;
+    /// # drop(on_signal);
+    /// let mut rx = Receiver::<u64>::create("/jobs", &ChannelOptions::new().interrupt(stop))?;
+    /// loop {
+    ///     match rx.recv() {
+    ///         Ok(job) => println!("job {job}"),
+    ///         Err(RecvError::Interrupted) => break, // Ctrl-C: leave cleanly
+    ///         Err(e) => return Err(e.into()),
+    ///     }
+    /// }
+    /// drop(rx); // removes "/jobs" from /dev/shm
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn interrupt(mut self, interrupt: crate::Interrupt) -> ChannelOptions {
+        self.interrupt = Some(interrupt);
         self
     }
 
@@ -325,9 +360,13 @@ impl ChannelOptions {
     }
 
     pub(crate) fn attach_options(&self, init_timeout: Duration) -> AttachOptions {
-        AttachOptions::new()
+        let opts = AttachOptions::new()
             .wait_strategy(self.wait)
             .init_timeout(init_timeout)
-            .liveness_interval(self.liveness_interval)
+            .liveness_interval(self.liveness_interval);
+        match &self.interrupt {
+            Some(interrupt) => opts.interrupt(interrupt.clone()),
+            None => opts,
+        }
     }
 }

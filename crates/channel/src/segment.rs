@@ -242,7 +242,14 @@ impl Shared {
                             source: Box::new(e),
                         });
                     }
-                    std::thread::sleep(pause.min(opts.open_timeout - waited));
+                    let nap = pause.min(opts.open_timeout - waited);
+                    match &opts.interrupt {
+                        Some(interrupt) if interrupt.sleep(nap) => {
+                            return Err(Error::Interrupted { channel: name });
+                        }
+                        Some(_) => {}
+                        None => std::thread::sleep(nap),
+                    }
                     pause = (pause * 2).min(Duration::from_millis(20));
                 }
                 Err(e) => return Err(e.into()),

@@ -276,6 +276,9 @@ pub enum PushError {
     Full,
     /// No room before the deadline (timed calls only).
     Timeout,
+    /// The endpoint's [`Interrupt`](crate::Interrupt) was raised while the call waited
+    /// (blocking and timed calls only); nothing was written.
+    Interrupted,
     /// No consumer is left: every consumer closed or died.
     Closed,
     /// The message is larger than the ring's `max_message`.
@@ -294,6 +297,7 @@ impl fmt::Display for PushError {
         match self {
             PushError::Full => f.write_str("push: ring is full"),
             PushError::Timeout => f.write_str("push: timed out waiting for space"),
+            PushError::Interrupted => f.write_str("push: interrupted while waiting for space"),
             PushError::Closed => f.write_str("push: no consumer left (closed or dead)"),
             PushError::TooLarge { len, max } => write!(
                 f,
@@ -321,6 +325,9 @@ pub enum PopError {
     Empty,
     /// Nothing committed before the deadline (timed calls only).
     Timeout,
+    /// The endpoint's [`Interrupt`](crate::Interrupt) was raised while the call waited
+    /// (blocking and timed calls only); nothing was consumed.
+    Interrupted,
     /// Every producer closed or died, and everything they committed has been read.
     Closed,
     /// A producer wrote values that break the layout.
@@ -332,6 +339,7 @@ impl fmt::Display for PopError {
         match self {
             PopError::Empty => f.write_str("pop: ring is empty"),
             PopError::Timeout => f.write_str("pop: timed out waiting for a message"),
+            PopError::Interrupted => f.write_str("pop: interrupted while waiting for a message"),
             PopError::Closed => {
                 f.write_str("pop: no producer left (closed or dead) and ring drained")
             }

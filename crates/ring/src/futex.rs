@@ -56,3 +56,84 @@ pub(crate) fn wake_all(word: &AtomicU32) {
         );
     }
 }
+
+/// `futex_waitv` (Linux 5.16): sleeps until either futex changes from its expected value, a
+/// wake on either, the timeout, or a signal. Each entry is `(word, expected, shared)`; a shared
+/// word is keyed on its backing object (it may live in shared memory), a private one on this
+/// process's address. Returns `false` if the kernel lacks the call (`ENOSYS`), so the caller
+/// can fall back; every other outcome means "re-check".
+#[cfg(not(ringway_loom))]
+pub(crate) fn wait_any<const N: usize>(
+    words: [(&AtomicU32, u32, bool); N],
+    timeout: Option<Duration>,
+) -> bool {
+    /// `struct futex_waitv` of `<linux/futex.h>`.
+    #[repr(C)]
+    struct FutexWaitv {
+        val: u64,
+        uaddr: u64,
+        flags: u32,
+        reserved: u32,
+    }
+    const FUTEX2_SIZE_U32: u32 = 0x02;
+    const FUTEX2_PRIVATE: u32 = 128;
+    const SYS_FUTEX_WAITV: libc::c_long = 449;
+    let waiters: [FutexWaitv; N] = words.map(|(word, expected, shared)| FutexWaitv {
+        val: u64::from(expected),
+        uaddr: word.as_ptr() as u64,
+        flags: FUTEX2_SIZE_U32 | if shared { 0 } else { FUTEX2_PRIVATE },
+        reserved: 0,
+    });
+    // futex_waitv takes an absolute CLOCK_MONOTONIC deadline.
+    let deadline = timeout.map(|t| {
+        let mut now = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `now` is a valid, writable timespec.
+        unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut now) };
+        let nanos = i64::from(now.tv_nsec as i32) + i64::from(t.subsec_nanos());
+        libc::timespec {
+            tv_sec: now
+                .tv_sec
+                .saturating_add(libc::time_t::try_from(t.as_secs()).unwrap_or(libc::time_t::MAX))
+                .saturating_add((nanos / 1_000_000_000) as libc::time_t),
+            tv_nsec: (nanos % 1_000_000_000) as libc::c_long,
+        }
+    });
+    let deadline_ptr = deadline
+        .as_ref()
+        .map_or(core::ptr::null(), |t| t as *const libc::timespec);
+    // SAFETY: `waiters` is a live array of `words.len()` futex_waitv entries, each naming a
+    // live, 4-byte aligned u32 (an AtomicU32 borrowed for the call); the kernel only reads the
+    // words, atomically. `deadline_ptr` is null or a timespec that outlives the call.
+    let rc = unsafe {
+        libc::syscall(
+            SYS_FUTEX_WAITV,
+            waiters.as_ptr(),
+            N as libc::c_uint,
+            0u32,
+            deadline_ptr,
+            libc::CLOCK_MONOTONIC,
+        )
+    };
+    !(rc == -1 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ENOSYS))
+}
+
+/// Wakes the threads of this process sleeping on the process-private `word`.
+#[cfg(not(ringway_loom))]
+pub(crate) fn wake_private(word: &std::sync::atomic::AtomicU32) {
+    // SAFETY: as in `wake_all`: the address is only a key. FUTEX_WAKE is async-signal-safe (a
+    // plain system call), which `Interrupt::interrupt` relies on.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word.as_ptr(),
+            libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG,
+            i32::MAX,
+            core::ptr::null::<libc::timespec>(),
+            core::ptr::null::<u32>(),
+            0u32,
+        );
+    }
+}

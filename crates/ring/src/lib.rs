@@ -87,6 +87,7 @@ mod error;
 #[cfg(not(ringway_loom))]
 mod futex;
 mod geometry;
+mod interrupt;
 pub mod layout;
 mod mem;
 pub mod mpmc;
@@ -102,6 +103,7 @@ pub use geometry::{
     Geometry, Identity, RingConfig, RingInfo, has_magic, init, inspect, inspect_with,
     wait_initialized,
 };
+pub use interrupt::Interrupt;
 pub use mem::{KeepAlive, RingMemory, Truncated, TruncationCheck};
 pub use pad::Block128;
 pub use proc::{

@@ -480,7 +480,7 @@ impl Mem {
         unsafe { core::ptr::copy_nonoverlapping(src, dst, len) }
     }
 
-    fn wait_word(&self, which: WaitWord) -> &AtomicU32 {
+    pub(crate) fn wait_word(&self, which: WaitWord) -> &AtomicU32 {
         let header = self.header();
         match which {
             WaitWord::NotEmpty => &header.not_empty.seq,

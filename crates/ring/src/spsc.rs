@@ -521,8 +521,10 @@ impl Producer {
                     || registry::side_closed(mem, geo, Side::Consumer)
             };
             let ep = &self.ep;
-            if waiter.pause(mem, WaitWord::NotFull, ready, || ep.until_due()) == Pause::TimedOut {
-                return Err(PushError::Timeout);
+            match waiter.pause(mem, WaitWord::NotFull, ready, || ep.until_due()) {
+                Pause::Retry => {}
+                Pause::TimedOut => return Err(PushError::Timeout),
+                Pause::Interrupted => return Err(PushError::Interrupted),
             }
             match self.claim(len) {
                 Err(PushError::Full) => {}
@@ -949,8 +951,10 @@ impl Consumer {
                     || registry::side_closed(mem, geo, Side::Producer)
             };
             let ep = &self.ep;
-            if waiter.pause(mem, WaitWord::NotEmpty, ready, || ep.until_due()) == Pause::TimedOut {
-                return Err(PopError::Timeout);
+            match waiter.pause(mem, WaitWord::NotEmpty, ready, || ep.until_due()) {
+                Pause::Retry => {}
+                Pause::TimedOut => return Err(PopError::Timeout),
+                Pause::Interrupted => return Err(PopError::Interrupted),
             }
             match self.next() {
                 Err(PopError::Empty) => {}

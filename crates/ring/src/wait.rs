@@ -71,6 +71,7 @@ pub struct AttachOptions {
     pub(crate) liveness_interval: Duration,
     pub(crate) wait: WaitStrategy,
     pub(crate) liveness: Arc<dyn Liveness>,
+    pub(crate) interrupt: Option<crate::Interrupt>,
     pub(crate) identity: Option<ProcessId>,
 }
 
@@ -81,6 +82,7 @@ impl Default for AttachOptions {
             liveness_interval: Duration::from_millis(50),
             wait: WaitStrategy::default(),
             liveness: Arc::new(PidLiveness),
+            interrupt: None,
             identity: None,
         }
     }
@@ -110,6 +112,14 @@ impl AttachOptions {
     #[must_use]
     pub fn liveness_interval(mut self, interval: Duration) -> AttachOptions {
         self.liveness_interval = interval.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Lets `interrupt` wake the blocking and timed calls of the endpoints attached with
+    /// these options: once it is raised they return `Interrupted` (see [`crate::Interrupt`]).
+    #[must_use]
+    pub fn interrupt(mut self, interrupt: crate::Interrupt) -> AttachOptions {
+        self.interrupt = Some(interrupt);
         self
     }
 
@@ -182,6 +192,8 @@ pub(crate) enum Pause {
     Retry,
     /// The deadline passed.
     TimedOut,
+    /// The endpoint's [`Interrupt`](crate::Interrupt) was raised.
+    Interrupted,
 }
 
 /// The state of one blocking call: its deadline and how far it has got through spinning and
@@ -199,6 +211,7 @@ pub(crate) struct Waiter {
     started: bool,
     spun: u32,
     yielded: u32,
+    interrupt: Option<crate::Interrupt>,
 }
 
 fn block(mem: &Mem, which: WaitWord) -> &WaitBlock {
@@ -219,12 +232,22 @@ impl Waiter {
             started: false,
             spun: 0,
             yielded: 0,
+            interrupt: opts.interrupt.clone(),
         }
+    }
+
+    fn interrupted(&self) -> bool {
+        self.interrupt
+            .as_ref()
+            .is_some_and(crate::Interrupt::is_interrupted)
     }
 
     /// Checks the deadline, starting the clock on the first call. Any timeout is accepted:
     /// one past what `Instant` can hold is no deadline at all.
     fn clock(&mut self) -> Pause {
+        if self.interrupted() {
+            return Pause::Interrupted;
+        }
         if cfg!(ringway_loom) || self.timeout.is_none() {
             // Loom has no clock, and a model must be deterministic.
             return Pause::Retry;
@@ -255,6 +278,9 @@ impl Waiter {
         // load, a compare and a `pause`, so a message is seen within a few nanoseconds of
         // its arrival. Every 1024 spins the caller retries the operation (which runs the
         // slow-path checks when due) and the deadline is checked.
+        if self.interrupted() {
+            return Pause::Interrupted;
+        }
         let spins = self.strategy.spins();
         if spins.is_none_or(|limit| self.spun < limit) {
             loop {
@@ -293,11 +319,34 @@ impl Waiter {
         // sees our increment (and it bumps `seq`, so the FUTEX_WAIT below returns at once if it
         // has not started), or our `ready()` sees what the waker published before its fence.
         fence(SeqCst);
-        if !ready() {
-            mem.futex_wait(which, seq, slice);
+        // SYNC(interrupt): the same fence pairs with the SeqCst store in `Interrupt::interrupt`.
+        if !ready() && !self.interrupted() {
+            self.sleep(mem, which, seq, slice);
         }
         block.waiters.fetch_sub(1, SeqCst);
+        if self.interrupted() {
+            return Pause::Interrupted;
+        }
         Pause::Retry
+    }
+
+    /// Sleeps on the ring's wait word, and on the interrupt flag if there is one.
+    fn sleep(&self, mem: &Mem, which: WaitWord, seq: u32, slice: Option<Duration>) {
+        #[cfg(not(ringway_loom))]
+        if let Some(interrupt) = &self.interrupt {
+            let words = [
+                (mem.wait_word(which), seq, true),
+                (interrupt.word(), 0, false),
+            ];
+            if crate::futex::wait_any(words, slice) {
+                return;
+            }
+            // No futex_waitv (Linux before 5.16): slices short enough to see the flag soon.
+            let short = Duration::from_millis(10);
+            mem.futex_wait(which, seq, Some(slice.map_or(short, |s| s.min(short))));
+            return;
+        }
+        mem.futex_wait(which, seq, slice);
     }
 }
 

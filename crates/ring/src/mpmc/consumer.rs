@@ -257,8 +257,10 @@ impl Consumer {
                     || registry::side_closed(mem, geo, Side::Producer)
             };
             let ep = &self.ep;
-            if waiter.pause(mem, WaitWord::NotEmpty, ready, || ep.until_due()) == Pause::TimedOut {
-                return Err(PopError::Timeout);
+            match waiter.pause(mem, WaitWord::NotEmpty, ready, || ep.until_due()) {
+                Pause::Retry => {}
+                Pause::TimedOut => return Err(PopError::Timeout),
+                Pause::Interrupted => return Err(PopError::Interrupted),
             }
         }
     }

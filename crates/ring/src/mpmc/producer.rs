@@ -234,8 +234,10 @@ impl Producer {
                     || registry::side_closed(mem, geo, Side::Consumer)
             };
             let ep = &self.ep;
-            if waiter.pause(mem, WaitWord::NotFull, ready, || ep.until_due()) == Pause::TimedOut {
-                return Err(PushError::Timeout);
+            match waiter.pause(mem, WaitWord::NotFull, ready, || ep.until_due()) {
+                Pause::Retry => {}
+                Pause::TimedOut => return Err(PushError::Timeout),
+                Pause::Interrupted => return Err(PushError::Interrupted),
             }
         }
     }
