@@ -58,6 +58,17 @@ pub enum Error {
         /// The channel's flavour.
         theirs: Flavour,
     },
+    /// `create` found the name taken by a channel that is in use (or that it could not judge
+    /// abandoned); a channel whose processes are all dead is taken over instead (see
+    /// [`ChannelOptions::takeover`](crate::ChannelOptions::takeover)).
+    AlreadyExists {
+        /// The channel.
+        channel: String,
+        /// Who holds it, and since when.
+        holder: String,
+        /// The region's error.
+        source: Box<ringway_region::Error>,
+    },
     /// `open` was waiting for the channel's creator when the channel's
     /// [`Interrupt`](crate::Interrupt) was raised; nothing was opened.
     Interrupted {
@@ -126,6 +137,14 @@ impl fmt::Display for Error {
                  with ChannelOptions::flavour(Flavour::{theirs:?})"
             ),
             Error::Unsupported { channel, what } => write!(f, "channel {channel}: {what}"),
+            Error::AlreadyExists {
+                channel, holder, ..
+            } => write!(
+                f,
+                "create {channel}: the name is taken: {holder}. Once every process using it has \
+                 died, create takes it over; to remove it from code anyway, call \
+                 Address::remove (processes that have it mapped keep their mapping)"
+            ),
             Error::Interrupted { channel } => write!(
                 f,
                 "channel {channel}: interrupted while waiting for its creator (the channel's Interrupt was raised)"

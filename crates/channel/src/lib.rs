@@ -92,6 +92,7 @@ mod segment;
 mod sender;
 #[cfg(feature = "serde")]
 mod serde;
+mod takeover;
 
 pub use bytemuck::{self, Pod, Zeroable};
 pub use bytes::{ByteIter, ByteLoan, ByteReceiver, ByteRef, ByteSender};

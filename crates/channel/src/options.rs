@@ -154,6 +154,7 @@ pub struct ChannelOptions {
     pub(crate) huge_pages: HugePages,
     pub(crate) type_name: Option<String>,
     pub(crate) interrupt: Option<crate::Interrupt>,
+    pub(crate) takeover: bool,
 }
 
 impl Default for ChannelOptions {
@@ -173,6 +174,7 @@ impl Default for ChannelOptions {
             huge_pages: HugePages::None,
             type_name: None,
             interrupt: None,
+            takeover: true,
         }
     }
 }
@@ -243,6 +245,17 @@ impl ChannelOptions {
     #[must_use]
     pub fn open_timeout(mut self, timeout: Duration) -> ChannelOptions {
         self.open_timeout = timeout;
+        self
+    }
+
+    /// Named channels: whether `create` may take over a name whose channel was left behind
+    /// by processes that all died (killed, or ended without dropping their endpoints): it
+    /// removes that channel and creates the new one, atomically against other processes
+    /// doing the same (exactly one of them creates). A channel with any live party, or
+    /// something that is not a ringway channel, is never touched. On by default.
+    #[must_use]
+    pub fn takeover(mut self, yes: bool) -> ChannelOptions {
+        self.takeover = yes;
         self
     }
 

@@ -26,6 +26,7 @@ use crate::options::{
     Address, ChannelOptions, DEFAULT_BYTE_CAPACITY, DEFAULT_MPMC_MESSAGE, DEFAULT_MPMC_SLOTS,
     DEFAULT_TYPED_CAPACITY, Flavour,
 };
+use crate::takeover;
 
 /// A region holding an initialised ring, and what this process expects of it.
 #[derive(Debug)]
@@ -47,6 +48,47 @@ pub(crate) struct Shared {
     /// The creator's lock on [`liveness::CREATOR_BYTE`], held while this process has the
     /// channel it created open, so a stale-name takeover never replaces it.
     _creator_token: Option<OwnedFd>,
+}
+
+/// Creates the region, taking over a stale name (see `takeover`) when that is allowed.
+fn create_or_take_over(
+    backing: &Backing,
+    name: &str,
+    opts: &ChannelOptions,
+    len: usize,
+    named: bool,
+) -> Result<Region, Error> {
+    let region_opts = opts.create_region(len, named);
+    let mut attempts = 0;
+    loop {
+        match Region::create(backing, &region_opts) {
+            Ok(region) => return Ok(region),
+            Err(e) if e.kind() == ErrorKind::AlreadyExists && named => {
+                attempts += 1;
+                let verdict = takeover::judge(backing);
+                match verdict {
+                    takeover::Verdict::Stale(stale) if opts.takeover && attempts <= 3 => {
+                        takeover::remove(&stale);
+                    }
+                    takeover::Verdict::Stale(_) => {
+                        return Err(takeover::taken(
+                            name,
+                            "every process that used it is dead, but takeover is off \
+                             (ChannelOptions::takeover)"
+                                .to_owned(),
+                            e,
+                        ));
+                    }
+                    takeover::Verdict::Gone if attempts <= 3 => {}
+                    takeover::Verdict::Held(holder) => {
+                        return Err(takeover::taken(name, holder, e));
+                    }
+                    takeover::Verdict::Gone | takeover::Verdict::Foreign => return Err(e.into()),
+                }
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 /// The liveness of a region's parties: locks on its fd, on a companion memfd for anonymous
@@ -159,8 +201,7 @@ impl Shared {
             channel: name.clone(),
             source,
         })?;
-        let region = Region::create(backing, &opts.create_region(len, named))?;
-        let region = Arc::new(region);
+        let region = Arc::new(create_or_take_over(backing, &name, opts, len, named)?);
         let built = (|| {
             let memory = ring_memory(&region, &name)?;
             let geometry =
