@@ -84,14 +84,30 @@ impl Liveness for LockLiveness {
     }
 }
 
+/// The byte a process taking over a stale channel write-locks in the old object while it
+/// checks, removes and re-creates the name, so two takers never interleave (see `takeover`).
+pub(crate) const TAKEOVER_BYTE: u32 = 65537;
+
+/// Takes an exclusive (write) lock on `byte` of the object behind `fd`, without waiting,
+/// through a new open file description: `Ok(None)` if another one holds a lock there.
+pub(crate) fn try_lock_exclusive(fd: BorrowedFd<'_>, byte: u32) -> Result<Option<OwnedFd>, String> {
+    let fd = reopen_with(fd, OFlag::O_RDWR)?;
+    let lock = flock(libc::F_WRLCK, byte);
+    match fcntl(fd.as_fd(), FcntlArg::F_OFD_SETLK(&lock)) {
+        Ok(_) => Ok(Some(fd)),
+        Err(nix::errno::Errno::EAGAIN | nix::errno::Errno::EACCES) => Ok(None),
+        Err(e) => Err(format!("fcntl(F_OFD_SETLK, F_WRLCK) on byte {byte}: {e}")),
+    }
+}
+
 /// A new open file description of the object behind `fd`.
 fn reopen(fd: BorrowedFd<'_>) -> Result<OwnedFd, String> {
+    reopen_with(fd, OFlag::O_RDONLY)
+}
+
+fn reopen_with(fd: BorrowedFd<'_>, access: OFlag) -> Result<OwnedFd, String> {
     let path = format!("/proc/self/fd/{}", fd.as_raw_fd());
-    open(
-        path.as_str(),
-        OFlag::O_RDONLY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
+    open(path.as_str(), access | OFlag::O_CLOEXEC, Mode::empty())
     .map_err(|e| {
         format!("open({path}): {e} (a liveness lock needs its own open file description; is /proc mounted?)")
     })

@@ -68,7 +68,28 @@ fn create_or_take_over(
                 let verdict = takeover::judge(backing);
                 match verdict {
                     takeover::Verdict::Stale(stale) if opts.takeover && attempts <= 3 => {
-                        takeover::remove(&stale);
+                        let takeover::Claim::Locked(_lock) = takeover::claim(&stale) else {
+                            return Err(takeover::taken(
+                                name,
+                                "another process is taking it over".to_owned(),
+                                e,
+                            ));
+                        };
+                        // Under the lock: still stale (nobody attached meanwhile)?
+                        match takeover::judge_region(stale) {
+                            takeover::Verdict::Stale(stale) => {
+                                takeover::remove(&stale);
+                                match Region::create(backing, &region_opts) {
+                                    Ok(region) => return Ok(region),
+                                    Err(again) if again.kind() == ErrorKind::AlreadyExists => {}
+                                    Err(other) => return Err(other.into()),
+                                }
+                            }
+                            takeover::Verdict::Held(holder) => {
+                                return Err(takeover::taken(name, holder, e));
+                            }
+                            takeover::Verdict::Gone | takeover::Verdict::Foreign => {}
+                        }
                     }
                     takeover::Verdict::Stale(_) => {
                         return Err(takeover::taken(
@@ -202,38 +223,34 @@ impl Shared {
             source,
         })?;
         let region = Arc::new(create_or_take_over(backing, &name, opts, len, named)?);
+        // The creator's lock is taken before `init` publishes the ring: whoever sees the ring
+        // initialised (a process judging the name for a takeover) also sees it held.
         let built = (|| {
+            let liveness = region_liveness(&region, &name)?;
+            let token = match (named, region.fd()) {
+                (true, Some(fd)) => {
+                    let file = fd.try_clone_to_owned().map_err(|e| Error::Unsupported {
+                        channel: name.clone(),
+                        what: format!("dup of the segment fd failed: {e}"),
+                    })?;
+                    let token = liveness::LockLiveness::new(Arc::new(file))
+                        .lock(liveness::CREATOR_BYTE)
+                        .map_err(|what| Error::Unsupported {
+                            channel: name.clone(),
+                            what,
+                        })?;
+                    Some(token)
+                }
+                _ => None,
+            };
             let memory = ring_memory(&region, &name)?;
             let geometry =
                 ringway_ring::init(&memory, &config).map_err(|source| Error::Config {
                     channel: name.clone(),
                     source,
                 })?;
-            Ok((memory, geometry))
-        })();
-        let built = built.and_then(|(memory, geometry)| {
-            let liveness = region_liveness(&region, &name)?;
-            let token = match (named, region.fd()) {
-                (true, Some(_)) => Some(
-                    liveness::LockLiveness::new(Arc::new(
-                        region
-                            .fd()
-                            .and_then(|fd| fd.try_clone_to_owned().ok())
-                            .ok_or_else(|| Error::Unsupported {
-                                channel: name.clone(),
-                                what: "dup of the segment fd failed".to_owned(),
-                            })?,
-                    ))
-                    .lock(liveness::CREATOR_BYTE)
-                    .map_err(|what| Error::Unsupported {
-                        channel: name.clone(),
-                        what,
-                    })?,
-                ),
-                _ => None,
-            };
             Ok((memory, geometry, liveness, token))
-        });
+        })();
         let (memory, geometry, liveness, token) = match built {
             Ok(built) => built,
             Err(e) => {
