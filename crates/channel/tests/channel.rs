@@ -391,7 +391,10 @@ fn timeouts_and_full_empty() -> Result<(), Failed> {
             }
             assert!(sent < 10_000, "{flavour}: never full");
         };
-        assert!(matches!(err, SendError::Full(v) if v == sent), "{err:?}");
+        assert!(
+            matches!(err, SendError::Full { value, .. } if value == sent),
+            "{err:?}"
+        );
         let start = Instant::now();
         let err = tx.send_timeout(99, Duration::from_millis(50)).unwrap_err();
         assert!(start.elapsed() >= Duration::from_millis(50));
@@ -421,10 +424,13 @@ fn any_duration_is_a_valid_interval_and_timeout() -> Result<(), Failed> {
             Err(RecvError::Timeout)
         );
         while tx.try_send(7).is_ok() {}
-        assert!(matches!(tx.try_send(7), Err(SendError::Full(7))));
+        assert!(matches!(
+            tx.try_send(7),
+            Err(SendError::Full { value: 7, .. })
+        ));
         assert!(matches!(
             tx.send_timeout(7, Duration::from_millis(5)),
-            Err(SendError::Timeout(7))
+            Err(SendError::Timeout { value: 7, .. })
         ));
         std::thread::scope(|s| {
             s.spawn(|| {
