@@ -573,7 +573,8 @@ impl fmt::Display for Error {
             Error::Unsealed { what, seals } => write!(
                 f,
                 "open {what} from fd: not sealed (seals {seals:#x}): without F_SEAL_SHRINK and \
-                 F_SEAL_GROW a peer could truncate it and crash this process with SIGBUS; \
+                 F_SEAL_GROW a peer could truncate it, and this process would read zeros where \
+                 the shared contents were (the SIGBUS guard keeps it alive, not the data); \
                  create it with Region::create(&Backing::memfd(..)) or accept the risk with \
                  RegionOptions::allow_unsealed(true)"
             ),
