@@ -108,6 +108,14 @@ impl Error {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            // The region's text offers RegionOptions::allow_unsealed, which a channel does not
+            // have: what a channel user can do is take memfds made by Channel::memfd.
+            Error::Region(ringway_region::Error::Unsealed { what, seals }) => write!(
+                f,
+                "take channel {what} from fd: not sealed (seals {seals:#x}): without \
+                 F_SEAL_SHRINK and F_SEAL_GROW a peer could truncate it under both sides; \
+                 send the fd of a channel made with Channel::memfd, which seals it"
+            ),
             Error::Region(e) => e.fmt(f),
             Error::Config { channel, source } => write!(f, "channel {channel}: {source}"),
             Error::NotFound {
@@ -705,6 +713,13 @@ mod tests {
         ))
         .to_string();
         assert!(full.contains("ChannelOptions::capacity"), "{full}");
+        let unsealed = Error::from(ringway_region::Error::Unsealed {
+            what: "memfd \"jobs\"".to_owned(),
+            seals: 0,
+        })
+        .to_string();
+        assert!(unsealed.contains("Channel::memfd"), "{unsealed}");
+        assert!(!unsealed.contains("RegionOptions"), "{unsealed}");
     }
 
     #[test]

@@ -118,7 +118,7 @@ fn sysv_mpmc_two_sender_processes() -> Result<(), Failed> {
 fn file_bytes_by_name() -> Result<(), Failed> {
     let scope = LeakScope::new();
     let path = scope.temp_path("bytes");
-    let opts = opts(Flavour::Spsc).capacity(16 * 1024);
+    let opts = opts(Flavour::Spsc).capacity(16).max_message(2000);
     let mut rx = ByteReceiver::create(Address::file(&path), &opts)?;
     let max = rx.max_message();
     let child = spawn_role(
@@ -170,7 +170,7 @@ fn anonymous_across_fork() -> Result<(), Failed> {
 
 /// /dev/zero mapping across fork, bytes: the child takes the receiver.
 fn dev_zero_across_fork() -> Result<(), Failed> {
-    let channel = ByteChannel::dev_zero(&opts(Flavour::Spsc).capacity(4096))?;
+    let channel = ByteChannel::dev_zero(&opts(Flavour::Spsc).capacity(8).max_message(2000))?;
     let child = fork_child(|| {
         let Ok(mut rx) = channel.receiver() else {
             return 2;
@@ -527,7 +527,7 @@ fn serde_messages() -> Result<(), Failed> {
         symbol: String,
         legs: Vec<(i32, f64)>,
     }
-    let channel = ByteChannel::anonymous(&opts(Flavour::Spsc).capacity(1 << 16))?;
+    let channel = ByteChannel::anonymous(&opts(Flavour::Spsc).capacity(64))?;
     let child = fork_child(|| {
         let Ok(mut tx) = channel.sender() else {
             return 2;
