@@ -103,8 +103,11 @@ impl Link for RingLink {
 }
 
 fn ring_options() -> ChannelOptions {
+    // Capacity counts messages: as many SIZE-byte records (8-byte header each) as fill
+    // RING_BYTES, less one for the padding before a record that would cross the end.
     ChannelOptions::new()
-        .capacity(RING_BYTES)
+        .max_message(SIZE)
+        .capacity(RING_BYTES / (SIZE + 8) - 1)
         .wait_strategy(WaitStrategy::Spin)
 }
 

@@ -29,7 +29,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let path = std::env::temp_dir().join(format!("ringway-example-{}.sock", std::process::id()));
     let listener = UnixListener::bind(&path)?;
-    let channel = ByteChannel::memfd("example", &ChannelOptions::new().capacity(4096))?;
+    let channel = ByteChannel::memfd("example", &ChannelOptions::new().capacity(16))?;
     let mut client = std::process::Command::new(std::env::current_exe()?)
         .args(["client", path.to_str().ok_or("temp path is not UTF-8")?])
         .spawn()?;

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use ringway_ring::PeerState;
 
+use crate::capacity::Size;
 use crate::error::{Error, RecvError, SendError};
 use crate::message::MessageType;
 use crate::options::{Address, ChannelOptions, Flavour};
@@ -35,6 +36,10 @@ use crate::segment::{Membership, Rx, Shared, Tx};
 pub struct ByteSender {
     tx: Tx,
     member: Membership,
+    /// The channel's name, shared with the errors that name it.
+    name: Arc<str>,
+    /// The channel's largest message (an SPSC ring could carry larger ones).
+    max: usize,
 }
 
 impl ByteSender {
@@ -58,48 +63,77 @@ impl ByteSender {
 
     pub(crate) fn attach(shared: &Arc<Shared>) -> Result<ByteSender, Error> {
         let (tx, member) = shared.producer()?;
-        Ok(ByteSender { tx, member })
-    }
-
-    /// The largest message this channel carries.
-    #[must_use]
-    pub fn max_message(&self) -> usize {
-        self.member.shared.max_message()
+        let max = Size::bytes(&shared.geometry, tx.label()).max_message;
+        Ok(ByteSender {
+            tx,
+            member,
+            name: Arc::from(shared.name.as_str()),
+            max,
+        })
     }
 
     /// Sends `msg`, waiting for room as long as a receiver is alive.
     ///
+    /// The error does not hold on to `msg` (the caller still has it), so `?` works on a
+    /// message borrowed from a local:
+    ///
+    /// ```
+    /// use ringway_channel::{ByteReceiver, ByteSender, ChannelOptions};
+    ///
+    /// fn greet(tx: &mut ByteSender, who: &str) -> Result<(), Box<dyn std::error::Error>> {
+    ///     let s = format!("hello, {who}");
+    ///     tx.send(s.as_bytes())?;
+    ///     Ok(())
+    /// }
+    /// # let name = format!("/ringway-doc-send-local-{}", std::process::id());
+    /// let mut tx = ByteSender::create(&name, &ChannelOptions::new())?;
+    /// let mut rx = ByteReceiver::open(&name, &ChannelOptions::new())?;
+    /// greet(&mut tx, "world")?;
+    /// let mut buf = Vec::new();
+    /// rx.recv(&mut buf)?;
+    /// assert_eq!(buf, b"hello, world");
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
     /// # Errors
-    /// [`SendError::Disconnected`], [`SendError::TooLarge`], [`SendError::Corrupted`]; the
-    /// message comes back in each.
-    pub fn send<'m>(&mut self, msg: &'m [u8]) -> Result<(), SendError<&'m [u8]>> {
-        self.tx
-            .push(msg, Wait::Forever)
-            .map_err(|e| SendError::from_push(e, msg))
+    /// [`SendError::Disconnected`], [`SendError::TooLarge`], [`SendError::Corrupted`].
+    pub fn send(&mut self, msg: &[u8]) -> Result<(), SendError<()>> {
+        self.send_with(msg, Wait::Forever)
     }
 
     /// Sends `msg` if there is room now.
     ///
     /// # Errors
     /// [`SendError::Full`], and as [`send`](ByteSender::send).
-    pub fn try_send<'m>(&mut self, msg: &'m [u8]) -> Result<(), SendError<&'m [u8]>> {
-        self.tx
-            .push(msg, Wait::Try)
-            .map_err(|e| SendError::from_push(e, msg))
+    pub fn try_send(&mut self, msg: &[u8]) -> Result<(), SendError<()>> {
+        self.send_with(msg, Wait::Try)
     }
 
     /// Sends `msg`, waiting up to `timeout` for room.
     ///
     /// # Errors
     /// [`SendError::Timeout`], and as [`send`](ByteSender::send).
-    pub fn send_timeout<'m>(
-        &mut self,
-        msg: &'m [u8],
-        timeout: Duration,
-    ) -> Result<(), SendError<&'m [u8]>> {
+    pub fn send_timeout(&mut self, msg: &[u8], timeout: Duration) -> Result<(), SendError<()>> {
+        self.send_with(msg, Wait::For(timeout))
+    }
+
+    fn send_with(&mut self, msg: &[u8], wait: Wait) -> Result<(), SendError<()>> {
+        self.check_len(msg.len(), ())?;
         self.tx
-            .push(msg, Wait::For(timeout))
-            .map_err(|e| SendError::from_push(e, msg))
+            .push(msg, wait)
+            .map_err(|e| SendError::from_push(e, (), &self.name))
+    }
+
+    /// Refuses a message longer than the channel's largest, which an SPSC ring would carry.
+    fn check_len<V>(&self, len: usize, value: V) -> Result<V, SendError<V>> {
+        if len > self.max {
+            return Err(SendError::from_push(
+                ringway_ring::PushError::TooLarge { len, max: self.max },
+                value,
+                &self.name,
+            ));
+        }
+        Ok(value)
     }
 
     /// Lends `len` bytes of shared memory for the next message, waiting for room as long as a
@@ -132,10 +166,11 @@ impl ByteSender {
     }
 
     fn loan_with(&mut self, len: usize, wait: Wait) -> Result<ByteLoan<'_>, SendError<usize>> {
+        self.check_len(len, len)?;
         let grant = self
             .tx
             .reserve(len, wait)
-            .map_err(|e| SendError::from_push(e, len))?;
+            .map_err(|e| SendError::from_push(e, len, &self.name))?;
         Ok(ByteLoan { grant })
     }
 
@@ -171,6 +206,12 @@ impl ByteSender {
     #[must_use]
     pub fn flavour(&self) -> Flavour {
         self.member.shared.opts.flavour
+    }
+
+    crate::capacity::size_getters!(size, tx);
+
+    fn size(&self) -> Size {
+        Size::bytes(&self.member.shared.geometry, self.tx.label())
     }
 }
 
@@ -259,12 +300,6 @@ impl ByteReceiver {
     pub(crate) fn attach(shared: &Arc<Shared>) -> Result<ByteReceiver, Error> {
         let (rx, member) = shared.consumer()?;
         Ok(ByteReceiver { rx, member })
-    }
-
-    /// The largest message this channel carries.
-    #[must_use]
-    pub fn max_message(&self) -> usize {
-        self.member.shared.max_message()
     }
 
     /// Receives the next message into `out` (replacing its contents), waiting as long as a
@@ -373,6 +408,12 @@ impl ByteReceiver {
     #[must_use]
     pub fn flavour(&self) -> Flavour {
         self.member.shared.opts.flavour
+    }
+
+    crate::capacity::size_getters!(size, rx);
+
+    fn size(&self) -> Size {
+        Size::bytes(&self.member.shared.geometry, self.rx.label())
     }
 }
 

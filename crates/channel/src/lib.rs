@@ -81,6 +81,7 @@
 //!   postcard, for messages that are not plain data.
 
 mod bytes;
+mod capacity;
 mod channel;
 mod error;
 mod liveness;

@@ -123,9 +123,13 @@ impl fmt::Display for Address {
 
 /// How to build a channel and how its endpoints behave.
 ///
-/// Sizes: for a typed channel `capacity` counts messages; for a byte channel it counts bytes
-/// of ring (SPSC) or slots (MPMC), and `max_message` bounds a message. Rings are sized up to
-/// a power of two.
+/// Sizes, one rule for every flavour and kind: **[`capacity`](ChannelOptions::capacity) is a
+/// number of messages** of up to [`max_message`](ChannelOptions::max_message) bytes (a typed
+/// channel's messages are `size_of::<T>()` bytes). Rings come in powers of two, so a channel
+/// may hold more than asked for; every endpoint's `capacity()`, `capacity_bytes()` and
+/// `max_message()` report what was made. Creating a channel checks that its segment fits the
+/// free space of `/dev/shm` (or the file's filesystem, or the System V limits) and refuses it
+/// with [`Error::NoSpace`](crate::Error::NoSpace) otherwise.
 ///
 /// # Examples
 /// ```
@@ -179,33 +183,45 @@ impl Default for ChannelOptions {
     }
 }
 
-/// Default capacity of a typed channel, in messages.
-pub(crate) const DEFAULT_TYPED_CAPACITY: usize = 1024;
-/// Default ring size of an SPSC byte channel, in bytes.
-pub(crate) const DEFAULT_BYTE_CAPACITY: usize = 1 << 20;
-/// Default number of slots of an MPMC byte channel.
-pub(crate) const DEFAULT_MPMC_SLOTS: usize = 1024;
-/// Default largest message of an MPMC byte channel, in bytes.
-pub(crate) const DEFAULT_MPMC_MESSAGE: usize = 4096;
-
 impl ChannelOptions {
-    /// The defaults: SPSC, 1024 messages (typed) or a 1 MiB ring (bytes), spin-then-park
-    /// waiting, a 10 s open timeout, crash detection within 50 ms of waiting.
+    /// The defaults: SPSC; 1024 messages, or as many as fit 4 MiB of ring if fewer (at least
+    /// one); byte messages of up to 4096 bytes; spin-then-park waiting, a 10 s open timeout,
+    /// crash detection within 50 ms of waiting.
     #[must_use]
     pub fn new() -> ChannelOptions {
         ChannelOptions::default()
     }
 
-    /// Typed channels: messages in flight. Byte channels: ring bytes (SPSC) or slots (MPMC).
-    /// Rounded up to a power of two.
+    /// How many messages the channel holds (sent and not yet received), for every flavour and
+    /// kind: messages of [`max_message`](ChannelOptions::max_message) bytes for a byte channel
+    /// (smaller ones take less room in an SPSC ring, so more of them fit), of
+    /// `size_of::<T>()` bytes for a typed one. Rounded up to what the ring can make (MPMC:
+    /// a power of two, at least 2); the endpoints' `capacity()` says what was made.
+    ///
+    /// Default: 1024, or as many as fit 4 MiB of ring if fewer (at least one). Zero is
+    /// refused ([`Error::InvalidOptions`](crate::Error::InvalidOptions)).
+    ///
+    /// # Examples
+    /// ```
+    /// use ringway_channel::{ChannelOptions, Flavour, Sender};
+    /// # let name = format!("/ringway-doc-capacity-{}", std::process::id());
+    /// for flavour in [Flavour::Spsc, Flavour::Mpmc] {
+    ///     let opts = ChannelOptions::new().capacity(1000).flavour(flavour);
+    ///     let tx = Sender::<[u64; 3]>::create(&name, &opts)?;
+    ///     assert_eq!(tx.capacity(), 1024, "{flavour}: messages, rounded up");
+    ///     assert!(tx.capacity_bytes() < 64 * 1024, "{flavour}: 1024 messages of 24 bytes");
+    /// }
+    /// # Ok::<(), ringway_channel::Error>(())
+    /// ```
     #[must_use]
     pub fn capacity(mut self, capacity: usize) -> ChannelOptions {
         self.capacity = Some(capacity);
         self
     }
 
-    /// Byte channels: the largest message. An SPSC ring is grown to carry it (to at least
-    /// twice its size); an MPMC ring uses it as its slot size (default 4096).
+    /// Byte channels: the largest message, in bytes (default 4096, at least 1); a larger send
+    /// is [`SendError::TooLarge`](crate::SendError::TooLarge). Typed channels carry
+    /// `size_of::<T>()` bytes: any other value is refused.
     #[must_use]
     pub fn max_message(mut self, bytes: usize) -> ChannelOptions {
         self.max_message = Some(bytes);

@@ -54,6 +54,22 @@ impl Tx {
             Tx::Mpmc(p) => p.peer_state(),
         }
     }
+
+    /// What the ring has in use: bytes (SPSC) or slots (MPMC).
+    pub(crate) fn queued(&self) -> u64 {
+        match self {
+            Tx::Spsc(p) => p.queued(),
+            Tx::Mpmc(p) => p.queued(),
+        }
+    }
+
+    /// The label the creator stored (read at attach time).
+    pub(crate) fn label(&self) -> &str {
+        match self {
+            Tx::Spsc(p) => &p.identity().label,
+            Tx::Mpmc(p) => &p.identity().label,
+        }
+    }
 }
 
 /// Bytes reserved in either ring, written in place, then committed.
@@ -135,6 +151,22 @@ impl Rx {
         match self {
             Rx::Spsc(_) => 0,
             Rx::Mpmc(c) => c.lost(),
+        }
+    }
+
+    /// What the ring has in use: bytes (SPSC) or slots (MPMC).
+    pub(crate) fn queued(&self) -> u64 {
+        match self {
+            Rx::Spsc(c) => c.queued(),
+            Rx::Mpmc(c) => c.queued(),
+        }
+    }
+
+    /// The label the creator stored (read at attach time).
+    pub(crate) fn label(&self) -> &str {
+        match self {
+            Rx::Spsc(c) => &c.identity().label,
+            Rx::Mpmc(c) => &c.identity().label,
         }
     }
 }

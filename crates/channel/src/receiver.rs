@@ -10,6 +10,7 @@ use ringway_ring::Corruption;
 
 use ringway_ring::PeerState;
 
+use crate::capacity::Size;
 use crate::error::{Error, RecvError};
 use crate::message::MessageType;
 use crate::options::{Address, ChannelOptions, Flavour};
@@ -186,6 +187,12 @@ impl<T: Pod> Receiver<T> {
     #[must_use]
     pub fn flavour(&self) -> Flavour {
         self.member.shared.opts.flavour
+    }
+
+    crate::capacity::size_getters!(size, rx);
+
+    fn size(&self) -> Size {
+        Size::typed(&self.member.shared.geometry, core::mem::size_of::<T>())
     }
 }
 

@@ -16,16 +16,13 @@ use std::time::{Duration, Instant};
 
 use ringway_region::{Backing, ErrorKind, Region};
 use ringway_ring::{
-    AttachOptions, Geometry, RingConfig, RingKind, RingMemory, layout, mpmc, spsc, wait_initialized,
+    AttachOptions, Geometry, RingConfig, RingKind, RingMemory, mpmc, spsc, wait_initialized,
 };
 
 use crate::error::Error;
 use crate::liveness;
 use crate::message::MessageType;
-use crate::options::{
-    Address, ChannelOptions, DEFAULT_BYTE_CAPACITY, DEFAULT_MPMC_MESSAGE, DEFAULT_MPMC_SLOTS,
-    DEFAULT_TYPED_CAPACITY, Flavour,
-};
+use crate::options::{Address, ChannelOptions, Flavour};
 use crate::takeover;
 
 /// A region holding an initialised ring, and what this process expects of it.
@@ -128,74 +125,16 @@ fn region_liveness(region: &Region, name: &str) -> Result<Arc<dyn ringway_ring::
     }
 }
 
-/// The ring configuration for messages of `message` with these options.
+/// The ring configuration for messages of `message` with these options (the rules are in
+/// [`crate::capacity`]).
 fn ring_config(
     message: &MessageType,
     opts: &ChannelOptions,
     name: &str,
 ) -> Result<RingConfig, Error> {
-    let invalid = |what: &str| Error::Unsupported {
-        channel: name.to_owned(),
-        what: what.to_owned(),
-    };
-    let pow2 = |n: usize, what: &str| {
-        n.checked_next_power_of_two()
-            .map(|n| n as u64)
-            .ok_or_else(|| invalid(what))
-    };
-    let config = match (message.size, opts.flavour) {
-        (Some(size), Flavour::Spsc) => {
-            let size = size as usize;
-            let messages = opts.capacity.unwrap_or(DEFAULT_TYPED_CAPACITY).max(1);
-            let record = layout::record_size(size as u64) as usize;
-            let bytes = messages
-                .checked_mul(record)
-                .ok_or_else(|| invalid("capacity overflows"))?;
-            // Big enough for the messages asked for, and for one message of this type.
-            let min_for_one = 2 * (size + layout::REC_HEADER_LEN);
-            let capacity = pow2(bytes.max(min_for_one).max(32), "capacity overflows")?;
-            RingConfig::spsc(capacity)
-        }
-        (Some(size), Flavour::Mpmc) => {
-            let slots = pow2(
-                opts.capacity.unwrap_or(DEFAULT_TYPED_CAPACITY).max(2),
-                "capacity overflows",
-            )?;
-            let slot =
-                u32::try_from(size).map_err(|_| invalid("message type too large for a slot"))?;
-            RingConfig::mpmc(slots, slot)
-        }
-        (None, Flavour::Spsc) => {
-            let mut bytes = opts.capacity.unwrap_or(DEFAULT_BYTE_CAPACITY).max(32);
-            if let Some(max) = opts.max_message {
-                let need = max
-                    .checked_add(layout::REC_HEADER_LEN)
-                    .and_then(|n| n.checked_mul(2))
-                    .ok_or_else(|| invalid("max_message overflows"))?;
-                bytes = bytes.max(need);
-            }
-            RingConfig::spsc(pow2(bytes, "capacity overflows")?)
-        }
-        (None, Flavour::Mpmc) => {
-            let slots = pow2(
-                opts.capacity.unwrap_or(DEFAULT_MPMC_SLOTS).max(2),
-                "capacity overflows",
-            )?;
-            let slot = opts.max_message.unwrap_or(DEFAULT_MPMC_MESSAGE);
-            let slot =
-                u32::try_from(slot).map_err(|_| invalid("max_message too large for a slot"))?;
-            RingConfig::mpmc(slots, slot)
-        }
-    };
-    let config = match opts.flavour {
-        Flavour::Mpmc => config
-            .max_producers(opts.max_producers)
-            .max_consumers(opts.max_consumers),
-        Flavour::Spsc => config,
-    };
-    Ok(config
-        .fingerprint(message.fingerprint)
-        .label(message.label()))
+    let plan = crate::capacity::plan(message.size, opts, name)?;
+    let label = plan.label(message.label());
+    Ok(plan.config.fingerprint(message.fingerprint).label(&label))
 }
 
 fn flavour_of(kind: RingKind) -> Flavour {
@@ -222,6 +161,7 @@ impl Shared {
             channel: name.clone(),
             source,
         })?;
+        crate::capacity::check_room(backing, len, &name)?;
         let region = Arc::new(create_or_take_over(backing, &name, opts, len, named)?);
         // The creator's lock is taken before `init` publishes the ring: whoever sees the ring
         // initialised (a process judging the name for a takeover) also sees it held.
@@ -428,11 +368,6 @@ impl Shared {
                 ),
             }),
         }
-    }
-
-    /// The largest message the ring carries.
-    pub(crate) fn max_message(&self) -> usize {
-        self.geometry.max_message as usize
     }
 }
 

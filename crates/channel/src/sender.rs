@@ -8,6 +8,7 @@ use bytemuck::Pod;
 
 use ringway_ring::PeerState;
 
+use crate::capacity::Size;
 use crate::error::{Error, SendError};
 use crate::message::MessageType;
 use crate::options::{Address, ChannelOptions, Flavour};
@@ -63,6 +64,8 @@ pub struct Sender<T> {
     // may remove the name.
     tx: Tx,
     member: Membership,
+    /// The channel's name, shared with the errors that name it.
+    name: Arc<str>,
     _type: PhantomData<fn(T)>,
 }
 
@@ -96,6 +99,7 @@ impl<T: Pod> Sender<T> {
         Ok(Sender {
             tx,
             member,
+            name: Arc::from(shared.name.as_str()),
             _type: PhantomData,
         })
     }
@@ -136,7 +140,7 @@ impl<T: Pod> Sender<T> {
                 grant.commit_partial(size);
                 Ok(())
             }
-            Err(e) => Err(SendError::from_push(e, value)),
+            Err(e) => Err(SendError::from_push(e, value, &self.name)),
         }
     }
 
@@ -161,7 +165,7 @@ impl<T: Pod> Sender<T> {
         let grant = self
             .tx
             .reserve(core::mem::size_of::<T>(), wait)
-            .map_err(|e| SendError::from_push(e, ()))?;
+            .map_err(|e| SendError::from_push(e, (), &self.name))?;
         Ok(Loan {
             grant,
             _type: PhantomData,
@@ -203,6 +207,12 @@ impl<T: Pod> Sender<T> {
     #[must_use]
     pub fn flavour(&self) -> Flavour {
         self.member.shared.opts.flavour
+    }
+
+    crate::capacity::size_getters!(size, tx);
+
+    fn size(&self) -> Size {
+        Size::typed(&self.member.shared.geometry, core::mem::size_of::<T>())
     }
 }
 

@@ -118,7 +118,7 @@ fn sysv_mpmc_two_sender_processes() -> Result<(), Failed> {
 fn file_bytes_by_name() -> Result<(), Failed> {
     let scope = LeakScope::new();
     let path = scope.temp_path("bytes");
-    let opts = opts(Flavour::Spsc).capacity(16 * 1024);
+    let opts = opts(Flavour::Spsc).capacity(16).max_message(2000);
     let mut rx = ByteReceiver::create(Address::file(&path), &opts)?;
     let max = rx.max_message();
     let child = spawn_role(
@@ -170,7 +170,7 @@ fn anonymous_across_fork() -> Result<(), Failed> {
 
 /// /dev/zero mapping across fork, bytes: the child takes the receiver.
 fn dev_zero_across_fork() -> Result<(), Failed> {
-    let channel = ByteChannel::dev_zero(&opts(Flavour::Spsc).capacity(4096))?;
+    let channel = ByteChannel::dev_zero(&opts(Flavour::Spsc).capacity(8).max_message(2000))?;
     let child = fork_child(|| {
         let Ok(mut rx) = channel.receiver() else {
             return 2;
@@ -393,7 +393,10 @@ fn timeouts_and_full_empty() -> Result<(), Failed> {
             }
             assert!(sent < 10_000, "{flavour}: never full");
         };
-        assert!(matches!(err, SendError::Full(v) if v == sent), "{err:?}");
+        assert!(
+            matches!(err, SendError::Full { value, .. } if value == sent),
+            "{err:?}"
+        );
         let start = Instant::now();
         let err = tx.send_timeout(99, Duration::from_millis(50)).unwrap_err();
         assert!(start.elapsed() >= Duration::from_millis(50));
@@ -426,10 +429,13 @@ fn any_duration_is_a_valid_interval_and_timeout() -> Result<(), Failed> {
         while tx.try_send(7).is_ok() {
             full += 1;
         }
-        assert!(matches!(tx.try_send(7), Err(SendError::Full(7))));
+        assert!(matches!(
+            tx.try_send(7),
+            Err(SendError::Full { value: 7, .. })
+        ));
         assert!(matches!(
             tx.send_timeout(7, Duration::from_millis(5)),
-            Err(SendError::Timeout(7))
+            Err(SendError::Timeout { value: 7, .. })
         ));
         std::thread::scope(|s| {
             s.spawn(|| {
@@ -529,7 +535,7 @@ fn serde_messages() -> Result<(), Failed> {
         symbol: String,
         legs: Vec<(i32, f64)>,
     }
-    let channel = ByteChannel::anonymous(&opts(Flavour::Spsc).capacity(1 << 16))?;
+    let channel = ByteChannel::anonymous(&opts(Flavour::Spsc).capacity(64))?;
     let child = fork_child(|| {
         let Ok(mut tx) = channel.sender() else {
             return 2;

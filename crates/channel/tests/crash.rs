@@ -294,8 +294,9 @@ fn kill_sender_at_random() -> Result<(), Failed> {
         setup.check_cleaned()?;
     }
     eprintln!(
-        "kill_sender_at_random: {} rounds, worst detection {worst:?}, MPMC slots lost {total_lost}",
-        rounds()
+        "kill_sender_at_random: {} rounds, worst detection {} ms, {total_lost} MPMC slots lost",
+        rounds(),
+        worst.as_millis()
     );
     Ok(())
 }
@@ -334,8 +335,9 @@ fn kill_receiver_at_random() -> Result<(), Failed> {
         setup.check_cleaned()?;
     }
     eprintln!(
-        "kill_receiver_at_random: {} rounds, worst detection {worst:?}",
-        rounds()
+        "kill_receiver_at_random: {} rounds, worst detection {} ms",
+        rounds(),
+        worst.as_millis()
     );
     Ok(())
 }
@@ -395,7 +397,7 @@ fn kill_one_of_two_mpmc_senders() -> Result<(), Failed> {
         total_lost += rx.lost();
     }
     eprintln!(
-        "kill_one_of_two_mpmc_senders: {} rounds, slots lost to the dead sender {total_lost}",
+        "kill_one_of_two_mpmc_senders: {} rounds, {total_lost} slots lost to the dead sender",
         rounds().div_ceil(3)
     );
     Ok(())

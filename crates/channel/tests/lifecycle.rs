@@ -229,7 +229,7 @@ fn a_receiver_in_another_pid_namespace_is_judged_right() -> Result<(), Failed> {
     while start.elapsed() < INTERVAL * 15 {
         match tx.send_timeout(Msg::new(1, seq), INTERVAL) {
             Ok(()) => seq += 1,
-            Err(SendError::Timeout(_)) => {}
+            Err(SendError::Timeout { .. }) => {}
             Err(e) => return Err(format!("a live receiver was judged gone: {e}").into()),
         }
     }
@@ -239,7 +239,7 @@ fn a_receiver_in_another_pid_namespace_is_judged_right() -> Result<(), Failed> {
     loop {
         match tx.send_timeout(Msg::new(1, seq), TIMEOUT) {
             Ok(()) => seq += 1,
-            Err(SendError::Disconnected(_)) => break,
+            Err(SendError::Disconnected { .. }) => break,
             Err(e) => return Err(format!("after the kill: {e}").into()),
         }
     }
@@ -312,7 +312,7 @@ fn interrupt_a_send_on_a_full_ring() -> Result<(), Failed> {
         })
     };
     match tx.send(Msg::new(1, sent)) {
-        Err(SendError::Interrupted(v)) => assert_eq!(v, Msg::new(1, sent)),
+        Err(SendError::Interrupted { value, .. }) => assert_eq!(value, Msg::new(1, sent)),
         other => return Err(format!("expected Interrupted, got {other:?}").into()),
     }
     waker.join().unwrap();

@@ -224,12 +224,10 @@ fn truncation_keeping_the_header_is_corrupted_on_both_sides() -> Result<(), Fail
     for flavour in [Flavour::Spsc, Flavour::Mpmc] {
         let scope = LeakScope::new();
         let name = scope.posix_name("trunc4k");
+        // 64 messages of 1000 bytes: a 64 KiB SPSC data area, or 64 MPMC slots.
         let opts = ChannelOptions::new()
             .flavour(flavour)
-            .capacity(match flavour {
-                Flavour::Spsc => 64 * 1024,
-                Flavour::Mpmc => 64,
-            })
+            .capacity(64)
             .max_message(1000)
             .open_timeout(Duration::from_secs(5))
             .liveness_interval(Duration::from_millis(10));

@@ -29,13 +29,14 @@ enum Command {
     /// Measure round-trip latency and throughput of IPC transports between two processes.
     #[command(after_long_help = bench::HELP)]
     Bench(bench::BenchArgs),
-    /// List every ringway segment (POSIX shm and System V): size, kind, fill, processes.
+    /// List every ringway segment (POSIX shm and System V): size, kind, fill, owner, mode, age,
+    /// processes.
     Ls(inspect::LsArgs),
     /// Show one segment's header, decoded and validated, and its registered processes.
     Stat(inspect::StatArgs),
-    /// Remove one segment by name (refusing what is not ringway's unless --force).
+    /// Remove one segment by name (refusing one in use, or not ringway's, unless --force).
     Rm(inspect::RmArgs),
-    /// Remove the segments whose registered processes and creator have all died.
+    /// Remove your segments whose registered processes and creator have all died.
     Clean(inspect::CleanArgs),
     /// One side of a bench measurement, in a process of its own (started by `bench`).
     #[command(name = "__bench-peer", hide = true)]

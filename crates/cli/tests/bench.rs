@@ -145,6 +145,14 @@ fn tiny_run_writes_json_lines_a_table_and_an_svg() {
         }
     }
     assert!(rows.iter().all(|r| r["trials"] == 3));
+    // stderr is a file here, not a terminal: one progress line per measurement, instead of a
+    // silent run (12 = 2 transports x 2 workloads x 1 size x 3 trials).
+    let progress: Vec<&str> = run.stderr.lines().filter(|l| l.starts_with('[')).collect();
+    assert_eq!(progress.len(), 12, "{}", run.stderr);
+    assert!(
+        progress[0].starts_with("[1/12] trial 1/3: pipe pingpong 64 B"),
+        "{progress:?}"
+    );
 
     for fact in ["machine:", "pinning:", "ROUND-TRIP", "vs pipe", "3 trials"] {
         assert!(
@@ -215,6 +223,16 @@ fn every_transport_produces_its_rows() {
         );
     }
     assert_eq!(rows.len(), 32, "8 ping-pong and 8 throughput rows per size");
+    // The table names the busy-spinning rows, and prints no ratio for the no-payload floor.
+    assert!(
+        run.stdout.contains("ringway-spsc (busy-spin)"),
+        "{}",
+        run.stdout
+    );
+    for line in run.stdout.lines().filter(|l| l.starts_with("shm-flag ")) {
+        assert!(line.trim_end().ends_with(" -"), "{line}");
+    }
+    assert!(!run.stdout.contains("0.00x"), "{}", run.stdout);
     let _ = fs::remove_dir_all(dir);
 }
 

@@ -5,7 +5,11 @@
 //!
 //! `clean` is run for real only with `--prefix` (this test's own names), so it cannot remove
 //! another process's segments on a shared machine; its unfiltered form runs with `--dry-run`.
+//! What another user sees is tested by running `ringway` as `nobody` (when the test runs as
+//! root; otherwise those tests only say they were skipped).
 
+use std::os::unix::process::CommandExt;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use libtest_mimic::{Failed, Trial};
@@ -66,7 +70,8 @@ fn me() -> String {
 fn ls_and_stat_show_a_live_spsc_channel() -> Result<(), Failed> {
     let scope = LeakScope::new();
     let name = scope.posix_name("live");
-    let opts = ChannelOptions::new().capacity(64 * 1024);
+    // 500 messages of 100 bytes (112-byte records) make a 64 KiB ring.
+    let opts = ChannelOptions::new().capacity(500).max_message(100);
     let mut tx = ByteSender::create(&name, &opts)?;
     let rx = ByteReceiver::open(&name, &opts)?;
     for _ in 0..3 {
@@ -79,6 +84,35 @@ fn ls_and_stat_show_a_live_spsc_channel() -> Result<(), Failed> {
     for part in ["posix", "SPSC", "64 KiB", "bytes"] {
         assert!(line.contains(part), "{part:?} missing from {line:?}");
     }
+    // Owner, mode and age columns.
+    for column in ["OWNER", "MODE", "AGE"] {
+        assert!(ls.lines().next().unwrap_or("").contains(column), "{ls}");
+    }
+    let owner = whoami();
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let mode = words
+        .iter()
+        .position(|w| *w == "0600")
+        .ok_or_else(|| format!("mode 0600: {line}"))?;
+    assert_eq!(words[mode - 1], owner, "owner before mode: {line}");
+    assert!(
+        words[mode + 1].parse::<u64>().is_ok() && words[mode + 2] == "s",
+        "an age in seconds after the mode: {line}"
+    );
+    // The same, for scripts.
+    let json: serde_json::Value = serde_json::from_str(&ok(&["ls", "--json"]))?;
+    let entry = json
+        .as_array()
+        .and_then(|rows| rows.iter().find(|r| r["name"] == name.as_str()))
+        .ok_or_else(|| format!("ls --json lacks {name}: {json}"))?;
+    assert_eq!(entry["owner"], owner.as_str(), "{entry}");
+    assert_eq!(entry["mode"], "0600", "{entry}");
+    assert_eq!(entry["kind"], "SPSC", "{entry}");
+    assert_eq!(entry["capacity"], 65536, "{entry}");
+    assert_eq!(entry["type"], "bytes, max_message 100", "{entry}");
+    assert!(entry["age_s"].as_u64().is_some_and(|a| a < 3600), "{entry}");
+    assert_eq!(entry["producers"][0]["pid"], std::process::id(), "{entry}");
+    assert_eq!(entry["producers"][0]["alive"], true, "{entry}");
     // Producer and consumer: this process, alive.
     assert_eq!(
         line.matches(&format!("{} alive", me())).count(),
@@ -157,8 +191,14 @@ fn ls_and_stat_show_mpmc_on_system_v() -> Result<(), Failed> {
         by_flag.lines().skip(1).collect::<Vec<_>>()
     );
 
-    // rm by key: IPC_RMID. The segment stays, keyless, while this process has it attached.
-    let out = ok(&["rm", &shown]);
+    // rm by key refuses a segment in use; --force does IPC_RMID, and the segment stays,
+    // keyless, while this process has it attached.
+    let err = fails(&["rm", &shown]);
+    assert!(
+        err.contains("is in use") && err.contains("--force"),
+        "{err}"
+    );
+    let out = ok(&["rm", "--force", &shown]);
     assert!(out.contains(&format!("removed {shown}")), "{out}");
     assert!(out.contains("is in use"), "{out}");
     let err = fails(&["stat", &shown]);
@@ -178,7 +218,9 @@ fn ls_and_stat_show_mpmc_on_system_v() -> Result<(), Failed> {
 fn stat_reads_a_file_backed_channel() -> Result<(), Failed> {
     let scope = LeakScope::new();
     let path = scope.temp_path("ring");
-    let tx = ByteSender::create(Address::file(&path), &ChannelOptions::new().capacity(4096))?;
+    // 3 messages of 1000 bytes (1008-byte records) make a 4 KiB ring.
+    let opts = ChannelOptions::new().capacity(3).max_message(1000);
+    let tx = ByteSender::create(Address::file(&path), &opts)?;
     let stat = ok(&["stat", &format!("file:{}", path.display())]);
     assert!(
         stat.contains(&format!("segment        file {path:?}")),
@@ -200,12 +242,9 @@ fn hold() -> i32 {
     0
 }
 
-fn clean_removes_exactly_the_dead_segment() -> Result<(), Failed> {
-    let scope = LeakScope::new();
-    let dead = scope.posix_name("dead");
-    let live = scope.posix_name("live");
-
-    let mut child = spawn_role("hold", &[("NAME", &dead)]);
+/// A channel named `name` whose only process was killed: returns that process's pid.
+fn dead_segment(name: &str) -> Result<u32, Failed> {
+    let mut child = spawn_role("hold", &[("NAME", name)]);
     let deadline = Instant::now() + LIMIT;
     while !child.output().0.contains("ready") {
         if Instant::now() > deadline {
@@ -221,6 +260,14 @@ fn clean_removes_exactly_the_dead_segment() -> Result<(), Failed> {
     )?;
     let status = child.wait_timeout(LIMIT)?;
     assert!(!status.success(), "killed: {status}");
+    Ok(pid)
+}
+
+fn clean_removes_exactly_the_dead_segment() -> Result<(), Failed> {
+    let scope = LeakScope::new();
+    let dead = scope.posix_name("dead");
+    let live = scope.posix_name("live");
+    let pid = dead_segment(&dead)?;
     let _tx = ByteSender::create(&live, &ChannelOptions::new())?;
 
     let ls = ok(&["ls"]);
@@ -259,15 +306,22 @@ fn clean_removes_exactly_the_dead_segment() -> Result<(), Failed> {
     Ok(())
 }
 
-fn rm_removes_a_ringway_segment_even_in_use() -> Result<(), Failed> {
+fn rm_refuses_a_segment_in_use_unless_forced() -> Result<(), Failed> {
     let scope = LeakScope::new();
     let name = scope.posix_name("rm");
     let mut tx = ByteSender::create(&name, &ChannelOptions::new())?;
     let mut rx = ByteReceiver::open(&name, &ChannelOptions::new())?;
-    let out = ok(&["rm", &name]);
+    let err = fails(&["rm", &name]);
+    assert!(
+        err.contains(&format!("{name} is in use (creator {} alive", me()))
+            && err.contains("--force"),
+        "{err}"
+    );
+    assert!(posix_exists(&name), "refused: still there");
+    let out = ok(&["rm", "--force", &name]);
     assert!(out.contains(&format!("removed {name}")), "{out}");
     assert!(
-        out.contains(&format!("note: {name} is in use (producers {} alive", me())),
+        out.contains(&format!("note: {name} is in use (creator {} alive", me())),
         "{out}"
     );
     assert!(!posix_exists(&name));
@@ -326,6 +380,112 @@ fn unknown_names_and_foreign_objects_are_refused() -> Result<(), Failed> {
     Ok(())
 }
 
+/// The user running this test, as `ls` names owners.
+fn whoami() -> String {
+    let uid = nix::unistd::geteuid();
+    nix::unistd::User::from_uid(uid)
+        .ok()
+        .flatten()
+        .map_or_else(|| uid.to_string(), |u| u.name)
+}
+
+/// `nobody`, to look at this user's segments as another user would.
+const NOBODY: u32 = 65534;
+
+/// Runs `ringway args...` as `nobody`.
+fn as_nobody(args: &[&str]) -> Result<Run, Failed> {
+    let out = Command::new(env!("CARGO_BIN_EXE_ringway"))
+        .args(args)
+        .current_dir("/")
+        .uid(NOBODY)
+        .gid(NOBODY)
+        .output()?;
+    Ok(Run {
+        status: out.status,
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    })
+}
+
+/// Another user's `ls` says in one line how many segments it could not read, not one line
+/// each.
+fn ls_counts_unreadable_segments_in_one_line() -> Result<(), Failed> {
+    if !nix::unistd::geteuid().is_root() {
+        println!("skipped: needs root to run ringway as another user");
+        return Ok(());
+    }
+    let scope = LeakScope::new();
+    let names: Vec<String> = (0..3)
+        .map(|i| scope.posix_name(&format!("mine{i}")))
+        .collect();
+    let _txs = names
+        .iter()
+        .map(|n| ByteSender::create(n, &ChannelOptions::new()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let r = as_nobody(&["ls"])?;
+    assert!(
+        r.status.success(),
+        "{}
+{}",
+        r.stdout,
+        r.stderr
+    );
+    let notes: Vec<&str> = r
+        .stderr
+        .lines()
+        .filter(|l| l.contains("could not be read"))
+        .collect();
+    assert_eq!(notes.len(), 1, "{}", r.stderr);
+    let count: usize = notes[0]
+        .trim_start_matches("note: ")
+        .split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .ok_or_else(|| format!("a count first: {}", notes[0]))?;
+    assert!(count >= 3, "{}", notes[0]);
+    for name in &names {
+        assert!(
+            !r.stderr.contains(name.as_str()),
+            "one line, not one per segment: {}",
+            r.stderr
+        );
+        assert!(!r.stdout.contains(name.as_str()), "{}", r.stdout);
+    }
+    Ok(())
+}
+
+/// `clean` without `--prefix` leaves other users' segments alone unless `--all-users`.
+fn clean_leaves_other_users_segments_alone() -> Result<(), Failed> {
+    if !nix::unistd::geteuid().is_root() {
+        println!("skipped: needs root to give a segment to another user");
+        return Ok(());
+    }
+    let scope = LeakScope::new();
+    let theirs = scope.posix_name("theirs");
+    dead_segment(&theirs)?;
+    std::os::unix::fs::chown(
+        std::path::Path::new("/dev/shm").join(&theirs[1..]),
+        Some(NOBODY),
+        Some(NOBODY),
+    )?;
+    let dry = ok(&["clean", "--dry-run"]);
+    assert!(
+        !dry.contains(&theirs),
+        "another user's: not looked at:
+{dry}"
+    );
+    assert!(
+        dry.contains("other users' segment(s) not looked at"),
+        "{dry}"
+    );
+    let all = ok(&["clean", "--dry-run", "--all-users"]);
+    assert!(all.contains(&format!("would remove {theirs}")), "{all}");
+    assert!(posix_exists(&theirs), "dry runs remove nothing");
+    let cleaned = ok(&["clean", "--prefix", scope.prefix()]);
+    assert!(cleaned.contains(&format!("removed {theirs}")), "{cleaned}");
+    Ok(())
+}
+
 fn bad_names_are_usage_errors() -> Result<(), Failed> {
     for (args, says) in [
         (&["stat", "/a/b"][..], "one leading '/'"),
@@ -360,8 +520,16 @@ fn main() {
                 clean_removes_exactly_the_dead_segment,
             ),
             Trial::test(
-                "rm_removes_a_ringway_segment_even_in_use",
-                rm_removes_a_ringway_segment_even_in_use,
+                "rm_refuses_a_segment_in_use_unless_forced",
+                rm_refuses_a_segment_in_use_unless_forced,
+            ),
+            Trial::test(
+                "ls_counts_unreadable_segments_in_one_line",
+                ls_counts_unreadable_segments_in_one_line,
+            ),
+            Trial::test(
+                "clean_leaves_other_users_segments_alone",
+                clean_leaves_other_users_segments_alone,
             ),
             Trial::test(
                 "unknown_names_and_foreign_objects_are_refused",

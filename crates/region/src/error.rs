@@ -169,8 +169,10 @@ impl fmt::Display for ErrorKind {
 ///     .unwrap_err();
 /// assert_eq!(err.kind(), ErrorKind::InvalidName);
 /// assert!(err.to_string().contains("no/slash/allowed"));
+/// // What `main` returning this error prints is the message too; `{:#?}` shows the fields.
+/// assert_eq!(format!("{err:?}"), err.to_string());
+/// assert!(format!("{err:#?}").starts_with("InvalidName {"));
 /// ```
-#[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
     /// A system call failed.
@@ -430,12 +432,16 @@ impl Error {
     }
 }
 
+/// How to get the `ringway` tool that hints name: it is not on a system by default.
+pub(crate) const TOOL: &str =
+    "the ringway tool installs with `cargo install --path crates/cli` from ringway's source";
+
 /// The hint for an OS failure, by kind and backing.
 fn hint(op: Op, backing: &Backing, call: &'static str, kind: ErrorKind) -> Option<String> {
     let hint = match (kind, backing) {
         (ErrorKind::AlreadyExists, Backing::Posix { name }) => format!(
             "another process created it, or a crashed run left it; remove it with \
-             `ringway rm {name}` or pick another name"
+             `ringway rm {name}` ({TOOL}) or pick another name"
         ),
         (ErrorKind::AlreadyExists, Backing::SysV { .. }) => "another process created it, or a \
             crashed run left it; remove it with `ipcrm` (see `ipcs -m`) or pick another key"
@@ -467,18 +473,33 @@ fn hint(op: Op, backing: &Backing, call: &'static str, kind: ErrorKind) -> Optio
              RegionOptions::mode, or open it read-only"
                 .to_owned()
         }
-        (ErrorKind::NoSpace, Backing::SysV { .. }) => {
-            "the SysV shm limits are reached (see /proc/sys/kernel/shmmni, shmall, shmmax): \
-             remove stale segments (`ipcs -m`)"
-                .to_owned()
+        (ErrorKind::NoSpace, Backing::SysV { .. }) => match backing.room() {
+            Some(room) => format!(
+                "{} bytes are available under {}: {}",
+                room.available, room.place, room.grow
+            ),
+            None => "the SysV shm limits are reached (see /proc/sys/kernel/shmmni, shmall, \
+                     shmmax): remove stale segments (`ipcs -m`)"
+                .to_owned(),
+        },
+        (ErrorKind::NoSpace, Backing::Memfd { .. }) => {
+            "the kernel could not reserve its pages (a memory or cgroup limit)".to_owned()
         }
-        (ErrorKind::NoSpace, Backing::Posix { .. } | Backing::Memfd { .. }) => {
-            "/dev/shm (tmpfs) is full: remove stale segments (`ringway ls`, `ringway clean`) or \
-             make it larger"
-                .to_owned()
-        }
-        (ErrorKind::NoSpace, Backing::File { .. }) => {
-            "the filesystem holding the file is full".to_owned()
+        // Only "full" when it is: a request larger than a small, empty /dev/shm (Docker's
+        // 64 MiB) fails the same way.
+        (ErrorKind::NoSpace, Backing::Posix { .. } | Backing::File { .. }) => {
+            match backing.room() {
+                Some(room) if room.available < 1 << 20 => {
+                    format!("{} is full: {}", room.place, room.grow)
+                }
+                Some(room) => format!(
+                    "{} has only {} available, less than this object needs: ask for less, or {}",
+                    room.place,
+                    crate::room::human(room.available),
+                    room.grow
+                ),
+                None => "no space left where its pages live".to_owned(),
+            }
         }
         (ErrorKind::OutOfMemory, _) if call == "mlock" => {
             "locking needs CAP_IPC_LOCK or a larger RLIMIT_MEMLOCK (`ulimit -l`)".to_owned()
@@ -552,7 +573,8 @@ impl fmt::Display for Error {
             Error::Unsealed { what, seals } => write!(
                 f,
                 "open {what} from fd: not sealed (seals {seals:#x}): without F_SEAL_SHRINK and \
-                 F_SEAL_GROW a peer could truncate it and crash this process with SIGBUS; \
+                 F_SEAL_GROW a peer could truncate it, and this process would read zeros where \
+                 the shared contents were (the SIGBUS guard keeps it alive, not the data); \
                  create it with Region::create(&Backing::memfd(..)) or accept the risk with \
                  RegionOptions::allow_unsealed(true)"
             ),
@@ -562,7 +584,7 @@ impl fmt::Display for Error {
                 "unlink {what}: the name now belongs to another object, not the one this region \
                  maps, so it was left alone: ours was removed and the name reused (by another \
                  process, or by a later create); if that object is stale, remove it by name \
-                 (Region::remove, `ringway rm`)"
+                 (Region::remove, or `ringway rm`: {TOOL})"
             ),
             Error::Truncated {
                 what,
@@ -600,6 +622,115 @@ impl fmt::Display for Error {
                      it (any process that can open it for writing)",
                 )
             }
+        }
+    }
+}
+
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if !f.alternate() {
+            // What `fn main() -> Result<(), Box<dyn Error>>` prints: the message, not the
+            // struct.
+            return fmt::Display::fmt(self, f);
+        }
+        match self {
+            Error::Os {
+                op,
+                what,
+                call,
+                kind,
+                hint,
+                source,
+            } => f
+                .debug_struct("Os")
+                .field("op", op)
+                .field("what", what)
+                .field("call", call)
+                .field("kind", kind)
+                .field("hint", hint)
+                .field("source", source)
+                .finish(),
+            Error::InvalidName { op, what, reason } => f
+                .debug_struct("InvalidName")
+                .field("op", op)
+                .field("what", what)
+                .field("reason", reason)
+                .finish(),
+            Error::Unsupported {
+                op,
+                what,
+                option,
+                hint,
+            } => f
+                .debug_struct("Unsupported")
+                .field("op", op)
+                .field("what", what)
+                .field("option", option)
+                .field("hint", hint)
+                .finish(),
+            Error::InvalidSize {
+                op,
+                what,
+                size,
+                reason,
+            } => f
+                .debug_struct("InvalidSize")
+                .field("op", op)
+                .field("what", what)
+                .field("size", size)
+                .field("reason", reason)
+                .finish(),
+            Error::Empty { op, what } => f
+                .debug_struct("Empty")
+                .field("op", op)
+                .field("what", what)
+                .finish(),
+            Error::TooSmall {
+                op,
+                what,
+                size,
+                required,
+            } => f
+                .debug_struct("TooSmall")
+                .field("op", op)
+                .field("what", what)
+                .field("size", size)
+                .field("required", required)
+                .finish(),
+            Error::NotRegular {
+                op,
+                what,
+                file_type,
+            } => f
+                .debug_struct("NotRegular")
+                .field("op", op)
+                .field("what", what)
+                .field("file_type", file_type)
+                .finish(),
+            Error::Unsealed { what, seals } => f
+                .debug_struct("Unsealed")
+                .field("what", what)
+                .field("seals", seals)
+                .finish(),
+            Error::FdPass { op, what, reason } => f
+                .debug_struct("FdPass")
+                .field("op", op)
+                .field("what", what)
+                .field("reason", reason)
+                .finish(),
+            Error::Truncated {
+                what,
+                mapped,
+                size,
+                faults,
+            } => f
+                .debug_struct("Truncated")
+                .field("what", what)
+                .field("mapped", mapped)
+                .field("size", size)
+                .field("faults", faults)
+                .finish(),
+            Error::Replaced { what } => f.debug_struct("Replaced").field("what", what).finish(),
         }
     }
 }

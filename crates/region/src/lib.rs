@@ -107,12 +107,14 @@ mod map;
 mod memfd;
 mod options;
 mod posix;
+mod room;
 mod sigbus;
 mod sysv;
 
 pub use error::{Error, ErrorKind, Op};
 pub use list::SegmentInfo;
 pub use options::{HugePages, RegionOptions};
+pub use room::Room;
 
 use map::Mapping;
 

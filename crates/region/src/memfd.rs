@@ -11,7 +11,8 @@
 //! (fcntl(2): "F_SEAL_SHRINK: If this seal is set, the file in question
 //! cannot be reduced in size"; "F_SEAL_SEAL: If this seal is set, any further
 //! call to fcntl() with F_ADD_SEALS fails with the error EPERM"), so no peer
-//! can truncate it and kill the others with `SIGBUS`. The receiver checks
+//! can truncate it (the others would survive, thanks to the `SIGBUS` guard,
+//! but read zeros where the shared contents were). The receiver checks
 //! the seals with `F_GET_SEALS` before mapping.
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};

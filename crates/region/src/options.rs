@@ -132,8 +132,10 @@ impl RegionOptions {
     }
 
     /// [`Region::from_fd`](crate::Region::from_fd) only: accept an fd without
-    /// `F_SEAL_SHRINK | F_SEAL_GROW`. A peer could then truncate the object
-    /// and make this process die of `SIGBUS` on its next access.
+    /// `F_SEAL_SHRINK | F_SEAL_GROW`. A peer could then truncate the object:
+    /// the `SIGBUS` guard keeps this process alive (a touched page past the
+    /// new end reads zeros), but the shared contents are lost, which
+    /// [`Region::check_intact`](crate::Region::check_intact) reports.
     pub fn allow_unsealed(mut self, yes: bool) -> RegionOptions {
         self.allow_unsealed = Some(yes);
         self

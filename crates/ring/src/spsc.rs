@@ -232,6 +232,16 @@ impl Producer {
         self.ep.peer_closed() || self.ep.peer_status() == SideStatus::Gone
     }
 
+    /// Bytes of the data area in use (records and padding) as this producer sees them: from
+    /// the consumer's published position, which lags what it has read by up to a quarter of
+    /// the capacity, to this producer's next position. At most the capacity.
+    #[must_use]
+    pub fn queued(&self) -> u64 {
+        // Relaxed: a count to report, no access to the data depends on it.
+        let head = self.ep.mem.header().consumer.head.load(Relaxed);
+        self.tail.saturating_sub(head).min(self.cap)
+    }
+
     /// Copies `msg` into the ring and publishes it, without blocking.
     ///
     /// # Errors
@@ -685,6 +695,15 @@ impl Consumer {
     #[must_use]
     pub fn is_disconnected(&self) -> bool {
         self.ep.known_gone() || self.ep.peer_closed() || self.ep.peer_status() == SideStatus::Gone
+    }
+
+    /// Bytes of the data area in use (records and padding) as this consumer sees them: from
+    /// its own position to the producer's published one. At most the capacity.
+    #[must_use]
+    pub fn queued(&self) -> u64 {
+        // Relaxed: a count to report, no access to the data depends on it.
+        let tail = self.ep.mem.header().producer.tail.load(Relaxed);
+        tail.saturating_sub(self.head).min(self.cap)
     }
 
     /// Copies the next message into `out` (replacing its contents) and releases it, without

@@ -13,11 +13,11 @@
 //!
 //! A panic in the child is reported without the standard hook, which may
 //! take the backtrace and stderr locks: [`fork_child`] installs (once) a hook
-//! that, in a forked child only, writes the message with one `write(2)`.
+//! that, in a forked child only, writes the message with one `write(2)`
+//! (and says nothing inside [`quiet_panics`](crate::quiet_panics)).
 
 use std::io;
 use std::panic::{AssertUnwindSafe, PanicHookInfo, catch_unwind};
-use std::sync::Once;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -61,17 +61,7 @@ pub struct ForkedChild {
 ///
 /// If `fork` fails.
 pub fn fork_child(f: impl FnOnce() -> i32) -> ForkedChild {
-    static HOOK: Once = Once::new();
-    HOOK.call_once(|| {
-        let standard = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            if IN_FORKED_CHILD.load(Ordering::Relaxed) {
-                report_panic(info);
-            } else {
-                standard(info);
-            }
-        }));
-    });
+    crate::panic::install();
     // SAFETY: in the child only this thread exists; it runs `f`, which by this
     // function's documented contract does only fork-safe work, and then
     // `_exit`s without returning into the harness or running inherited
@@ -96,9 +86,14 @@ pub fn fork_child(f: impl FnOnce() -> i32) -> ForkedChild {
 /// Set in a child made by [`fork_child`], so the panic hook takes no locks.
 static IN_FORKED_CHILD: AtomicBool = AtomicBool::new(false);
 
+/// Whether this process is a child made by [`fork_child`].
+pub(crate) fn in_forked_child() -> bool {
+    IN_FORKED_CHILD.load(Ordering::Relaxed)
+}
+
 /// Writes a forked child's panic message to stderr with one `write(2)`,
 /// taking none of the locks another thread may have held at `fork`.
-fn report_panic(info: &PanicHookInfo<'_>) {
+pub(crate) fn report_panic(info: &PanicHookInfo<'_>) {
     let message = format!("forked child {info}\n");
     // SAFETY: writes the bytes of a live buffer to fd 2; the result is
     // ignored, as there is nowhere else to report.

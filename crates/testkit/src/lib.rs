@@ -17,6 +17,8 @@
 //! - [`LeakScope`]: hands out those names for one test and, when dropped
 //!   (also while unwinding from a failed assertion), removes whatever of
 //!   them is still there and fails the test if anything was.
+//! - [`expect_panic`] and [`quiet_panics`]: panics a test expects, kept off
+//!   stderr (libtest-mimic does not capture output).
 //!
 //! # Examples
 //!
@@ -49,6 +51,7 @@ mod fork;
 pub mod harness;
 mod leak;
 mod names;
+mod panic;
 mod process;
 
 pub use fork::{ChildExit, ForkedChild, fork_child};
@@ -56,4 +59,5 @@ pub use leak::{LeakScope, Leftover};
 pub use names::{
     SYSV_KEY_TAG, process_posix_prefix, unique_posix_name, unique_sysv_key, unique_temp_path,
 };
+pub use panic::{expect_panic, quiet_panics};
 pub use process::{Child, RoleCommand, spawn_role, wait_timeout};

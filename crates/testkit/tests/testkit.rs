@@ -3,13 +3,14 @@
 
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
-use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use libtest_mimic::{Failed, Trial};
 use ringway_region::{Backing, Region, RegionOptions};
 use ringway_testkit::{
-    ChildExit, LeakScope, Leftover, RoleCommand, fork_child, harness, spawn_role,
+    ChildExit, LeakScope, Leftover, RoleCommand, expect_panic, fork_child, harness, quiet_panics,
+    spawn_role,
 };
 
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -57,11 +58,7 @@ fn roles_report_code_and_output() -> Result<(), Failed> {
     );
     assert_eq!(spawn_role("panic", &[]).expect_exit(TIMEOUT), 101);
     assert_eq!(spawn_role("no-such-role", &[]).expect_exit(TIMEOUT), 2);
-    let failed = catch_unwind(|| spawn_role("fail", &[]).expect_success(TIMEOUT));
-    let message = *failed
-        .expect_err("a failing role fails expect_success")
-        .downcast::<String>()
-        .unwrap();
+    let message = expect_panic(|| spawn_role("fail", &[]).expect_success(TIMEOUT));
     assert!(
         message.contains("something went wrong"),
         "the panic shows stderr: {message}"
@@ -105,7 +102,7 @@ fn forked_children() -> Result<(), Failed> {
     assert_eq!(fork_child(|| 0).expect_exit(TIMEOUT), 0);
     assert_eq!(fork_child(|| 42).expect_exit(TIMEOUT), 42);
     assert_eq!(
-        fork_child(|| panic!("child panics")).expect_exit(TIMEOUT),
+        fork_child(|| quiet_panics(|| panic!("child panics"))).expect_exit(TIMEOUT),
         101
     );
     let mut sleeper = fork_child(|| {
@@ -154,11 +151,7 @@ fn leak_scope_catches_leaks() -> Result<(), Failed> {
     assert_eq!(found.len(), 4, "{found:?}");
     assert!(found.contains(&Leftover::Posix(name.clone())));
     assert!(found.contains(&Leftover::Path(path.clone())));
-    let panicked = catch_unwind(AssertUnwindSafe(move || drop(scope)));
-    let message = *panicked
-        .expect_err("the leak fails the test")
-        .downcast::<String>()
-        .unwrap();
+    let message = expect_panic(move || drop(scope));
     assert!(
         message.contains("leaked") && message.contains(&name),
         "{message}"
@@ -175,14 +168,14 @@ fn leak_scope_catches_leaks() -> Result<(), Failed> {
 
     // While unwinding from a failed assertion: cleaned up, no double panic.
     let name = std::sync::Mutex::new(String::new());
-    let result = catch_unwind(AssertUnwindSafe(|| {
+    let message = expect_panic(|| {
         let scope = LeakScope::new();
         *name.lock().unwrap() = scope.posix_name("unwind");
         let region = Region::create(&Backing::posix(&*name.lock().unwrap()), &opts).unwrap();
         drop(region);
         panic!("the test fails");
-    }));
-    assert!(result.is_err());
+    });
+    assert_eq!(message, "the test fails", "no second panic from the scope");
     assert!(
         Region::list_prefixed(&name.lock().unwrap())?.is_empty(),
         "cleaned on unwind"
@@ -202,6 +195,41 @@ fn clean_scope_is_quiet() -> Result<(), Failed> {
     Ok(())
 }
 
+/// A passing run looks like one: the self-tests above expect panics and failing children, and
+/// none of that reaches stderr. Runs this binary again, without this test.
+fn self_tests_are_quiet() -> Result<(), Failed> {
+    let output = Command::new(std::env::current_exe()?)
+        .args(["--skip", "self_tests_are_quiet"])
+        .env_remove(harness::ROLE_ENV)
+        .stdin(Stdio::null())
+        .output()?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stdout}\n{stderr}");
+    assert!(stdout.contains("test result: ok"), "{stdout}");
+    for noise in ["panicked", "stack backtrace", "something went wrong"] {
+        assert!(!stderr.contains(noise), "{noise:?} on stderr:\n{stderr}");
+    }
+    Ok(())
+}
+
+/// Panics outside `quiet_panics` are still reported (in a child, so this run stays quiet).
+fn other_panics_still_print() -> Result<(), Failed> {
+    let mut child = spawn_role("panic", &[]);
+    assert_eq!(child.wait_timeout(TIMEOUT)?.code(), Some(101));
+    let (_, err) = child.output();
+    assert!(err.contains("role panics"), "{err}");
+    let mut quiet = spawn_role("quiet-panic", &[]);
+    assert_eq!(quiet.wait_timeout(TIMEOUT)?.code(), Some(101));
+    let (_, err) = quiet.output();
+    assert!(!err.contains("panicked"), "{err}");
+    Ok(())
+}
+
+fn role_quiet_panic() -> i32 {
+    quiet_panics(|| panic!("not printed"))
+}
+
 fn main() {
     let tests = vec![
         Trial::test("roles_report_code_and_output", roles_report_code_and_output),
@@ -210,11 +238,14 @@ fn main() {
         Trial::test("forked_children", forked_children),
         Trial::test("leak_scope_catches_leaks", leak_scope_catches_leaks),
         Trial::test("clean_scope_is_quiet", clean_scope_is_quiet),
+        Trial::test("self_tests_are_quiet", self_tests_are_quiet),
+        Trial::test("other_panics_still_print", other_panics_still_print),
     ];
     let roles: &[harness::Role<'_>] = &[
         ("ok", role_ok),
         ("fail", role_fail),
         ("panic", role_panic),
+        ("quiet-panic", role_quiet_panic),
         ("sleep", role_sleep),
         ("write-fd", role_write_fd),
     ];

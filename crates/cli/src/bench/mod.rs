@@ -69,9 +69,11 @@ Reference rows:
 Method: each transport runs between two processes (this binary, re-executed), pinned to two
 distinct CPUs unless --no-pin. Trials are interleaved across transports and the median of the
 trials is reported. Each measurement has a discarded warm-up and a fixed measured window, sized
-so that the default run takes about a minute (--quick: about 15 s). The ratio column compares
-each row with pipe at the same size: pipe p50 / row p50 for round trips, row / pipe for
-throughput; higher is better in both.
+so that the default run takes about a minute (--quick: about 15 s); a subset of transports,
+workloads or sizes takes proportionally less. The ratio column compares each row with pipe at
+the same size: pipe p50 / row p50 for round trips, row / pipe for throughput; higher is better
+in both (none for shm-flag, which moves no payload). When stderr is not a terminal, each
+measurement prints one progress line there.
 
 Exit status: 0 when every row was measured (or is unavailable here, with the reason), 1 when a
 trial failed, 2 on bad arguments.";
@@ -80,6 +82,10 @@ trial failed, 2 on bad arguments.";
 const BUDGET: Duration = Duration::from_secs(52);
 /// The total time a `--quick` run is planned to take (about 15 s).
 const QUICK_BUDGET: Duration = Duration::from_secs(12);
+/// The sizes a run measures unless `--sizes` says (the same as the option's default values).
+const DEFAULT_SIZES: [usize; 4] = [64, 4 << 10, 64 << 10, 1 << 20];
+/// The workloads a run measures unless `--workloads` says.
+const DEFAULT_WORKLOADS: [Workload; 2] = [Workload::Pingpong, Workload::Throughput];
 
 /// Options of `ringway bench`.
 #[derive(Debug, Args)]
@@ -160,27 +166,21 @@ fn bench(args: &BenchArgs) -> Result<ExitCode, Box<dyn Error>> {
     }
     let trials = args.trials as usize;
     let steps = plan::schedule(trials, combos.len());
-    let timing = match args.measure_ms {
-        Some(ms) => Timing::fixed(
-            Duration::from_millis(ms),
-            args.warmup_ms.map(Duration::from_millis),
-        ),
-        None => Timing::from_budget(if args.quick { QUICK_BUDGET } else { BUDGET }, steps.len()),
-    };
+    let timing = timing(args);
     let machine = Machine::detect();
     let pinning = machine::plan_pinning(&machine.allowed, !args.no_pin, machine::smt_siblings);
     print_header(&machine, &pinning, &timing, trials, steps.len());
 
-    let progress = progress_bar(steps.len());
+    let mut progress = Progress::new(steps.len());
     let mut results: Vec<Trials> = combos.iter().map(|_| Trials::default()).collect();
     for step in steps {
         let combo = &combos[step.combo];
         let result = &mut results[step.combo];
         if result.unavailable.is_some() {
-            progress.inc(1);
+            progress.skip();
             continue;
         }
-        progress.set_message(format!(
+        progress.start(format!(
             "trial {}/{trials}: {} {} {}",
             step.trial + 1,
             combo.transport.name(),
@@ -191,11 +191,11 @@ fn bench(args: &BenchArgs) -> Result<ExitCode, Box<dyn Error>> {
             Ok(m) => result.measured.push(m),
             Err(Failure::Unavailable(why)) => result.unavailable = Some(why),
             Err(Failure::Failed(why)) => {
-                progress.suspend(|| eprintln!("{}: {why}", describe(combo, step.trial + 1)));
+                progress.note(&format!("{}: {why}", describe(combo, step.trial + 1)));
                 result.failures.push(why);
             }
             Err(Failure::Integrity(why)) => {
-                progress.finish_and_clear();
+                progress.finish();
                 return Err(format!(
                     "{}: {why}\nThe results cannot be trusted; stopping.",
                     describe(combo, step.trial + 1)
@@ -203,9 +203,9 @@ fn bench(args: &BenchArgs) -> Result<ExitCode, Box<dyn Error>> {
                 .into());
             }
         }
-        progress.inc(1);
+        progress.done();
     }
-    progress.finish_and_clear();
+    progress.finish();
 
     let rows: Vec<Row> = combos.iter().zip(results).map(|(c, t)| row(c, t)).collect();
     print!("{}", report::table(&rows));
@@ -292,17 +292,125 @@ fn print_header(
     let _ = out.flush();
 }
 
-/// A progress bar on stderr, drawn only when stderr is a terminal, and only when the bench
-/// updates it between measurements (no ticking thread to take a CPU from a measurement).
-fn progress_bar(len: usize) -> ProgressBar {
-    let target = if io::stderr().is_terminal() {
-        ProgressDrawTarget::stderr()
-    } else {
-        ProgressDrawTarget::hidden()
-    };
-    let bar = ProgressBar::with_draw_target(Some(len as u64), target);
-    if let Ok(style) = ProgressStyle::with_template("{bar:30} {pos}/{len} {elapsed:>4} {msg}") {
-        bar.set_style(style);
+/// The windows of every measurement: fixed by `--measure-ms`, or the budget of the default
+/// selection (every transport, both workloads, the default sizes) split over its measurements,
+/// so a subset keeps the same windows and takes proportionally less time.
+fn timing(args: &BenchArgs) -> Timing {
+    if let Some(ms) = args.measure_ms {
+        return Timing::fixed(
+            Duration::from_millis(ms),
+            args.warmup_ms.map(Duration::from_millis),
+        );
     }
-    bar
+    let default = plan::combos(transport::ALL, &DEFAULT_WORKLOADS, &DEFAULT_SIZES).len();
+    let measurements = plan::schedule(args.trials as usize, default).len();
+    Timing::from_budget(if args.quick { QUICK_BUDGET } else { BUDGET }, measurements)
+}
+
+/// Progress on stderr: a bar when stderr is a terminal (updated only between measurements: no
+/// ticking thread takes a CPU from one), otherwise one line per measurement, so a run whose
+/// output goes to a file or a CI log is not silent for a minute.
+#[derive(Debug)]
+enum Progress {
+    Bar(ProgressBar),
+    Lines { len: usize, done: usize },
+}
+
+impl Progress {
+    fn new(len: usize) -> Progress {
+        if !io::stderr().is_terminal() {
+            return Progress::Lines { len, done: 0 };
+        }
+        let bar = ProgressBar::with_draw_target(Some(len as u64), ProgressDrawTarget::stderr());
+        if let Ok(style) = ProgressStyle::with_template("{bar:30} {pos}/{len} {elapsed:>4} {msg}") {
+            bar.set_style(style);
+        }
+        Progress::Bar(bar)
+    }
+
+    /// A measurement begins.
+    fn start(&mut self, what: String) {
+        match self {
+            Progress::Bar(bar) => bar.set_message(what),
+            Progress::Lines { len, done } => eprintln!("[{}/{len}] {what}", *done + 1),
+        }
+    }
+
+    /// A measurement that is not run (its transport is unavailable here).
+    fn skip(&mut self) {
+        self.done();
+    }
+
+    /// A measurement ended.
+    fn done(&mut self) {
+        match self {
+            Progress::Bar(bar) => bar.inc(1),
+            Progress::Lines { done, .. } => *done += 1,
+        }
+    }
+
+    /// A line for people, between measurements.
+    fn note(&self, line: &str) {
+        match self {
+            Progress::Bar(bar) => bar.suspend(|| eprintln!("{line}")),
+            Progress::Lines { .. } => eprintln!("{line}"),
+        }
+    }
+
+    fn finish(&self) {
+        if let Progress::Bar(bar) = self {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(flatten)]
+        bench: BenchArgs,
+    }
+
+    fn parse(args: &[&str]) -> BenchArgs {
+        Cli::parse_from([&["bench"], args].concat()).bench
+    }
+
+    #[test]
+    fn default_sizes_are_the_options_defaults() {
+        assert_eq!(parse(&[]).sizes, DEFAULT_SIZES);
+        assert_eq!(parse(&[]).workloads, DEFAULT_WORKLOADS);
+    }
+
+    /// A subset keeps the default's windows, so it takes proportionally less time (it used to
+    /// spread the whole minute over its few measurements).
+    #[test]
+    fn a_subset_takes_proportionally_less_time() {
+        let all = parse(&[]);
+        let steps = |args: &BenchArgs| {
+            let transports: Vec<_> = if args.transports.is_empty() {
+                transport::ALL.to_vec()
+            } else {
+                args.transports.clone()
+            };
+            let combos = plan::combos(&transports, &args.workloads, &args.sizes).len();
+            plan::schedule(args.trials as usize, combos).len()
+        };
+        let full = timing(&all).estimate(steps(&all));
+        assert!(full <= BUDGET + Duration::from_secs(10), "{full:?}");
+        let subset = parse(&["--transports", "pipe,tcp", "--sizes", "64"]);
+        assert_eq!(timing(&subset), timing(&all), "the same windows");
+        let part = timing(&subset).estimate(steps(&subset));
+        let share = steps(&subset) as f64 / steps(&all) as f64;
+        assert!(
+            part.as_secs_f64() <= full.as_secs_f64() * share * 1.01,
+            "{part:?} for {share:.3} of {full:?}"
+        );
+        let quick = parse(&["--quick", "--sizes", "64"]);
+        assert!(timing(&quick).measure < timing(&all).measure);
+    }
 }

@@ -120,8 +120,27 @@ fn baseline(rows: &[Row], workload: Workload, size: usize) -> Option<&Row> {
         .find(|r| r.transport == BASELINE && r.workload == workload && r.size == size)
 }
 
-/// The ratio column of `row`: against pipe's row of the same workload and size.
+/// Transports that move no payload (a shared flag): a ratio against pipe moving S bytes means
+/// nothing.
+const NO_PAYLOAD: &[&str] = &["shm-flag"];
+/// Rows whose sides busy-spin while they wait (the table says so next to the name).
+const BUSY_SPIN: &[&str] = &["ringway-spsc", "ringway-mpmc"];
+
+/// The name of a row in the table: the transport, and how it waits when that is not obvious.
+fn label(transport: &str) -> String {
+    if BUSY_SPIN.contains(&transport) {
+        format!("{transport} (busy-spin)")
+    } else {
+        transport.to_owned()
+    }
+}
+
+/// The ratio column of `row`: against pipe's row of the same workload and size; `-` where it
+/// means nothing (no payload, or too small to print).
 fn ratio(rows: &[Row], row: &Row) -> String {
+    if NO_PAYLOAD.contains(&row.transport) {
+        return "-".to_owned();
+    }
     let pipe = baseline(rows, row.workload, row.size);
     let r = match (row.latency(), row.rate()) {
         (Some(l), _) => pipe
@@ -132,7 +151,8 @@ fn ratio(rows: &[Row], row: &Row) -> String {
             .and_then(|p| rate_ratio(r.msgs_per_sec, p.msgs_per_sec)),
         _ => None,
     };
-    r.map_or_else(|| "-".to_owned(), format_ratio)
+    r.filter(|&r| r >= 0.005)
+        .map_or_else(|| "-".to_owned(), format_ratio)
 }
 
 /// A percentile for the table, marked `~` when fewer than `needs` samples stand behind it.
@@ -154,7 +174,7 @@ pub(crate) fn table(rows: &[Row]) -> String {
                 "PING-PONG: ROUND-TRIP latency (A sends S bytes, B receives all S and sends S back; \
                  A times the whole round trip)\n  vs pipe = pipe p50 / row p50: times faster than pipe (higher is better)",
                 format!(
-                    "{:<22} {:>8} {:>10} {:>10} {:>10} {:>10} {:>9} {:>6} {:>10}",
+                    "{:<26} {:>8} {:>10} {:>10} {:>10} {:>10} {:>9} {:>6} {:>10}",
                     "transport",
                     "size",
                     "p50",
@@ -170,7 +190,7 @@ pub(crate) fn table(rows: &[Row]) -> String {
                 "THROUGHPUT: one way, A -> B, measured by the receiver, which checks every sequence number\n  \
                  vs pipe = row msgs/s / pipe msgs/s (higher is better); MB and GB are 10^6 and 10^9 bytes",
                 format!(
-                    "{:<22} {:>8} {:>12} {:>12} {:>6} {:>10}",
+                    "{:<26} {:>8} {:>12} {:>12} {:>6} {:>10}",
                     "transport", "size", "msgs/s", "bandwidth", "trials", "vs pipe"
                 ),
             ),
@@ -182,7 +202,7 @@ pub(crate) fn table(rows: &[Row]) -> String {
                 s.push('\n');
             }
             last_size = Some(row.size);
-            let name = format!("{:<22} {:>8}", row.transport, format_size(row.size));
+            let name = format!("{:<26} {:>8}", label(row.transport), format_size(row.size));
             let _ = match (&row.outcome, row.latency(), row.rate()) {
                 (_, Some(l), _) => writeln!(
                     s,
@@ -216,7 +236,7 @@ pub(crate) fn table(rows: &[Row]) -> String {
         s.push_str("\nringway-spsc-blocking: a waiting side spins briefly, then yields, then sleeps on a futex (the default); the other ringway rows busy-spin.");
     }
     if present("shm-flag") {
-        s.push_str("\nshm-flag: two processes ping-pong one shared cache line (no payload, whatever the size): the latency floor.");
+        s.push_str("\nshm-flag: two processes ping-pong one shared cache line (no payload, whatever the size): the latency floor; no ratio, since it moves no payload.");
     }
     if rows
         .iter()
@@ -280,6 +300,11 @@ mod tests {
         assert_eq!(ratio(&rows, &rows[0]), "1.00x");
         assert_eq!(ratio(&rows, &rows[1]), "0.50x");
         assert_eq!(ratio(&rows, &rows[3]), "50.0x");
+        // No payload, or a ratio that rounds to nothing: not printed.
+        let flag = [lat_row("pipe", 10_000_000), lat_row("shm-flag", 200)];
+        assert_eq!(ratio(&flag, &flag[1]), "-");
+        let slow = [lat_row("pipe", 10), lat_row("tcp", 1_000_000)];
+        assert_eq!(ratio(&slow, &slow[1]), "-", "not 0.00x");
         let no_pipe = [lat_row("tcp", 20_000)];
         assert_eq!(ratio(&no_pipe, &no_pipe[0]), "-");
     }
@@ -349,6 +374,15 @@ mod tests {
         );
         assert!(t.contains("pipe p50 / row p50"));
         assert!(t.contains("FAILED: boom"));
+        let spin = table(&[
+            lat_row("ringway-spsc", 100),
+            lat_row("ringway-spsc-blocking", 900),
+        ]);
+        assert!(spin.contains("ringway-spsc (busy-spin) "), "{spin}");
+        assert!(
+            !spin.contains("ringway-spsc-blocking (busy-spin)"),
+            "{spin}"
+        );
         assert!(!t.contains("THROUGHPUT"));
     }
 }

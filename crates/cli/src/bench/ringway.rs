@@ -92,6 +92,14 @@ pub(crate) fn mpmc_slots(size: usize) -> usize {
     (ring_bytes(size) / size.max(1)).max(MESSAGES_PER_RING)
 }
 
+/// Messages of `size` bytes an SPSC ring of [`ring_bytes`] holds wherever it starts (a channel's
+/// capacity counts messages: the ring is sized from it): its records less one for the
+/// padding before a record that would cross the end.
+pub(crate) fn spsc_messages(size: usize) -> usize {
+    let record = 8 + size.div_ceil(8) * 8;
+    ((ring_bytes(size) + 8) / record).saturating_sub(1).max(1)
+}
+
 impl RingwayTransport {
     fn options(&self, size: usize) -> ChannelOptions {
         let opts = ChannelOptions::new()
@@ -99,7 +107,7 @@ impl RingwayTransport {
             .wait_strategy(self.wait)
             .max_message(size);
         match self.flavour {
-            Flavour::Spsc => opts.capacity(ring_bytes(size)),
+            Flavour::Spsc => opts.capacity(spsc_messages(size)),
             Flavour::Mpmc => opts.capacity(mpmc_slots(size)),
         }
     }
@@ -216,7 +224,7 @@ impl Link for ChannelLink {
             .ok_or_else(|| missing("channel to send on"))?;
         tx.send(msg).map_err(|e| {
             let kind = match e {
-                SendError::Disconnected(_) => io::ErrorKind::BrokenPipe,
+                SendError::Disconnected { .. } => io::ErrorKind::BrokenPipe,
                 SendError::Corrupted { .. } => io::ErrorKind::InvalidData,
                 _ => io::ErrorKind::Other,
             };
@@ -264,6 +272,17 @@ mod tests {
         for size in [8, 64, 4096, 65536, 1 << 20] {
             // An SPSC ring carries messages up to capacity / 2 - 8.
             assert!(ring_bytes(size) / 2 - 8 >= size, "{size}");
+        }
+        for size in [8, 64, 4096, 65536, 1 << 20] {
+            let opts = SPSC.options(size);
+            let name = format!("/ringway-bench-test-{}-{size}", std::process::id());
+            let tx = ringway_channel::ByteSender::create(&name, &opts).unwrap();
+            assert!(
+                tx.capacity_bytes() <= ring_bytes(size) + 64 * 1024,
+                "{size}: the SPSC ring is ring_bytes, not more: {}",
+                tx.capacity_bytes()
+            );
+            assert!(tx.capacity() >= spsc_messages(size), "{size}");
         }
         assert_eq!(mpmc_slots(64), 1024);
         assert_eq!(mpmc_slots(4096), 16);

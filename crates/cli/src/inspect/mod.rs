@@ -1,11 +1,11 @@
 //! The inspection subcommands: `ringway ls`, `ringway stat`, `ringway rm`, `ringway clean`.
 //!
 //! - [`ls`]: every ringway segment on the machine (POSIX objects in `/dev/shm` and System V
-//!   segments whose first bytes carry ringway's magic), one line each.
+//!   segments whose first bytes carry ringway's magic), one line each, or `--json`.
 //! - [`stat`]: one segment's header, decoded and validated, field by field.
-//! - [`remove`]: `rm` removes one segment by name, refusing what is not ringway's unless
-//!   `--force`; `clean` removes every segment whose registered processes and creator are all
-//!   dead.
+//! - [`remove`]: `rm` removes one segment by name, refusing one in use or not ringway's
+//!   unless `--force`; `clean` removes every segment of this user (or of `--prefix`, or with
+//!   `--all-users`) whose registered processes and creator are all dead.
 //!
 //! All of them look at segments through a read-only mapping ([`probe`]): they never attach,
 //! register or write, so they are safe to run next to live channels. Segments are named as in
@@ -27,7 +27,11 @@ use probe::{Found, Probe};
 
 /// Options of `ringway ls`.
 #[derive(Debug, Args)]
-pub(crate) struct LsArgs {}
+pub(crate) struct LsArgs {
+    /// Print the segments as one JSON array (for scripts) instead of a table.
+    #[arg(long)]
+    pub(crate) json: bool,
+}
 
 /// A segment named by `NAME` or `--sysv KEY`.
 #[derive(Debug, Args)]
@@ -68,7 +72,8 @@ pub(crate) struct StatArgs {
 pub(crate) struct RmArgs {
     #[command(flatten)]
     pub(crate) target: Named,
-    /// Remove the object even if it is not a ringway segment (or cannot be opened to check).
+    /// Remove the object even if a process still uses it, if it is not a ringway segment, or if
+    /// it cannot be opened to check.
     #[arg(long)]
     pub(crate) force: bool,
 }
@@ -79,10 +84,13 @@ pub(crate) struct CleanArgs {
     /// List what would be removed, and remove nothing.
     #[arg(long)]
     pub(crate) dry_run: bool,
-    /// Only POSIX segments whose name starts with this (e.g. /myapp-); System V segments are
-    /// then left alone.
+    /// Only POSIX segments whose name starts with this (e.g. /myapp-), whoever owns them;
+    /// System V segments are then left alone.
     #[arg(long, value_name = "PREFIX")]
     pub(crate) prefix: Option<String>,
+    /// Without --prefix: other users' segments too (by default only yours).
+    #[arg(long)]
+    pub(crate) all_users: bool,
 }
 
 /// Prints `ringway CMD: message` and fails, or succeeds.

@@ -4,10 +4,14 @@
 //! process: whoever has the segment mapped keeps it until it unmaps; only new opens fail.
 //!
 //! - `rm` removes one segment after checking it carries ringway's magic (a ring being created
-//!   or a damaged one counts); anything else is refused unless `--force`.
+//!   or a damaged one counts) and that no process uses it (a live registered producer or
+//!   consumer, or a live creator: removing the name would leave them running while every new
+//!   open fails); anything else is refused unless `--force`.
 //! - `clean` removes every ringway segment nobody can be using any more: no registered
-//!   producer or consumer is alive and the creator's pid is dead too. Segments whose header is
-//!   not a valid ring are left alone (they may be being created) and listed; `rm` removes them.
+//!   producer or consumer is alive and the creator's pid is dead too. Without `--prefix` it
+//!   looks only at the invoking user's segments, unless `--all-users`. Segments whose header
+//!   is not a valid ring are left alone (they may be being created) and listed; `rm` removes
+//!   them.
 
 use std::process::ExitCode;
 
@@ -48,12 +52,18 @@ fn rm(args: &RmArgs) -> Result<(), String> {
             if let Found::Ring(ring) = &p.found
                 && in_use(&ring.info)
             {
+                let users = users(&ring.info);
+                let name = target::display(&backing);
+                if !args.force {
+                    return Err(format!(
+                        "{name} is in use ({users}): removing its name would leave them running \
+                         while every new open fails; stop them first, or remove it anyway with \
+                         --force"
+                    ));
+                }
                 println!(
-                    "note: {} is in use (producers {}; consumers {}); they keep their mapping, \
-                     new opens fail",
-                    target::display(&backing),
-                    parties(&ring.info.producers, usize::MAX),
-                    parties(&ring.info.consumers, usize::MAX)
+                    "note: {name} is in use ({users}); they keep their mapping, new opens fail \
+                     (--force)"
                 );
             }
         }
@@ -74,10 +84,16 @@ pub(crate) fn run_clean(args: &CleanArgs) -> ExitCode {
 
 fn clean(args: &CleanArgs) -> Result<(), String> {
     let segments = Region::list().map_err(|e| e.to_string())?;
-    let (mut removed, mut kept, mut failed) = (0usize, 0usize, 0usize);
+    let me = nix::unistd::geteuid().as_raw();
+    let (mut removed, mut kept, mut failed, mut others) = (0usize, 0usize, 0usize, 0usize);
     for seg in segments {
         // A segment removed already (SysV, waiting for its last detach) has no name to remove.
         if seg.is_removed() {
+            continue;
+        }
+        // Without a prefix that names them, other users' segments are theirs to clean.
+        if args.prefix.is_none() && !args.all_users && seg.uid != me {
+            others += 1;
             continue;
         }
         let backing = seg.backing;
@@ -130,10 +146,30 @@ fn clean(args: &CleanArgs) -> Result<(), String> {
         "removed"
     };
     println!("{removed} segment(s) {verb}, {kept} in use kept");
+    if others > 0 {
+        println!(
+            "{others} other users' segment(s) not looked at (--all-users includes them, or \
+             --prefix names them)"
+        );
+    }
     if failed > 0 {
         return Err(format!("{failed} segment(s) could not be removed"));
     }
     Ok(())
+}
+
+/// Who uses a ring: `creator 12 alive, producers 12 alive; consumers 40 alive`.
+fn users(info: &RingInfo) -> String {
+    let creator = if info.creator_alive {
+        format!("creator {} alive, ", info.creator_pid)
+    } else {
+        String::new()
+    };
+    format!(
+        "{creator}producers {}; consumers {}",
+        parties(&info.producers, usize::MAX),
+        parties(&info.consumers, usize::MAX)
+    )
 }
 
 /// Why a segment counts as abandoned: `SPSC, creator 12 dead, producers 12 dead, consumers -`.

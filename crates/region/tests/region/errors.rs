@@ -668,6 +668,18 @@ fn no_space() -> Result<(), Failed> {
         err.to_string().contains("/dev/shm"),
         "the hint names /dev/shm: {err}"
     );
+    // "Full" only when it is: a request larger than an empty tmpfs says how much it has.
+    let room = Backing::posix(&name)
+        .room()
+        .expect("/dev/shm is measurable");
+    if room.available >= 1 << 20 {
+        let text = err.to_string();
+        assert!(!text.contains("is full"), "{text}");
+        assert!(
+            text.contains("has only") && text.contains("less than this object needs"),
+            "{text}"
+        );
+    }
     assert!(err.errno() == Some(libc::ENOSPC));
     assert!(
         !dev_shm(&name).exists(),
@@ -862,6 +874,15 @@ fn error_messages() -> Result<(), Failed> {
         "{text}"
     );
     assert!(text.contains(&format!("ringway rm {name}")), "{text}");
+    assert!(
+        text.contains("cargo install --path crates/cli"),
+        "the hint says where the tool comes from: {text}"
+    );
+    // `fn main() -> Result<(), Box<dyn Error>>` prints Debug: the same text.
+    let boxed: Box<dyn std::error::Error> =
+        Box::new(Region::create(&Backing::posix(&name), &opts(4096)).unwrap_err());
+    assert_eq!(format!("{boxed:?}"), text);
+    assert!(format!("{err:#?}").starts_with("Os {"), "{err:#?}");
     let source = std::error::Error::source(&err).expect("the OS error is the source");
     let io = source
         .downcast_ref::<std::io::Error>()

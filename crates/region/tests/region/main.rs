@@ -4,6 +4,7 @@
 //! - `conformance`: one generic suite, instantiated for every backing (and
 //!   every way of handing a region to a second process);
 //! - `errors`: every error path, asserted by kind;
+//! - `docs`: the documents say what a truncation does as the code does it;
 //! - `sigbus`: the SIGBUS guard, each victim in a child process;
 //! - `integrity`: `check_intact` and `fault_counter`, what the ring layer
 //!   uses to notice a truncation;
@@ -16,6 +17,7 @@
 //! or the temporary directory.
 
 mod conformance;
+mod docs;
 mod errors;
 mod fixtures;
 mod integrity;
@@ -107,6 +109,7 @@ fn main() {
     let mut tests: Vec<Trial> = Vec::new();
     tests.extend(fixtures::all_suites());
     tests.extend(errors::trials());
+    tests.extend(docs::trials());
     tests.extend(sigbus::trials());
     tests.extend(integrity::trials());
     tests.extend(unlink::trials());

@@ -89,6 +89,13 @@ impl Consumer {
         self.ep.peer_closed() || self.ep.peer_status() == SideStatus::Gone
     }
 
+    /// Slots claimed by producers and not yet claimed by consumers (messages in the ring,
+    /// counting ones still being written). At most the capacity.
+    #[must_use]
+    pub fn queued(&self) -> u64 {
+        super::queued(&self.ep)
+    }
+
     /// Copies the next message into `out` (replacing its contents), without blocking.
     ///
     /// # Errors

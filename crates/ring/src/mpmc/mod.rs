@@ -107,3 +107,12 @@ impl Slots {
 pub fn heap(slots: u64, slot_size: u32) -> Result<RingMemory, crate::InitError> {
     RingMemory::heap(&crate::RingConfig::mpmc(slots, slot_size))
 }
+
+/// Slots claimed by producers and not yet by consumers, at most the capacity.
+fn queued(ep: &crate::endpoint::Endpoint) -> u64 {
+    let header = ep.mem.header();
+    // Relaxed: a count to report, no access to the data depends on it.
+    let head = header.consumer.head.load(crate::sync::Ordering::Relaxed);
+    let tail = header.producer.tail.load(crate::sync::Ordering::Relaxed);
+    tail.saturating_sub(head).min(ep.geo.capacity)
+}
