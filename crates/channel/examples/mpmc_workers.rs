@@ -7,14 +7,14 @@ use std::collections::BTreeMap;
 
 use ringway_channel::{ChannelOptions, Flavour, Receiver, Sender};
 
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+#[derive(Clone, Copy, ringway_channel::Message)]
 #[repr(C)]
 struct Job {
     id: u64,
     n: u64,
 }
 
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+#[derive(Clone, Copy, ringway_channel::Message)]
 #[repr(C)]
 struct Done {
     id: u64,

@@ -91,6 +91,8 @@ mod segment;
 mod sender;
 #[cfg(feature = "serde")]
 mod serde;
+mod shape;
+mod signature;
 
 pub use bytemuck::{self, Pod, Zeroable};
 pub use bytes::{ByteIter, ByteLoan, ByteReceiver, ByteRef, ByteSender};
@@ -99,8 +101,17 @@ pub use error::{Error, RecvError, SendError};
 pub use message::MessageType;
 pub use options::{Address, ChannelOptions, Flavour};
 pub use receiver::{IntoIter, Iter, Receiver, RecvRef, TryIter};
+/// Derives [`Message`](trait@Message): see the trait for what it checks and the options.
+pub use ringway_derive::Message;
 pub use ringway_region::{Backing, HugePages};
 pub use ringway_ring::{Corruption, PeerState, WaitStrategy};
 pub use sender::{Loan, Sender};
 #[cfg(feature = "serde")]
 pub use serde::SerdeError;
+pub use shape::{Message, MessageField};
+
+/// What `#[derive(Message)]` expands to names; not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::shape::{Field, Prim, Shape};
+}
