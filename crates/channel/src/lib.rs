@@ -7,7 +7,7 @@
 //! ```
 //! use ringway_channel::{ChannelOptions, Receiver, Sender};
 //!
-//! #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+//! #[derive(ringway_channel::Message)]
 //! #[repr(C)]
 //! struct Tick { price: f64, qty: u32, venue: u32 }
 //!
@@ -22,8 +22,12 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! - [`Sender`] / [`Receiver`]: fixed-size plain data (`T:` [`bytemuck::Pod`], so every bit
-//!   pattern the other process writes is a valid `T`), with in-place [`Loan`] and [`RecvRef`].
+//! - [`Sender`] / [`Receiver`]: fixed-size plain data (`T:` [`Message`](trait@Message), so every
+//!   bit pattern the other process writes is a valid `T`), with in-place [`Loan`] and
+//!   [`RecvRef`]. `#[derive(Message)]` checks that at compile time and identifies the type by
+//!   its layout, so separately built programs that declare it alike share a channel; a
+//!   [`bytemuck::Pod`] type without the derive is identified by its name (the same program on
+//!   both sides, or the same [`ChannelOptions::type_name`]).
 //! - [`ByteSender`] / [`ByteReceiver`]: variable-size `&[u8]` messages, with in-place
 //!   [`ByteLoan`] and [`ByteRef`]; with the `serde` feature, `send_serialized` and
 //!   `recv_deserialized` (postcard).
@@ -64,9 +68,10 @@
 //!   peer could write the same bytes; every byte pattern is valid, but the Rust memory model
 //!   does not yet define such a race with another process (see `docs/guarantees.md`,
 //!   *Undefined behaviour*, for exactly what is and is not promised).
-//! - **Opening** checks the message type (size, alignment, name hash) and flavour recorded by
-//!   the creator, so two programs that disagree get [`Error::TypeMismatch`] naming both
-//!   types, not garbage.
+//! - **Opening** checks the message type (size, alignment, and the layout's fingerprint for a
+//!   derived type, the name's for another) and flavour recorded by the creator, so two
+//!   programs that disagree get [`Error::TypeMismatch`] naming both types (and the first
+//!   field that differs), not garbage.
 //! - **Permissions**: named channels are created `0600` (only the same user can open them)
 //!   and exclusively (a name someone else created first is an error, never adopted).
 //! - **Truncation**: a peer that can truncate a POSIX shm object or a file under the mapping
@@ -94,6 +99,8 @@ mod serde;
 mod shape;
 mod signature;
 
+/// bytemuck, whose [`Pod`] types are [`Message`](trait@Message)s by name. Its derives need
+/// `bytemuck` as a dependency of your own; `#[derive(Message)]` needs nothing else.
 pub use bytemuck::{self, Pod, Zeroable};
 pub use bytes::{ByteIter, ByteLoan, ByteReceiver, ByteRef, ByteSender};
 pub use channel::{ByteChannel, Bytes, Channel, Payload};

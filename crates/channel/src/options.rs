@@ -315,9 +315,10 @@ impl ChannelOptions {
     }
 
     /// The name that identifies the message type in the channel's fingerprint (typed
-    /// channels). Defaults to `core::any::type_name::<T>()`, which is the same in two
-    /// programs built from the same source; set it to share a channel between programs that
-    /// name the type differently.
+    /// channels). A type without `#[derive(Message)]` is identified by
+    /// `core::any::type_name::<T>()`, module path included: the same program on both sides,
+    /// or set this to the same name on both. A derived type is identified by its layout
+    /// (this name, when set, is compared too).
     #[must_use]
     pub fn type_name(mut self, name: impl Into<String>) -> ChannelOptions {
         self.type_name = Some(name.into());
