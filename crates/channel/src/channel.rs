@@ -43,8 +43,8 @@ impl<T: Message> Payload for T {
 }
 
 impl Payload for Bytes {
-    fn message(_: &ChannelOptions) -> MessageType {
-        MessageType::bytes()
+    fn message(opts: &ChannelOptions) -> MessageType {
+        MessageType::for_bytes(opts)
     }
 }
 

@@ -30,7 +30,7 @@
 //!   both sides, or the same [`ChannelOptions::type_name`]).
 //! - [`ByteSender`] / [`ByteReceiver`]: variable-size `&[u8]` messages, with in-place
 //!   [`ByteLoan`] and [`ByteRef`]; with the `serde` feature, `send_serialized` and
-//!   `recv_deserialized` (postcard).
+//!   `recv_deserialized` (postcard) on channels opened for one serialized type.
 //! - Endpoints **by name** ([`Address`]: POSIX shm, System V key, file): `create` in one
 //!   process, `open` in another, in either order. **By inheritance** or **fd passing**:
 //!   [`Channel`] (anonymous or `/dev/zero` across `fork`, a sealed memfd across `exec` or over a

@@ -139,6 +139,28 @@ impl MessageType {
         }
     }
 
+    /// The description of a byte channel of values of the type named `name`, serialized.
+    pub(crate) fn serialized(name: &str) -> MessageType {
+        MessageType {
+            name: name.to_owned(),
+            size: None,
+            align: None,
+            fingerprint: [SERIALIZED, fnv1a(name)],
+            label: name.to_owned(),
+        }
+    }
+
+    /// The description of a byte channel with these options: serialized values if they name
+    /// a type ([`ChannelOptions::serialized`](crate::ChannelOptions)), bytes otherwise.
+    pub(crate) fn for_bytes(opts: &crate::ChannelOptions) -> MessageType {
+        match opts.serialized {
+            Some(full) => MessageType::serialized(
+                &opts.type_name.clone().unwrap_or_else(|| strip_paths(full)),
+            ),
+            None => MessageType::bytes(),
+        }
+    }
+
     /// Decodes what another process recorded.
     pub(crate) fn recorded(fingerprint: [u64; 2], label: &str) -> MessageType {
         let typed = fingerprint[0] & TYPED != 0;
@@ -316,6 +338,31 @@ fn label_name(name: &str) -> String {
         }
         out.push(if c == '{' { '(' } else { c });
     }
+    out
+}
+
+/// A type name without module paths, in every position: `alloc::vec::Vec<app::Order>` is
+/// `Vec<Order>`. Serialized types are identified this way, as serde names them, so that
+/// separately built programs agree.
+pub(crate) fn strip_paths(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    let mut word = String::new();
+    let mut chars = name.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c.is_alphanumeric() || c == '_' {
+            word.push(c);
+            continue;
+        }
+        if c == ':' && chars.peek() == Some(&':') {
+            chars.next();
+            word.clear();
+            continue;
+        }
+        out.push_str(&word);
+        word.clear();
+        out.push(c);
+    }
+    out.push_str(&word);
     out
 }
 
@@ -531,5 +578,20 @@ mod tests {
                 .unwrap()
                 .starts_with("the fields the channel's header records agree with this type (through `third_field_with_a_long_name`)")
         );
+    }
+
+    #[test]
+    fn serialized_types_are_named_without_paths() {
+        assert_eq!(strip_paths("app::wire::Order"), "Order");
+        assert_eq!(strip_paths("alloc::vec::Vec<app::Order>"), "Vec<Order>");
+        assert_eq!(
+            strip_paths("(u32, alloc::string::String, [app::X; 4], &str)"),
+            "(u32, String, [X; 4], &str)"
+        );
+        let a = MessageType::serialized("Order");
+        assert!(a.matches(&MessageType::recorded(a.fingerprint, a.label())));
+        assert!(!a.matches(&MessageType::serialized("Quote")));
+        assert!(!a.matches(&MessageType::bytes()));
+        assert_eq!(a.to_string(), "serialized `Order` values");
     }
 }

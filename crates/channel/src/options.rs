@@ -153,6 +153,9 @@ pub struct ChannelOptions {
     pub(crate) lock: bool,
     pub(crate) huge_pages: HugePages,
     pub(crate) type_name: Option<String>,
+    /// Byte channels: `core::any::type_name` of the type whose serialized values the channel
+    /// carries (feature `serde`, `ChannelOptions::serialized`).
+    pub(crate) serialized: Option<&'static str>,
 }
 
 impl Default for ChannelOptions {
@@ -171,6 +174,7 @@ impl Default for ChannelOptions {
             lock: false,
             huge_pages: HugePages::None,
             type_name: None,
+            serialized: None,
         }
     }
 }
