@@ -82,8 +82,22 @@
 //!
 //! # Feature flags
 //!
-//! - `serde`: [`ByteSender::send_serialized`] and [`ByteReceiver::recv_deserialized`], with
-//!   postcard, for messages that are not plain data.
+//! (docs.rs builds these docs with every feature; so does CI.)
+//!
+#![cfg_attr(
+    feature = "serde",
+    doc = "- `serde`: [`ChannelOptions::serialized`], [`ByteSender::send_serialized`] and \
+           [`ByteReceiver::recv_deserialized`] (with `try_` and `_timeout` variants), with \
+           postcard, for messages that are not plain data; the serialized type is recorded \
+           and checked like a typed channel's."
+)]
+#![cfg_attr(
+    not(feature = "serde"),
+    doc = "- `serde`: `ChannelOptions::serialized`, `ByteSender::send_serialized` and \
+           `ByteReceiver::recv_deserialized` (with `try_` and `_timeout` variants), with \
+           postcard, for messages that are not plain data; the serialized type is recorded \
+           and checked like a typed channel's. (Not enabled in this build of the docs.)"
+)]
 
 mod bytes;
 mod channel;
