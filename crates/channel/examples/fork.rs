@@ -5,7 +5,7 @@
 
 use ringway_channel::{Channel, ChannelOptions, RecvError};
 
-#[derive(Clone, Copy, Debug, bytemuck::Pod, bytemuck::Zeroable)]
+#[derive(Clone, Copy, Debug, ringway_channel::Message)]
 #[repr(C)]
 struct Tick {
     price: f64,

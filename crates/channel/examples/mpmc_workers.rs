@@ -7,14 +7,14 @@ use std::collections::BTreeMap;
 
 use ringway_channel::{ChannelOptions, Flavour, Receiver, Sender};
 
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+#[derive(Clone, Copy, ringway_channel::Message)]
 #[repr(C)]
 struct Job {
     id: u64,
     n: u64,
 }
 
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+#[derive(Clone, Copy, ringway_channel::Message)]
 #[repr(C)]
 struct Done {
     id: u64,
@@ -32,11 +32,7 @@ fn opts() -> ChannelOptions {
 fn collatz_steps(mut n: u64) -> u64 {
     let mut steps = 0;
     while n > 1 {
-        n = if n.is_multiple_of(2) {
-            n / 2
-        } else {
-            3 * n + 1
-        };
+        n = if n % 2 == 0 { n / 2 } else { 3 * n + 1 };
         steps += 1;
     }
     steps

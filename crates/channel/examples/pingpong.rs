@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use ringway_channel::{ChannelOptions, Receiver, Sender, WaitStrategy};
 
 /// The message: a sequence number and a payload, 64 bytes in all.
-#[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+#[derive(Clone, Copy, ringway_channel::Message)]
 #[repr(C)]
 struct Ball {
     seq: u64,

@@ -48,7 +48,7 @@ impl ByteSender {
     /// # Errors
     /// As [`Sender::create`](crate::Sender::create).
     pub fn create(address: impl Into<Address>, opts: &ChannelOptions) -> Result<ByteSender, Error> {
-        let shared = Shared::create(address.into().backing(), MessageType::bytes(), opts)?;
+        let shared = Shared::create(address.into().backing(), MessageType::for_bytes(opts), opts)?;
         ByteSender::attach(&shared).inspect_err(|_| shared.abandon())
     }
 
@@ -57,7 +57,7 @@ impl ByteSender {
     /// # Errors
     /// As [`Sender::open`](crate::Sender::open).
     pub fn open(address: impl Into<Address>, opts: &ChannelOptions) -> Result<ByteSender, Error> {
-        let shared = Shared::open(&address.into(), MessageType::bytes(), opts)?;
+        let shared = Shared::open(&address.into(), MessageType::for_bytes(opts), opts)?;
         ByteSender::attach(&shared)
     }
 
@@ -187,6 +187,12 @@ impl ByteSender {
         self.tx.peer_state()
     }
 
+    /// The options this endpoint was made with (the serialized type, for `serde`).
+    #[cfg_attr(not(feature = "serde"), allow(dead_code))]
+    pub(crate) fn options(&self) -> &ChannelOptions {
+        &self.member.shared.opts
+    }
+
     /// Another sender on the same MPMC channel.
     ///
     /// # Errors
@@ -284,7 +290,7 @@ impl ByteReceiver {
         address: impl Into<Address>,
         opts: &ChannelOptions,
     ) -> Result<ByteReceiver, Error> {
-        let shared = Shared::create(address.into().backing(), MessageType::bytes(), opts)?;
+        let shared = Shared::create(address.into().backing(), MessageType::for_bytes(opts), opts)?;
         ByteReceiver::attach(&shared).inspect_err(|_| shared.abandon())
     }
 
@@ -293,7 +299,7 @@ impl ByteReceiver {
     /// # Errors
     /// As [`Sender::open`](crate::Sender::open).
     pub fn open(address: impl Into<Address>, opts: &ChannelOptions) -> Result<ByteReceiver, Error> {
-        let shared = Shared::open(&address.into(), MessageType::bytes(), opts)?;
+        let shared = Shared::open(&address.into(), MessageType::for_bytes(opts), opts)?;
         ByteReceiver::attach(&shared)
     }
 
@@ -387,6 +393,12 @@ impl ByteReceiver {
     #[must_use]
     pub fn lost(&self) -> u64 {
         self.rx.lost()
+    }
+
+    /// The options this endpoint was made with (the serialized type, for `serde`).
+    #[cfg_attr(not(feature = "serde"), allow(dead_code))]
+    pub(crate) fn options(&self) -> &ChannelOptions {
+        &self.member.shared.opts
     }
 
     /// Another receiver on the same MPMC channel.

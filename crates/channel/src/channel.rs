@@ -6,7 +6,6 @@ use std::marker::PhantomData;
 use std::os::fd::{BorrowedFd, OwnedFd, RawFd};
 use std::sync::Arc;
 
-use bytemuck::Pod;
 use ringway_region::{Backing, Region};
 
 use crate::bytes::{ByteReceiver, ByteSender};
@@ -16,11 +15,12 @@ use crate::options::ChannelOptions;
 use crate::receiver::Receiver;
 use crate::segment::Shared;
 use crate::sender::Sender;
+use crate::shape::Message;
 
-/// What a [`Channel`] carries: a plain-data type `T` (its ends are [`Sender<T>`] and
+/// What a [`Channel`] carries: a [`Message`] type `T` (its ends are [`Sender<T>`] and
 /// [`Receiver<T>`]) or [`Bytes`] (its ends are [`ByteSender`] and [`ByteReceiver`]).
 ///
-/// Sealed: implemented for every [`bytemuck::Pod`] type and for [`Bytes`].
+/// Sealed: implemented for every [`Message`] type and for [`Bytes`].
 pub trait Payload: sealed::Sealed {
     #[doc(hidden)]
     fn message(opts: &ChannelOptions) -> MessageType;
@@ -28,7 +28,7 @@ pub trait Payload: sealed::Sealed {
 
 mod sealed {
     pub trait Sealed {}
-    impl<T: bytemuck::Pod> Sealed for T {}
+    impl<T: crate::Message> Sealed for T {}
     impl Sealed for super::Bytes {}
 }
 
@@ -36,15 +36,15 @@ mod sealed {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Bytes;
 
-impl<T: Pod> Payload for T {
+impl<T: Message> Payload for T {
     fn message(opts: &ChannelOptions) -> MessageType {
-        MessageType::typed::<T>(opts.type_name.as_deref())
+        MessageType::of::<T>(opts.type_name.as_deref())
     }
 }
 
 impl Payload for Bytes {
-    fn message(_: &ChannelOptions) -> MessageType {
-        MessageType::bytes()
+    fn message(opts: &ChannelOptions) -> MessageType {
+        MessageType::for_bytes(opts)
     }
 }
 
@@ -210,7 +210,7 @@ impl<P: Payload> Channel<P> {
     }
 }
 
-impl<T: Pod> Channel<T> {
+impl<T: Message> Channel<T> {
     /// Attaches as the sender (in the process that will send).
     ///
     /// # Errors

@@ -173,9 +173,8 @@ impl fmt::Display for Error {
                 theirs,
             } => write!(
                 f,
-                "channel {channel} carries {theirs}, but this endpoint is for {ours}; both \
-                 processes must use the same message type (or the same \
-                 ChannelOptions::type_name)"
+                "channel {channel} carries {theirs}, but this endpoint is for {ours}: {}",
+                ours.mismatch(theirs)
             ),
             Error::FlavourMismatch {
                 channel,

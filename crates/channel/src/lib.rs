@@ -7,7 +7,7 @@
 //! ```
 //! use ringway_channel::{ChannelOptions, Receiver, Sender};
 //!
-//! #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+//! #[derive(ringway_channel::Message)]
 //! #[repr(C)]
 //! struct Tick { price: f64, qty: u32, venue: u32 }
 //!
@@ -22,11 +22,15 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! - [`Sender`] / [`Receiver`]: fixed-size plain data (`T:` [`bytemuck::Pod`], so every bit
-//!   pattern the other process writes is a valid `T`), with in-place [`Loan`] and [`RecvRef`].
+//! - [`Sender`] / [`Receiver`]: fixed-size plain data (`T:` [`Message`](trait@Message), so every
+//!   bit pattern the other process writes is a valid `T`), with in-place [`Loan`] and
+//!   [`RecvRef`]. `#[derive(Message)]` checks that at compile time and identifies the type by
+//!   its layout, so separately built programs that declare it alike share a channel; a
+//!   [`bytemuck::Pod`] type without the derive is identified by its name (the same program on
+//!   both sides, or the same [`ChannelOptions::type_name`]).
 //! - [`ByteSender`] / [`ByteReceiver`]: variable-size `&[u8]` messages, with in-place
 //!   [`ByteLoan`] and [`ByteRef`]; with the `serde` feature, `send_serialized` and
-//!   `recv_deserialized` (postcard).
+//!   `recv_deserialized` (postcard) on channels opened for one serialized type.
 //! - Endpoints **by name** ([`Address`]: POSIX shm, System V key, file): `create` in one
 //!   process, `open` in another, in either order. **By inheritance** or **fd passing**:
 //!   [`Channel`] (anonymous or `/dev/zero` across `fork`, a sealed memfd across `exec` or over a
@@ -64,9 +68,10 @@
 //!   peer could write the same bytes; every byte pattern is valid, but the Rust memory model
 //!   does not yet define such a race with another process (see `docs/guarantees.md`,
 //!   *Undefined behaviour*, for exactly what is and is not promised).
-//! - **Opening** checks the message type (size, alignment, name hash) and flavour recorded by
-//!   the creator, so two programs that disagree get [`Error::TypeMismatch`] naming both
-//!   types, not garbage.
+//! - **Opening** checks the message type (size, alignment, and the layout's fingerprint for a
+//!   derived type, the name's for another) and flavour recorded by the creator, so two
+//!   programs that disagree get [`Error::TypeMismatch`] naming both types (and the first
+//!   field that differs), not garbage.
 //! - **Permissions**: named channels are created `0600` (only the same user can open them)
 //!   and exclusively (a name someone else created first is an error, never adopted).
 //! - **Truncation**: a peer that can truncate a POSIX shm object or a file under the mapping
@@ -77,8 +82,22 @@
 //!
 //! # Feature flags
 //!
-//! - `serde`: [`ByteSender::send_serialized`] and [`ByteReceiver::recv_deserialized`], with
-//!   postcard, for messages that are not plain data.
+//! (docs.rs builds these docs with every feature; so does CI.)
+//!
+#![cfg_attr(
+    feature = "serde",
+    doc = "- `serde`: [`ChannelOptions::serialized`], [`ByteSender::send_serialized`] and \
+           [`ByteReceiver::recv_deserialized`] (with `try_` and `_timeout` variants), with \
+           postcard, for messages that are not plain data; the serialized type is recorded \
+           and checked like a typed channel's."
+)]
+#![cfg_attr(
+    not(feature = "serde"),
+    doc = "- `serde`: `ChannelOptions::serialized`, `ByteSender::send_serialized` and \
+           `ByteReceiver::recv_deserialized` (with `try_` and `_timeout` variants), with \
+           postcard, for messages that are not plain data; the serialized type is recorded \
+           and checked like a typed channel's. (Not enabled in this build of the docs.)"
+)]
 
 mod bytes;
 mod capacity;
@@ -93,8 +112,12 @@ mod segment;
 mod sender;
 #[cfg(feature = "serde")]
 mod serde;
+mod shape;
+mod signature;
 mod takeover;
 
+/// bytemuck, whose [`Pod`] types are [`Message`](trait@Message)s by name. Its derives need
+/// `bytemuck` as a dependency of your own; `#[derive(Message)]` needs nothing else.
 pub use bytemuck::{self, Pod, Zeroable};
 pub use bytes::{ByteIter, ByteLoan, ByteReceiver, ByteRef, ByteSender};
 pub use channel::{ByteChannel, Bytes, Channel, Payload};
@@ -102,6 +125,8 @@ pub use error::{Error, RecvError, SendError};
 pub use message::MessageType;
 pub use options::{Address, ChannelOptions, Flavour};
 pub use receiver::{IntoIter, Iter, Receiver, RecvRef, TryIter};
+/// Derives [`Message`](trait@Message): see the trait for what it checks and the options.
+pub use ringway_derive::Message;
 pub use ringway_region::{Backing, HugePages};
 pub use ringway_ring::{Corruption, Interrupt, PeerState, WaitStrategy};
 pub use sender::{Loan, Sender};
@@ -118,4 +143,12 @@ pub fn party_liveness(
     region: &ringway_region::Region,
 ) -> std::sync::Arc<dyn ringway_ring::Liveness> {
     liveness::for_fd(region.fd()).unwrap_or_else(|_| std::sync::Arc::new(ringway_ring::PidLiveness))
+}
+
+pub use shape::{Message, MessageField};
+
+/// What `#[derive(Message)]` expands to names; not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::shape::{Field, Prim, Shape};
 }

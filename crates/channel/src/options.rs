@@ -159,6 +159,9 @@ pub struct ChannelOptions {
     pub(crate) type_name: Option<String>,
     pub(crate) interrupt: Option<crate::Interrupt>,
     pub(crate) takeover: bool,
+    /// Byte channels: `core::any::type_name` of the type whose serialized values the channel
+    /// carries (feature `serde`, `ChannelOptions::serialized`).
+    pub(crate) serialized: Option<&'static str>,
 }
 
 impl Default for ChannelOptions {
@@ -179,6 +182,7 @@ impl Default for ChannelOptions {
             type_name: None,
             interrupt: None,
             takeover: true,
+            serialized: None,
         }
     }
 }
@@ -379,9 +383,10 @@ impl ChannelOptions {
     }
 
     /// The name that identifies the message type in the channel's fingerprint (typed
-    /// channels). Defaults to `core::any::type_name::<T>()`, which is the same in two
-    /// programs built from the same source; set it to share a channel between programs that
-    /// name the type differently.
+    /// channels). A type without `#[derive(Message)]` is identified by
+    /// `core::any::type_name::<T>()`, module path included: the same program on both sides,
+    /// or set this to the same name on both. A derived type is identified by its layout
+    /// (this name, when set, is compared too).
     #[must_use]
     pub fn type_name(mut self, name: impl Into<String>) -> ChannelOptions {
         self.type_name = Some(name.into());

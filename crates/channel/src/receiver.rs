@@ -5,7 +5,6 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytemuck::Pod;
 use ringway_ring::Corruption;
 
 use ringway_ring::PeerState;
@@ -16,6 +15,7 @@ use crate::message::MessageType;
 use crate::options::{Address, ChannelOptions, Flavour};
 use crate::raw::{RxGrant, Wait};
 use crate::segment::{Membership, Rx, Shared};
+use crate::shape::Message;
 
 /// The receiving end of a typed channel.
 ///
@@ -42,7 +42,7 @@ pub struct Receiver<T> {
     _type: PhantomData<fn() -> T>,
 }
 
-impl<T: Pod> Receiver<T> {
+impl<T: Message> Receiver<T> {
     /// Creates the channel `address` and attaches as its receiver (see [`Sender::create`](crate::Sender::create)).
     ///
     /// # Errors
@@ -51,7 +51,7 @@ impl<T: Pod> Receiver<T> {
         address: impl Into<Address>,
         opts: &ChannelOptions,
     ) -> Result<Receiver<T>, Error> {
-        let message = MessageType::typed::<T>(opts.type_name.as_deref());
+        let message = MessageType::of::<T>(opts.type_name.as_deref());
         let shared = Shared::create(address.into().backing(), message, opts)?;
         Receiver::attach(&shared).inspect_err(|_| shared.abandon())
     }
@@ -62,7 +62,7 @@ impl<T: Pod> Receiver<T> {
     /// # Errors
     /// As [`Sender::open`](crate::Sender::open).
     pub fn open(address: impl Into<Address>, opts: &ChannelOptions) -> Result<Receiver<T>, Error> {
-        let message = MessageType::typed::<T>(opts.type_name.as_deref());
+        let message = MessageType::of::<T>(opts.type_name.as_deref());
         let shared = Shared::open(&address.into(), message, opts)?;
         Receiver::attach(&shared)
     }
@@ -203,12 +203,12 @@ pub struct RecvRef<'a, T> {
     _type: PhantomData<T>,
 }
 
-impl<T: Pod> RecvRef<'_, T> {
+impl<T: Message> RecvRef<'_, T> {
     /// Copies the value out.
     #[must_use]
     pub fn get(&self) -> T {
         // SAFETY: the message is exactly size_of::<T>() bytes (checked when lent) and valid
-        // for reads while the grant lives; read_unaligned needs no alignment; T is Pod, so
+        // for reads while the grant lives; read_unaligned needs no alignment; T is a Message, so
         // any bytes (even ones a hostile peer rewrites meanwhile) make a valid T.
         unsafe { self.grant.as_ptr().cast::<T>().read_unaligned() }
     }
@@ -236,7 +236,7 @@ impl<T: Pod> RecvRef<'_, T> {
     #[must_use]
     pub unsafe fn as_ref(&self) -> &T {
         // SAFETY: aligned (as_ptr's check; messages start 8-aligned), valid and initialised
-        // for size_of::<T>() bytes, a valid T (Pod), and not written meanwhile per the
+        // for size_of::<T>() bytes, a valid T (a Message: any bits), and not written meanwhile per the
         // caller's promise.
         unsafe { &*self.as_ptr() }
     }
@@ -251,7 +251,7 @@ pub struct Iter<'a, T> {
     receiver: &'a mut Receiver<T>,
 }
 
-impl<T: Pod> Iterator for Iter<'_, T> {
+impl<T: Message> Iterator for Iter<'_, T> {
     type Item = T;
     fn next(&mut self) -> Option<T> {
         self.receiver.recv().ok()
@@ -264,7 +264,7 @@ pub struct TryIter<'a, T> {
     receiver: &'a mut Receiver<T>,
 }
 
-impl<T: Pod> Iterator for TryIter<'_, T> {
+impl<T: Message> Iterator for TryIter<'_, T> {
     type Item = T;
     fn next(&mut self) -> Option<T> {
         self.receiver.try_recv().ok()
@@ -277,14 +277,14 @@ pub struct IntoIter<T> {
     receiver: Receiver<T>,
 }
 
-impl<T: Pod> Iterator for IntoIter<T> {
+impl<T: Message> Iterator for IntoIter<T> {
     type Item = T;
     fn next(&mut self) -> Option<T> {
         self.receiver.recv().ok()
     }
 }
 
-impl<T: Pod> IntoIterator for Receiver<T> {
+impl<T: Message> IntoIterator for Receiver<T> {
     type Item = T;
     type IntoIter = IntoIter<T>;
     fn into_iter(self) -> IntoIter<T> {
@@ -292,7 +292,7 @@ impl<T: Pod> IntoIterator for Receiver<T> {
     }
 }
 
-impl<'a, T: Pod> IntoIterator for &'a mut Receiver<T> {
+impl<'a, T: Message> IntoIterator for &'a mut Receiver<T> {
     type Item = T;
     type IntoIter = Iter<'a, T>;
     fn into_iter(self) -> Iter<'a, T> {

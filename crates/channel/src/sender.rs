@@ -4,8 +4,6 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytemuck::Pod;
-
 use ringway_ring::PeerState;
 
 use crate::capacity::Size;
@@ -14,25 +12,28 @@ use crate::message::MessageType;
 use crate::options::{Address, ChannelOptions, Flavour};
 use crate::raw::{TxGrant, Wait};
 use crate::segment::{Membership, Shared, Tx};
+use crate::shape::Message;
 
 /// The sending end of a typed channel: values of `T` cross to another process by a single
 /// copy into shared memory (or none, with [`loan`](Sender::loan)).
 ///
-/// `T` is bounded by [`bytemuck::Pod`]: plain data in which every bit pattern is a valid value,
-/// so whatever the other process writes is a valid `T` for this one. Types with pointers,
-/// references, `bool`, `char`, enums or padding are refused at compile time:
+/// `T` is bounded by [`Message`]: plain data in which every bit pattern is a valid value, so
+/// whatever the other process writes is a valid `T` for this one. Derive it
+/// (`#[derive(Message)]`, which checks this at compile time), or use a `bytemuck::Pod` type.
+/// Types with pointers, references, `bool`, `char`, enums or padding are refused at compile
+/// time:
 ///
-/// ```compile_fail
+/// ```compile_fail,E0599
 /// # use ringway_channel::{ChannelOptions, Sender};
 /// let tx = Sender::<String>::create("/not-plain-data", &ChannelOptions::new());
 /// ```
 ///
-/// ```compile_fail
+/// ```compile_fail,E0277
 /// # use ringway_channel::{ChannelOptions, Sender};
-/// // A `bool` has invalid bit patterns, so this struct cannot be `Pod`: the derive fails.
-/// #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+/// // A `bool` has invalid bit patterns, so this struct cannot be a `Message`: the derive fails.
+/// #[derive(ringway_channel::Message)]
 /// #[repr(C)]
-/// struct Order { qty: u32, buy: bool }
+/// struct Order { qty: u32, buy: bool, _pad: [u8; 3] }
 /// let tx = Sender::<Order>::create("/not-plain-data", &ChannelOptions::new());
 /// ```
 ///
@@ -40,7 +41,7 @@ use crate::segment::{Membership, Shared, Tx};
 ///
 /// ```
 /// # use ringway_channel::{ChannelOptions, Sender};
-/// #[derive(Clone, Copy, bytemuck::Pod, bytemuck::Zeroable)]
+/// #[derive(ringway_channel::Message)]
 /// #[repr(C)]
 /// struct Order { qty: u32, buy: u32 }
 /// # let name = format!("/ringway-doc-plain-{}", std::process::id());
@@ -69,7 +70,7 @@ pub struct Sender<T> {
     _type: PhantomData<fn(T)>,
 }
 
-impl<T: Pod> Sender<T> {
+impl<T: Message> Sender<T> {
     /// Creates the channel `address` (a POSIX shm name such as `"/ticks"`, or an
     /// [`Address`]) and attaches as its sender. The receiver opens it by the same address.
     ///
@@ -77,7 +78,7 @@ impl<T: Pod> Sender<T> {
     /// [`Error::Region`] if the name is taken or invalid (the message says how to proceed),
     /// [`Error::Config`] for impossible sizes.
     pub fn create(address: impl Into<Address>, opts: &ChannelOptions) -> Result<Sender<T>, Error> {
-        let message = MessageType::typed::<T>(opts.type_name.as_deref());
+        let message = MessageType::of::<T>(opts.type_name.as_deref());
         let shared = Shared::create(address.into().backing(), message, opts)?;
         Sender::attach(&shared).inspect_err(|_| shared.abandon())
     }
@@ -89,7 +90,7 @@ impl<T: Pod> Sender<T> {
     /// [`Error::NotFound`] after the timeout, [`Error::TypeMismatch`] if the channel carries
     /// another type, [`Error::FlavourMismatch`], [`Error::Attach`] if its sender is taken.
     pub fn open(address: impl Into<Address>, opts: &ChannelOptions) -> Result<Sender<T>, Error> {
-        let message = MessageType::typed::<T>(opts.type_name.as_deref());
+        let message = MessageType::of::<T>(opts.type_name.as_deref());
         let shared = Shared::open(&address.into(), message, opts)?;
         Sender::attach(&shared)
     }
@@ -227,7 +228,7 @@ pub struct Loan<'a, T> {
     _type: PhantomData<T>,
 }
 
-impl<T: Pod> Loan<'_, T> {
+impl<T: Message> Loan<'_, T> {
     /// Writes the whole value in place.
     pub fn write(&mut self, value: T) {
         let ptr = self.grant.as_mut_ptr().cast::<T>();
@@ -268,7 +269,7 @@ impl<T: Pod> Loan<'_, T> {
         let ptr = self.as_mut_ptr();
         // SAFETY: aligned (as_mut_ptr's compile-time check; messages start 8-aligned),
         // valid for size_of::<T>() bytes, initialised (mapping bytes always are) with a valid
-        // T (Pod: any bits), and exclusive per the caller's promise.
+        // T (Message: any bits), and exclusive per the caller's promise.
         unsafe { &mut *ptr }
     }
 

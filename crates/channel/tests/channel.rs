@@ -535,7 +535,7 @@ fn serde_messages() -> Result<(), Failed> {
         symbol: String,
         legs: Vec<(i32, f64)>,
     }
-    let channel = ByteChannel::anonymous(&opts(Flavour::Spsc).capacity(64))?;
+    let channel = ByteChannel::anonymous(&opts(Flavour::Spsc).capacity(64).serialized::<Order>())?;
     let child = fork_child(|| {
         let Ok(mut tx) = channel.sender() else {
             return 2;
@@ -560,8 +560,9 @@ fn serde_messages() -> Result<(), Failed> {
         assert_eq!(order.legs.len(), id as usize % 5);
     }
     child.expect_success(TIMEOUT);
-    // A message that does not decode as the type is an error, not a panic.
-    let channel = ByteChannel::anonymous(&opts(Flavour::Spsc))?;
+    // A message that does not decode as the type (raw bytes sent on a serialized channel)
+    // is an error, not a panic.
+    let channel = ByteChannel::anonymous(&opts(Flavour::Spsc).serialized::<Order>())?;
     let (mut tx, mut rx) = (channel.sender()?, channel.receiver()?);
     tx.send(&[0xFF; 3])?;
     let err = rx.recv_deserialized::<Order>().unwrap_err();

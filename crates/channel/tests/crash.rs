@@ -132,7 +132,7 @@ impl Setup {
     fn new(round: u64) -> Setup {
         let scope = LeakScope::new();
         let kind = KINDS[(round % 6) as usize];
-        let flavour = if (round / 6).is_multiple_of(2) {
+        let flavour = if (round / 6) % 2 == 0 {
             Flavour::Spsc
         } else {
             Flavour::Mpmc

@@ -260,9 +260,7 @@ fn prot(read_only: bool) -> ProtFlags {
 /// in question cannot be reduced in size"). `/dev/zero` is a character device. When in doubt
 /// (a failed `fstat`), yes.
 fn can_shrink(fd: BorrowedFd<'_>) -> bool {
-    if let Ok(st) = fstat(fd)
-        && st.st_mode & libc::S_IFMT != libc::S_IFREG
-    {
+    if fstat(fd).is_ok_and(|st| st.st_mode & libc::S_IFMT != libc::S_IFREG) {
         return false;
     }
     match fcntl(fd, FcntlArg::F_GET_SEALS) {

@@ -207,9 +207,7 @@ impl RegionOptions {
                      set; it is shared by fork, fd inheritance or fd passing",
                 );
             }
-            if let Some(mode) = self.mode
-                && mode & !0o777 != 0
-            {
+            if self.mode.is_some_and(|mode| mode & !0o777 != 0) {
                 return unsupported("mode", "only the permission bits 0o777 can be set");
             }
             if set(self.persist) && !named {
@@ -307,7 +305,7 @@ impl RegionOptions {
             }
             if self.huge() == HugePages::Explicit {
                 let huge = crate::map::huge_page_size();
-                if !size.is_multiple_of(huge) {
+                if size % huge != 0 {
                     return Err(Error::invalid_size(
                         op,
                         backing,

@@ -356,9 +356,7 @@ impl Mem {
 
     /// The slow-path truncation check (a `fstat`), and the fault counter.
     pub(crate) fn check_truncation(&self) -> Result<(), Corruption> {
-        if let Some(check) = &self.check
-            && let Some(t) = check()
-        {
+        if let Some(t) = self.check.as_ref().and_then(|check| check()) {
             return Err(t.corruption());
         }
         if self.faulted() {
@@ -408,7 +406,7 @@ impl Mem {
         // Offsets come from the local geometry and are 8-aligned by construction (positions
         // and the data offset are multiples of 8); one compare keeps the range honest even if
         // that construction had a bug.
-        debug_assert!(off.is_multiple_of(8), "unaligned word offset");
+        debug_assert!(off % 8 == 0, "unaligned word offset");
         assert!(off < self.len - 7, "word offset out of range");
         // SAFETY: in bounds and 8-byte aligned (asserted; the base is 128-aligned), and an
         // AtomicU64 has the size and alignment of a u64, so any 8 aligned bytes can be viewed as
@@ -641,7 +639,7 @@ impl Mem {
     }
 
     pub(crate) fn word(&self, off: u64) -> &AtomicU64 {
-        assert!(off.is_multiple_of(8) && off >= self.model.data_offset);
+        assert!(off % 8 == 0 && off >= self.model.data_offset);
         &self.model.data[((off - self.model.data_offset) / 8) as usize]
     }
 

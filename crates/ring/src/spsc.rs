@@ -439,7 +439,7 @@ impl Producer {
         // `Consumer::publish`: the consumer's reads of released records happen before our
         // writes over them.
         let head = self.ep.mem.header().consumer.head.load(Acquire);
-        if head < self.head_cache || head > self.tail || !head.is_multiple_of(8) {
+        if head < self.head_cache || head > self.tail || head % 8 != 0 {
             let c = Corruption::new(
                 "consumer head must be 8-aligned, not move back, and not pass the producer",
                 head,
@@ -490,7 +490,7 @@ impl Producer {
     #[cold]
     fn full(&mut self) -> PushError {
         let due = self.ep.due();
-        if due && let Err(c) = self.ep.check_integrity() {
+        if let Some(c) = due.then(|| self.ep.check_integrity().err()).flatten() {
             self.poisoned = Some(c);
             return PushError::Corrupted(c);
         }
@@ -926,7 +926,7 @@ impl Consumer {
         }
         self.flush();
         let due = self.ep.due();
-        if due && let Err(c) = self.ep.check_integrity() {
+        if let Some(c) = due.then(|| self.ep.check_integrity().err()).flatten() {
             self.poisoned = Some(c);
             return Err(PopError::Corrupted(c));
         }

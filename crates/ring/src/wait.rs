@@ -289,7 +289,7 @@ impl Waiter {
                     return Pause::Retry;
                 }
                 spin_hint();
-                if self.spun.is_multiple_of(1024) || spins.is_some_and(|l| self.spun >= l) {
+                if self.spun % 1024 == 0 || spins.is_some_and(|l| self.spun >= l) {
                     return self.clock();
                 }
             }

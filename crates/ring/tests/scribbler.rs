@@ -74,7 +74,7 @@ fn opts() -> AttachOptions {
 /// The length of message `seq`: mostly short, now and then the ring's maximum.
 fn message_len(seq: u64, max: usize) -> usize {
     let hash = seq.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 40;
-    if hash.is_multiple_of(50) {
+    if hash % 50 == 0 {
         max
     } else {
         8 + hash as usize % (max.min(300) - 7)

@@ -224,9 +224,7 @@ pub(super) fn find(addr: usize) -> Option<(&'static Slot, Entry)> {
     let mut chunk: &'static Chunk = &FIRST;
     loop {
         for slot in &chunk.slots {
-            if let Some(entry) = slot.read()
-                && entry.contains(addr)
-            {
+            if let Some(entry) = slot.read().filter(|entry| entry.contains(addr)) {
                 return Some((slot, entry));
             }
         }

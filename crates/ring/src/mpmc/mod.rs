@@ -5,20 +5,20 @@
 //! `pos % capacity`: `seq == pos` means free for the producer claiming `pos`, `pos + 1` means
 //! published for the consumer claiming `pos`, and `pos + capacity` means free again for the
 //! producer of the next lap. Producers claim positions by a compare-and-swap on `tail`,
-//! consumers on `head` ([`claim`]).
+//! consumers on `head` (`claim`).
 //!
 //! A process can die between its swap and its `seq` store, which would stall every process
 //! behind it. So each claimant stores the position it is about to claim in its registration
 //! entry *before* the swap (and clears it if the swap fails); a process that finds a slot stuck
 //! can then find the claimant, and if it is dead, skip the slot (counted in
 //! [`lost`](Consumer::lost)) or reclaim it (counted in [`abandoned`](Producer::abandoned)).
-//! That decision is made in one place, [`recovery`], for the three situations that need it: a
+//! That decision is made in one place, `recovery`, for the three situations that need it: a
 //! consumer finding the next slot unpublished, a producer finding the next slot unreleased,
 //! and a process taking over the entry of one that left or died. See `docs/layout.md`, *Dead
 //! claimants*.
 //!
-//! The files follow the algorithm's seams: [`claim`] (the shared claim loop), [`recovery`]
-//! (dead claimants), [`producer`] and [`consumer`] (the two ends and their grants).
+//! The files follow the algorithm's seams: `claim` (the shared claim loop), `recovery`
+//! (dead claimants), `producer` and `consumer` (the two ends and their grants).
 
 mod claim;
 mod consumer;

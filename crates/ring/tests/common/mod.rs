@@ -25,7 +25,7 @@ pub fn dead_identity(n: u32) -> ProcessId {
 }
 
 fn word(memory: &RingMemory, offset: usize) -> &AtomicU64 {
-    assert!(offset.is_multiple_of(8) && offset + 8 <= memory.len());
+    assert!(offset % 8 == 0 && offset + 8 <= memory.len());
     // SAFETY: in bounds and 8-aligned (asserted; the memory is 128-aligned); an AtomicU64 may
     // view any 8 aligned bytes, and the memory outlives the returned reference's use.
     unsafe { &*memory.as_ptr().add(offset).cast::<AtomicU64>() }
