@@ -352,7 +352,7 @@ impl fmt::Display for Rounded {
             write!(f, "{} s", (d.as_millis() + 500) / 1000)
         } else if d >= Duration::from_secs(1) {
             let tenths = (d.as_millis() + 50) / 100;
-            if tenths.is_multiple_of(10) {
+            if tenths % 10 == 0 {
                 write!(f, "{} s", tenths / 10)
             } else {
                 write!(f, "{}.{} s", tenths / 10, tenths % 10)

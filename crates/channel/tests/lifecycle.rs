@@ -765,7 +765,7 @@ fn lifetime(role: &str, addr: &str, id: u64, count: u64, rng: &mut u64) -> (Vec<
     *rng ^= *rng << 13;
     *rng ^= *rng >> 7;
     *rng ^= *rng << 17;
-    let kill = (*rng).is_multiple_of(3);
+    let kill = *rng % 3 == 0;
     if kill {
         std::thread::sleep(Duration::from_micros(300 + *rng % 2000));
         kill9(child.pid() as i32);

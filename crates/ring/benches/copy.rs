@@ -93,7 +93,7 @@ unsafe fn word<'a>(p: *const u8) -> &'a AtomicU64 {
 /// equally misaligned (so no word is aligned on both sides).
 fn split(src: *const u8, dst: *mut u8, len: usize) -> Option<(usize, usize)> {
     let head = dst.align_offset(8).min(len);
-    if !(src.addr() + head).is_multiple_of(8) {
+    if (src.addr() + head) % 8 != 0 {
         return None;
     }
     Some((head, (len - head) / 8))
@@ -213,7 +213,7 @@ unsafe fn volatile64(src: *const u8, dst: *mut u8, len: usize) {
         for i in 0..head {
             dst.add(i).write_volatile(src.add(i).read_volatile());
         }
-        let aligned = (src.addr() + head).is_multiple_of(8);
+        let aligned = (src.addr() + head) % 8 == 0;
         for w in 0..words {
             let at = head + 8 * w;
             let p = src.add(at).cast::<u64>();

@@ -79,7 +79,7 @@ const POSITION_LIMIT: u64 = 1 << 63;
 
 /// Checks the `head` a reattaching endpoint resumes from (a peer may have written anything).
 fn check_resumed_head(head: u64) -> Option<Corruption> {
-    if !head.is_multiple_of(8) || head >= POSITION_LIMIT {
+    if head % 8 != 0 || head >= POSITION_LIMIT {
         return Some(Corruption::new(
             "consumer head must be 8-aligned and below 2^63",
             head,
