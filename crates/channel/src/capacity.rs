@@ -36,7 +36,8 @@ pub(crate) const DEFAULT_AREA: u64 = 4 << 20;
 /// A byte channel's largest message when the options do not say.
 pub(crate) const DEFAULT_BYTE_MESSAGE: u64 = 4096;
 /// What a byte channel's ring label starts with; the channel's largest message follows.
-const BYTES_LABEL: &str = "bytes, max_message ";
+/// What a byte channel's label ends with: the channel's largest message follows.
+pub(crate) const MAX_SUFFIX: &str = ", max_message ";
 
 /// The ring for these options, checked: `size` is `Some(size_of::<T>())` for a typed channel,
 /// `None` for bytes.
@@ -140,7 +141,7 @@ impl Plan {
     /// and its largest message.
     pub(crate) fn label(&self, type_label: &str) -> String {
         match self.byte_max {
-            Some(max) => format!("{BYTES_LABEL}{max}"),
+            Some(max) => format!("{type_label}{MAX_SUFFIX}{max}"),
             None => type_label.to_owned(),
         }
     }
@@ -213,8 +214,8 @@ impl Size {
             RingKind::Mpmc => ring_max,
             // A label a peer rewrote, or one from a version without it: the ring's limit.
             RingKind::Spsc => label
-                .strip_prefix(BYTES_LABEL)
-                .and_then(|n| n.parse::<u64>().ok())
+                .rsplit_once(MAX_SUFFIX)
+                .and_then(|(_, n)| n.parse::<u64>().ok())
                 .filter(|&n| n > 0 && n <= ring_max)
                 .unwrap_or(ring_max),
         };

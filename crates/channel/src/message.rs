@@ -166,8 +166,13 @@ impl MessageType {
         let typed = fingerprint[0] & TYPED != 0;
         let name = if typed && fingerprint[0] & STRUCTURAL != 0 {
             signature::split_label(label).0
-        } else {
+        } else if typed {
             label
+        } else {
+            // A byte channel's label ends with its largest message.
+            label
+                .rsplit_once(crate::capacity::MAX_SUFFIX)
+                .map_or(label, |(name, _)| name)
         };
         MessageType {
             name: name.to_owned(),

@@ -133,7 +133,10 @@ fn calls_check_their_type() -> Result<(), Failed> {
 
 /// `try_` never waits, `_timeout` waits up to its deadline, both for sending and receiving.
 fn try_and_timeout_variants() -> Result<(), Failed> {
-    let o = opts().capacity(64).serialized::<app::Order>();
+    let o = opts()
+        .capacity(4)
+        .max_message(64)
+        .serialized::<app::Order>();
     let channel = ByteChannel::anonymous(&o)?;
     let mut tx = channel.sender()?;
     let mut rx = channel.receiver()?;
@@ -154,7 +157,7 @@ fn try_and_timeout_variants() -> Result<(), Failed> {
             Err(SerdeError::Send(SendError::Full { .. })) => break,
             Err(e) => return Err(format!("try_send_serialized: {e}").into()),
         }
-        assert!(sent < 1000, "a 64-byte ring fills");
+        assert!(sent < 1000, "a ring of four 64-byte messages fills");
     }
     assert!(sent > 0);
     match tx.send_serialized_timeout(&app::Order { id: sent, qty: 1 }, Duration::from_millis(20)) {
