@@ -63,12 +63,14 @@
 //!   monitoring fields. It can also fake a live registration (pid 1 with init's start time),
 //!   so a call with no deadline (`pop_blocking`, `push_blocking`) may wait for ever on a
 //!   hostile peer: with peers you do not trust, use the `_timeout` calls.
-//! - **Crashes** are detected through the registration table (pid plus process start time,
-//!   read from `/proc`) on every endpoint's slow path, run at most once per liveness interval
-//!   by whichever call finds the ring empty or full, so the fast path pays nothing and a
-//!   polling caller detects a crash as fast as a blocked one. In an MPMC ring a slot claimed
-//!   by a dead process is recovered (see `docs/layout.md`, *Dead claimants*). Every party must
-//!   share one pid namespace.
+//! - **Crashes** are detected through the registration table on every endpoint's slow path,
+//!   run at most once per liveness interval by whichever call finds the ring empty or full, so
+//!   the fast path pays nothing and a polling caller detects a crash as fast as a blocked one.
+//!   Who is alive is a [`Liveness`]: by default the pid and start time, for parties in this pid
+//!   namespace ([`PidLiveness`]); the layer that maps the ring can supply a better signal (the
+//!   channel layer uses locks the kernel drops when a process dies, whatever its namespace).
+//!   In an MPMC ring a slot claimed by a dead process is recovered (see `docs/layout.md`,
+//!   *Dead claimants*); an SPSC side whose endpoint left or died can be attached again.
 //! - **Truncation** of the mapping by a peer: the layer that mapped it tells the ring how to
 //!   notice ([`RingMemory::with_truncation_check`]); a message that touched a page lost to a
 //!   truncation is never published or delivered as `Ok`, and every end reports
