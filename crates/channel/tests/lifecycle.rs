@@ -584,7 +584,6 @@ fn service_opts() -> ChannelOptions {
 fn a_service_lives_through_a_hundred_client_lifetimes() -> Result<(), Failed> {
     use std::collections::BTreeMap;
     use std::io::Read;
-    use std::os::fd::AsFd;
     let scope = LeakScope::new();
     let name = scope.posix_name("service");
     let stop = ringway_channel::Interrupt::new();
@@ -627,18 +626,7 @@ fn a_service_lives_through_a_hundred_client_lifetimes() -> Result<(), Failed> {
     for batch in (0..clients).collect::<Vec<_>>().chunks(4) {
         let mut running = Vec::new();
         for &id in batch {
-            let (report_r, report_w) = nix::unistd::pipe()?;
-            let child = ringway_testkit::RoleCommand::new("client")
-                .env("ADDR", name.as_str())
-                .env("ID", id.to_string())
-                .env("COUNT", count.to_string())
-                .env(
-                    "REPORT",
-                    std::os::fd::AsRawFd::as_raw_fd(&report_w).to_string(),
-                )
-                .inherit_fd(report_w.as_fd())
-                .spawn()?;
-            drop(report_w);
+            let (child, report_r) = spawn_reporting("client", &name, id, count);
             running.push((id, child, report_r));
         }
         for (id, mut child, report_r) in running {
@@ -744,13 +732,17 @@ fn spsc_role(body: impl FnOnce(&str, u64, u64, Report<'_>) -> Result<(), String>
     }
 }
 
-/// Runs one child lifetime of `role`, killing it after a random moment one time in three;
-/// returns what it reported and whether it was killed.
-fn lifetime(role: &str, addr: &str, id: u64, count: u64, rng: &mut u64) -> (Vec<u64>, bool) {
-    use std::io::Read;
+/// Starts `role` as child `id` of `addr` with `COUNT` and a pipe on fd `REPORT` to report on;
+/// returns the child and the pipe's read end.
+fn spawn_reporting(
+    role: &str,
+    addr: &str,
+    id: u64,
+    count: u64,
+) -> (ringway_testkit::Child, std::os::fd::OwnedFd) {
     use std::os::fd::AsFd;
     let (report_r, report_w) = nix::unistd::pipe().unwrap();
-    let mut child = ringway_testkit::RoleCommand::new(role)
+    let child = ringway_testkit::RoleCommand::new(role)
         .env("ADDR", addr)
         .env("ID", id.to_string())
         .env("COUNT", count.to_string())
@@ -761,7 +753,14 @@ fn lifetime(role: &str, addr: &str, id: u64, count: u64, rng: &mut u64) -> (Vec<
         .inherit_fd(report_w.as_fd())
         .spawn()
         .unwrap();
-    drop(report_w);
+    (child, report_r)
+}
+
+/// Runs one child lifetime of `role`, killing it after a random moment one time in three;
+/// returns what it reported and whether it was killed.
+fn lifetime(role: &str, addr: &str, id: u64, count: u64, rng: &mut u64) -> (Vec<u64>, bool) {
+    use std::io::Read;
+    let (mut child, report_r) = spawn_reporting(role, addr, id, count);
     *rng ^= *rng << 13;
     *rng ^= *rng >> 7;
     *rng ^= *rng << 17;

@@ -354,6 +354,15 @@ impl Mem {
         }
     }
 
+    /// What to report after a copy found [`faulted`](Mem::faulted): the truncation, as the
+    /// slow-path check describes it.
+    #[cold]
+    pub(crate) fn truncation(&self) -> Corruption {
+        self.check_truncation()
+            .err()
+            .unwrap_or(Corruption::new("the mapping was truncated", 0, 0))
+    }
+
     /// The slow-path truncation check (a `fstat`), and the fault counter.
     pub(crate) fn check_truncation(&self) -> Result<(), Corruption> {
         if let Some(t) = self.check.as_ref().and_then(|check| check()) {
@@ -628,6 +637,10 @@ impl Mem {
 
     pub(crate) fn check_truncation(&self) -> Result<(), Corruption> {
         Ok(())
+    }
+
+    pub(crate) fn truncation(&self) -> Corruption {
+        Corruption::new("the mapping was truncated", 0, 0)
     }
 
     pub(crate) fn header(&self) -> &Header {

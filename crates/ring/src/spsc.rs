@@ -334,12 +334,7 @@ impl Producer {
 
     #[cold]
     fn truncated(&mut self) -> PushError {
-        let c = self
-            .ep
-            .mem
-            .check_truncation()
-            .err()
-            .unwrap_or(Corruption::new("the mapping was truncated", 0, 0));
+        let c = self.ep.mem.truncation();
         self.poisoned = Some(c);
         PushError::Corrupted(c)
     }
@@ -783,12 +778,7 @@ impl Consumer {
 
     #[cold]
     fn truncated(&mut self) -> PopError {
-        let c = self
-            .ep
-            .mem
-            .check_truncation()
-            .err()
-            .unwrap_or(Corruption::new("the mapping was truncated", 0, 0));
+        let c = self.ep.mem.truncation();
         self.poisoned = Some(c);
         PopError::Corrupted(c)
     }

@@ -214,13 +214,7 @@ impl Consumer {
     }
 
     fn truncated(&self) -> PopError {
-        PopError::Corrupted(
-            self.ep
-                .mem
-                .check_truncation()
-                .err()
-                .unwrap_or(Corruption::new("the mapping was truncated", 0, 0)),
-        )
+        PopError::Corrupted(self.ep.mem.truncation())
     }
 
     fn release(&self, pos: u64) {

@@ -177,10 +177,7 @@ impl Producer {
             // zero page nobody else sees. Publish the slot as cancelled so the ring moves on.
             self.slots.len(mem, pos).store(LEN_CANCELLED, Relaxed);
             self.publish(pos);
-            return Err(PushError::Corrupted(
-                mem.check_truncation()
-                    .expect_err("a faulted mapping fails the truncation check"),
-            ));
+            return Err(PushError::Corrupted(mem.truncation()));
         }
         self.publish(pos);
         Ok(())
