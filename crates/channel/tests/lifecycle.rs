@@ -94,6 +94,16 @@ fn role_ns_recv() -> i32 {
 /// Starts `role` as pid 1 of a new pid namespace (through a relay), with the channel's
 /// address and a pid file; returns the relay and the role's pid as this namespace sees it.
 fn in_new_pid_namespace(role: &str, addr: &str, scope: &LeakScope) -> (std::process::Child, i32) {
+    in_new_namespaces(role, addr, scope, libc::CLONE_NEWPID)
+}
+
+/// As [`in_new_pid_namespace`], with the namespaces of `flags` (`CLONE_NEWUSER` too, say).
+fn in_new_namespaces(
+    role: &str,
+    addr: &str,
+    scope: &LeakScope,
+    flags: libc::c_int,
+) -> (std::process::Child, i32) {
     let pidfile: PathBuf = scope.temp_path("nspid");
     let mut command = std::process::Command::new(std::env::current_exe().unwrap());
     command
@@ -105,8 +115,8 @@ fn in_new_pid_namespace(role: &str, addr: &str, scope: &LeakScope) -> (std::proc
     // SAFETY: the hook runs between fork and exec and calls unshare(2) only, which is a plain
     // system call (async-signal-safe); it allocates nothing and takes no locks.
     unsafe {
-        command.pre_exec(|| {
-            if libc::unshare(libc::CLONE_NEWPID) != 0 {
+        command.pre_exec(move || {
+            if libc::unshare(flags) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
             Ok(())
@@ -153,10 +163,23 @@ fn anyone_alive_as_clean_sees_it(name: &str) -> bool {
 /// then its kill -9 is detected within the bound, and a tool sees the segment abandoned only
 /// after the death.
 fn a_sender_in_another_pid_namespace_is_judged_right() -> Result<(), Failed> {
+    sender_in_other_namespaces(libc::CLONE_NEWPID, "ns sender")
+}
+
+/// The same with the sender in another user namespace too (unmapped: it runs as the
+/// overflow user there, and its ids mean nothing here either).
+fn a_sender_in_another_user_and_pid_namespace_is_judged_right() -> Result<(), Failed> {
+    sender_in_other_namespaces(
+        libc::CLONE_NEWUSER | libc::CLONE_NEWPID,
+        "user+pid ns sender",
+    )
+}
+
+fn sender_in_other_namespaces(flags: libc::c_int, what: &str) -> Result<(), Failed> {
     let scope = LeakScope::new();
     let name = scope.posix_name("ns-tx");
     let mut rx = Receiver::<Msg>::create(&name, &opts())?;
-    let (mut relay, pid) = in_new_pid_namespace("ns-send", &name, &scope);
+    let (mut relay, pid) = in_new_namespaces("ns-send", &name, &scope, flags);
     let alive_for = INTERVAL * 15;
     let start = Instant::now();
     let mut got = 0;
@@ -183,7 +206,7 @@ fn a_sender_in_another_pid_namespace_is_judged_right() -> Result<(), Failed> {
         }
     }
     let detected = killed.elapsed();
-    eprintln!("ns sender: kill -9 detected after {detected:?} (interval {INTERVAL:?})");
+    eprintln!("{what}: kill -9 detected after {detected:?} (interval {INTERVAL:?})");
     assert!(detected < INTERVAL * 50, "detection took {detected:?}");
     assert_eq!(rx.peer_state(), PeerState::Died);
     let _ = relay.wait();
@@ -885,6 +908,10 @@ fn main() {
         Trial::test(
             "a_sender_in_another_pid_namespace_is_judged_right",
             a_sender_in_another_pid_namespace_is_judged_right,
+        ),
+        Trial::test(
+            "a_sender_in_another_user_and_pid_namespace_is_judged_right",
+            a_sender_in_another_user_and_pid_namespace_is_judged_right,
         ),
         Trial::test(
             "a_receiver_in_another_pid_namespace_is_judged_right",
