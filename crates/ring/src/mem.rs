@@ -58,6 +58,8 @@ pub struct Truncated {
 pub type TruncationCheck = Arc<dyn Fn() -> Option<Truncated> + Send + Sync>;
 
 impl Truncated {
+    // Under loom the memory model has no truncation check to report from.
+    #[cfg_attr(ringway_loom, allow(dead_code))]
     pub(crate) fn corruption(self) -> Corruption {
         if self.size < self.mapped {
             Corruption::new(

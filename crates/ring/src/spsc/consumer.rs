@@ -1,0 +1,458 @@
+//! The consuming end of an SPSC ring, and its in-place read grant.
+
+use std::time::Duration;
+
+use super::check_resumed_head;
+use crate::endpoint::Endpoint;
+use crate::error::{AttachError, Corruption, PopError, RingKind, Side};
+use crate::geometry::{Geometry, Identity};
+use crate::layout::{REC_HEADER_LEN, REC_LEN_MASK, REC_PAD, REC_VALID, record_size, record_tag};
+use crate::mem::{RingMemory, WaitWord};
+use crate::registry::{self, PeerState, SideStatus};
+use crate::sync::Ordering::{Acquire, Relaxed, Release};
+use crate::wait::{AttachOptions, Pause, Wait};
+
+/// The consuming end of an SPSC ring.
+///
+/// # Invariants
+/// - `released <= head`; both are record boundaries (or lap starts after a padding record).
+/// - `head` is private: the consumer's position is never read back from shared memory.
+#[derive(Debug)]
+pub struct Consumer {
+    ep: Endpoint,
+    data: u64,
+    cap: u64,
+    mask: u64,
+    max_message: u64,
+    /// The position of the next record; private.
+    head: u64,
+    /// The last `head` value published to the producer.
+    released: u64,
+    poisoned: Option<Corruption>,
+}
+
+impl Consumer {
+    /// Attaches as the consumer of an SPSC ring (see [`Producer::attach`]).
+    ///
+    /// # Errors
+    /// As [`Producer::attach`].
+    pub fn attach(memory: &RingMemory, opts: &AttachOptions) -> Result<Consumer, AttachError> {
+        let ep = Endpoint::attach(
+            memory,
+            RingKind::Spsc,
+            Side::Consumer,
+            opts,
+            &mut |_, _, _| true,
+        )?;
+        let geo = ep.geo;
+        // A consumer that attaches after another left or died starts where that one had
+        // released: everything it had received is gone, everything else is still there. A
+        // hostile value only makes this consumer read records that do not validate.
+        // SYNC(release): Acquire pairs with the earlier consumer's Release store of `head`.
+        let head = ep.mem.header().consumer.head.load(Acquire);
+        let poisoned = check_resumed_head(head);
+        let head = if poisoned.is_some() { 0 } else { head };
+        Ok(Consumer {
+            data: geo.data_offset,
+            cap: geo.capacity,
+            mask: geo.mask(),
+            max_message: u64::from(geo.max_message),
+            head,
+            released: head,
+            poisoned,
+            ep,
+        })
+    }
+
+    /// The ring's geometry, as read at attach time.
+    #[must_use]
+    pub fn geometry(&self) -> &Geometry {
+        &self.ep.geo
+    }
+
+    /// The fingerprint and label the creator stored in the header (read at attach time).
+    #[must_use]
+    pub fn identity(&self) -> &Identity {
+        &self.ep.identity
+    }
+
+    /// The other side: not attached yet, attached and alive, left, or died (probes
+    /// liveness: not for a hot loop).
+    #[must_use]
+    pub fn peer_state(&self) -> PeerState {
+        self.ep.peer_state()
+    }
+
+    /// How many times an endpoint of the other side has attached, reattachments included.
+    #[must_use]
+    pub fn peer_attachments(&self) -> u64 {
+        self.ep.peer_attachments()
+    }
+
+    /// Whether the producer has left or died (probes its liveness: not for a hot loop).
+    /// Messages it committed may still be waiting to be read.
+    #[must_use]
+    pub fn is_disconnected(&self) -> bool {
+        self.ep.known_gone() || self.ep.peer_closed() || self.ep.peer_status() == SideStatus::Gone
+    }
+
+    /// Bytes of the data area in use (records and padding) as this consumer sees them: from
+    /// its own position to the producer's published one. At most the capacity.
+    #[must_use]
+    pub fn queued(&self) -> u64 {
+        // Relaxed: a count to report, no access to the data depends on it.
+        let tail = self.ep.mem.header().producer.tail.load(Relaxed);
+        tail.saturating_sub(self.head).min(self.cap)
+    }
+
+    /// Copies the next message into `out` (replacing its contents) and releases it, without
+    /// blocking. Returns the message length.
+    ///
+    /// # Errors
+    /// [`PopError::Empty`], [`PopError::Closed`] (the producer left or died and everything it
+    /// committed has been read), [`PopError::Corrupted`].
+    pub fn pop(&mut self, out: &mut Vec<u8>) -> Result<usize, PopError> {
+        let (pos, len) = self.next()?;
+        self.take(pos, len, out)
+    }
+
+    /// The one entry point of every pop: the next record, waiting as `wait` allows.
+    #[inline]
+    fn acquire(&mut self, wait: Wait) -> Result<(u64, usize), PopError> {
+        match self.next() {
+            Err(PopError::Empty) if wait != Wait::Try => self.wait_record(wait),
+            other => other,
+        }
+    }
+
+    /// Like [`pop`](Consumer::pop), waiting up to `timeout` for a message.
+    ///
+    /// # Errors
+    /// [`PopError::Timeout`], [`PopError::Closed`], [`PopError::Corrupted`].
+    pub fn pop_timeout(&mut self, out: &mut Vec<u8>, timeout: Duration) -> Result<usize, PopError> {
+        let (pos, len) = self.acquire(Wait::For(timeout))?;
+        self.take(pos, len, out)
+    }
+
+    /// Like [`pop`](Consumer::pop), waiting as long as the producer is alive.
+    ///
+    /// # Errors
+    /// [`PopError::Closed`], [`PopError::Corrupted`].
+    pub fn pop_blocking(&mut self, out: &mut Vec<u8>) -> Result<usize, PopError> {
+        let (pos, len) = self.acquire(Wait::Forever)?;
+        self.take(pos, len, out)
+    }
+
+    /// Lends the next message in place, without blocking. It stays in the ring until
+    /// [`ReadGrant::release`]; dropping the grant leaves it for the next call.
+    ///
+    /// # Errors
+    /// As [`pop`](Consumer::pop).
+    pub fn peek(&mut self) -> Result<ReadGrant<'_>, PopError> {
+        self.grant(Wait::Try)
+    }
+
+    /// Like [`peek`](Consumer::peek), waiting up to `timeout` for a message.
+    ///
+    /// # Errors
+    /// As [`pop_timeout`](Consumer::pop_timeout).
+    pub fn peek_timeout(&mut self, timeout: Duration) -> Result<ReadGrant<'_>, PopError> {
+        self.grant(Wait::For(timeout))
+    }
+
+    /// Like [`peek`](Consumer::peek), waiting as long as the producer is alive.
+    ///
+    /// # Errors
+    /// As [`pop_blocking`](Consumer::pop_blocking).
+    pub fn peek_blocking(&mut self) -> Result<ReadGrant<'_>, PopError> {
+        self.grant(Wait::Forever)
+    }
+
+    fn grant(&mut self, wait: Wait) -> Result<ReadGrant<'_>, PopError> {
+        let (pos, len) = self.acquire(wait)?;
+        if self.ep.mem.faulted() {
+            return Err(self.truncated());
+        }
+        Ok(ReadGrant {
+            consumer: self,
+            pos,
+            len,
+        })
+    }
+
+    #[cold]
+    fn truncated(&mut self) -> PopError {
+        let c = self.ep.mem.truncation();
+        self.poisoned = Some(c);
+        PopError::Corrupted(c)
+    }
+
+    /// Publishes the releases made so far to the producer. Releases are published lazily:
+    /// when the ring is found empty, when a quarter of the capacity has been released since
+    /// the last store, on close, or here.
+    pub fn flush(&mut self) {
+        if self.head != self.released {
+            self.publish_head();
+            self.released = self.head;
+            self.ep.notify(WaitWord::NotFull);
+        }
+    }
+
+    #[inline]
+    fn publish_head(&self) {
+        // SYNC(release): Release pairs with the Acquire load in `Producer::reload_head` (and
+        // `Producer::resume`): our reads of the released records happen before the producer
+        // overwrites them.
+        self.ep.mem.header().consumer.head.store(self.head, Release);
+    }
+
+    #[inline]
+    fn take(&mut self, pos: u64, len: usize, out: &mut Vec<u8>) -> Result<usize, PopError> {
+        let src = self.data + (pos & self.mask) + REC_HEADER_LEN as u64;
+        out.clear();
+        #[cfg(not(ringway_loom))]
+        {
+            out.reserve(len);
+            // SAFETY: `reserve` made room for `len` bytes in `out`'s private buffer, which
+            // cannot overlap the ring; `copy_out_raw` checks the source range. Every byte
+            // pattern is a valid u8, so the bytes are initialised once copied.
+            unsafe {
+                self.ep.mem.copy_out_raw(src, out.as_mut_ptr(), len);
+                out.set_len(len);
+            }
+        }
+        #[cfg(ringway_loom)]
+        {
+            out.resize(len, 0);
+            self.ep.mem.copy_out(src, out);
+        }
+        // A copy that touched a page a peer truncated away read zeros: never deliver it.
+        if self.ep.mem.faulted() {
+            out.clear();
+            return Err(self.truncated());
+        }
+        self.release(pos, len);
+        Ok(len)
+    }
+
+    #[inline]
+    fn release(&mut self, pos: u64, len: usize) {
+        self.head = pos + record_size(len as u64);
+        // The release is published at once (a plain store to this consumer's own line), so a
+        // consumer that dies loses nothing it had not received: one that attaches next starts
+        // here. Only the wake of a producer waiting for room is batched, to a quarter of the
+        // capacity (or an empty ring, or close).
+        self.publish_head();
+        if self.head - self.released >= self.cap / 4 {
+            self.released = self.head;
+            self.ep.notify(WaitWord::NotFull);
+        }
+    }
+
+    /// Looks for the record at the consumer's position, following one padding record.
+    fn poll(&mut self) -> Result<Option<(u64, usize)>, Corruption> {
+        let mut followed_padding = false;
+        loop {
+            let pos = self.head;
+            let offset = pos & self.mask;
+            // SYNC(commit): Acquire pairs with the Release store of the header in
+            // `Producer::flush`: the payload and every header of its batch are visible.
+            let word = self.ep.mem.word(self.data + offset).load(Acquire);
+            if word & REC_VALID == 0 || word >> 32 != record_tag(pos) {
+                return Ok(None);
+            }
+            let len = word & REC_LEN_MASK;
+            if word & REC_PAD != 0 {
+                let expected = self.cap - offset - REC_HEADER_LEN as u64;
+                if offset == 0 || followed_padding || len != expected {
+                    return Err(Corruption::new(
+                        "a padding record must reach the end of the lap and not start one",
+                        len,
+                        expected,
+                    ));
+                }
+                // Consume the padding; the record it announces starts the next lap.
+                self.head = pos + self.cap - offset;
+                followed_padding = true;
+                continue;
+            }
+            let room = self.cap - offset - REC_HEADER_LEN as u64;
+            if len > self.max_message || len > room {
+                return Err(Corruption::new(
+                    "a record length must fit max_message and the rest of the lap",
+                    len,
+                    self.max_message.min(room),
+                ));
+            }
+            return Ok(Some((pos, len as usize)));
+        }
+    }
+
+    /// The next record, or why there is none.
+    #[inline]
+    fn next(&mut self) -> Result<(u64, usize), PopError> {
+        // The common case, kept small enough to inline: a complete, valid record (not a
+        // padding) at the consumer's position. Everything else goes the long way.
+        if self.poisoned.is_none() {
+            let pos = self.head;
+            let offset = pos & self.mask;
+            // SYNC(commit): Acquire pairs with the Release store of the header in
+            // `Producer::flush`, as in `poll`.
+            let word = self.ep.mem.word(self.data + offset).load(Acquire);
+            if word & (REC_VALID | REC_PAD) == REC_VALID && word >> 32 == record_tag(pos) {
+                let len = word & REC_LEN_MASK;
+                if len <= self.max_message && len <= self.cap - offset - REC_HEADER_LEN as u64 {
+                    return Ok((pos, len as usize));
+                }
+            }
+        }
+        self.next_slow()
+    }
+
+    /// [`next`](Consumer::next) with every case: padding, empty, closed, corrupted.
+    #[cold]
+    fn next_slow(&mut self) -> Result<(u64, usize), PopError> {
+        if let Some(c) = self.poisoned {
+            return Err(PopError::Corrupted(c));
+        }
+        if let Some(found) = self.poll_checked()? {
+            return Ok(found);
+        }
+        self.flush();
+        let due = self.ep.due();
+        if let Some(c) = due.then(|| self.ep.check_integrity().err()).flatten() {
+            self.poisoned = Some(c);
+            return Err(PopError::Corrupted(c));
+        }
+        if self.ep.peer_gone(due) {
+            // The Acquire that saw the producer leave follows its last publication: look once
+            // more for what it committed before it left.
+            return match self.poll_checked()? {
+                Some(found) => Ok(found),
+                None => Err(PopError::Closed),
+            };
+        }
+        Err(PopError::Empty)
+    }
+
+    fn poll_checked(&mut self) -> Result<Option<(u64, usize)>, PopError> {
+        self.poll().map_err(|c| {
+            self.poisoned = Some(c);
+            PopError::Corrupted(c)
+        })
+    }
+
+    #[cold]
+    fn wait_record(&mut self, wait: Wait) -> Result<(u64, usize), PopError> {
+        let Some(mut waiter) = wait.waiter(&self.ep.opts) else {
+            return Err(PopError::Empty);
+        };
+        loop {
+            let word = self.ep.mem.word(self.data + (self.head & self.mask));
+            // A record of more than 56 bytes spills into the next cache line. Prefetching that
+            // line while waiting keeps a fresh copy of it here, so when the header arrives the
+            // payload does not cost a second, dependent transfer from the producer's core (two
+            // transfers per message where the bare floor has one). A prefetch instruction, not
+            // a load: the producer may be writing that line with plain stores.
+            let next_line = self.data + (((self.head | 63) + 1) & self.mask);
+            let tag = record_tag(self.head);
+            let (mem, geo) = (&self.ep.mem, &self.ep.geo);
+            let ready = || {
+                mem.prefetch(next_line);
+                let w = word.load(Relaxed);
+                (w & REC_VALID != 0 && w >> 32 == tag)
+                    || registry::side_closed(mem, geo, Side::Producer)
+            };
+            let ep = &self.ep;
+            match waiter.pause(mem, WaitWord::NotEmpty, ready, || ep.until_due()) {
+                Pause::Retry => {}
+                Pause::TimedOut => return Err(PopError::Timeout),
+                Pause::Interrupted => return Err(PopError::Interrupted),
+            }
+            match self.next() {
+                Err(PopError::Empty) => {}
+                other => return other,
+            }
+        }
+    }
+}
+
+impl Drop for Consumer {
+    fn drop(&mut self) {
+        self.flush();
+        self.ep.close();
+    }
+}
+
+/// A message lent in place by [`Consumer::peek`].
+///
+/// The bytes are shared memory that another process could (in violation of the protocol)
+/// write at any time, so they are reached by copying ([`copy_to`](ReadGrant::copy_to),
+/// [`to_vec`](ReadGrant::to_vec)) or through a raw pointer, and only unsafely as a slice.
+#[derive(Debug)]
+pub struct ReadGrant<'a> {
+    consumer: &'a mut Consumer,
+    pos: u64,
+    len: usize,
+}
+
+impl ReadGrant<'_> {
+    /// The message length.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the message is empty.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn payload(&self) -> u64 {
+        self.consumer.data + (self.pos & self.consumer.mask) + REC_HEADER_LEN as u64
+    }
+
+    /// A pointer to the message, valid for reads of [`len`](ReadGrant::len) bytes while the
+    /// grant lives.
+    #[cfg(not(ringway_loom))]
+    #[must_use]
+    pub fn as_ptr(&self) -> *const u8 {
+        self.consumer.ep.mem.ptr(self.payload(), self.len)
+    }
+
+    /// The message as a slice, without copying.
+    ///
+    /// # Safety
+    /// The producer must not write these bytes while the slice lives. A correct ringway
+    /// producer never does (it writes only free space, and this record is not released until
+    /// the grant is); a buggy or hostile one could, which for a `&[u8]` is undefined
+    /// behaviour. Use [`copy_to`](ReadGrant::copy_to) when the producer is not trusted.
+    #[cfg(not(ringway_loom))]
+    #[must_use]
+    pub unsafe fn as_slice(&self) -> &[u8] {
+        // SAFETY: the range is inside the ring (checked by `ptr`), initialised (all bytes of a
+        // mapping are), and the caller promises no concurrent writes while the slice lives.
+        unsafe { core::slice::from_raw_parts(self.as_ptr(), self.len) }
+    }
+
+    /// Copies the first `min(len, dst.len())` bytes of the message into `dst`; returns how many.
+    pub fn copy_to(&self, dst: &mut [u8]) -> usize {
+        let n = self.len.min(dst.len());
+        self.consumer.ep.mem.copy_out(self.payload(), &mut dst[..n]);
+        n
+    }
+
+    /// Copies the message into a new vector.
+    #[must_use]
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut out = vec![0; self.len];
+        self.copy_to(&mut out);
+        out
+    }
+
+    /// Releases the message: the producer may reuse its space.
+    pub fn release(self) {
+        self.consumer.release(self.pos, self.len);
+    }
+}
