@@ -32,10 +32,10 @@ pub struct Consumer {
 }
 
 impl Consumer {
-    /// Attaches as the consumer of an SPSC ring (see [`Producer::attach`]).
+    /// Attaches as the consumer of an SPSC ring (see [`Producer::attach`](super::Producer::attach)).
     ///
     /// # Errors
-    /// As [`Producer::attach`].
+    /// As [`Producer::attach`](super::Producer::attach).
     pub fn attach(memory: &RingMemory, opts: &AttachOptions) -> Result<Consumer, AttachError> {
         let ep = Endpoint::attach(
             memory,

@@ -15,9 +15,10 @@
 //! Both indices are private to their owner: the producer's `tail` and the consumer's `head`
 //! are never read back from shared memory. What is read from shared memory (the consumer's
 //! published `head`, record headers) is read once and checked against the attach-time
-//! geometry; a violation is [`PushError::Corrupted`] / [`PopError::Corrupted`].
+//! geometry; a violation is [`PushError::Corrupted`](crate::PushError::Corrupted) /
+//! [`PopError::Corrupted`](crate::PopError::Corrupted).
 //!
-//! The files follow the two ends: [`producer`] (with its in-place [`Grant`]) and [`consumer`]
+//! The files follow the two ends: `producer` (with its in-place [`Grant`]) and `consumer`
 //! (with its [`ReadGrant`]).
 
 mod consumer;
