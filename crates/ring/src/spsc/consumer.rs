@@ -187,9 +187,10 @@ impl Consumer {
         PopError::Corrupted(c)
     }
 
-    /// Publishes the releases made so far to the producer. Releases are published lazily:
-    /// when the ring is found empty, when a quarter of the capacity has been released since
-    /// the last store, on close, or here.
+    /// Wakes a producer waiting for room, if anything was released since the last wake.
+    /// Releases themselves are published at once (`head` is stored on every release); the
+    /// wake is batched: when a quarter of the capacity has been released since the last one,
+    /// when the ring is found empty, on close, or here.
     pub fn flush(&mut self) {
         if self.head != self.released {
             self.publish_head();
