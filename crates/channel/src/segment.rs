@@ -9,7 +9,6 @@
 //! the name when no registered process is alive, and `ringway clean` removes segments whose
 //! processes all died.
 
-use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -44,7 +43,7 @@ pub(crate) struct Shared {
     pub(crate) liveness: Arc<dyn ringway_ring::Liveness>,
     /// The creator's lock on [`liveness::CREATOR_BYTE`], held while this process has the
     /// channel it created open, so a stale-name takeover never replaces it.
-    _creator_token: Option<OwnedFd>,
+    _creator_token: Option<ringway_ring::Token>,
 }
 
 /// Creates the region, taking over a stale name (see `takeover`) when that is allowed.
@@ -167,21 +166,17 @@ impl Shared {
         // initialised (a process judging the name for a takeover) also sees it held.
         let built = (|| {
             let liveness = region_liveness(&region, &name)?;
-            let token = match (named, region.fd()) {
-                (true, Some(fd)) => {
-                    let file = fd.try_clone_to_owned().map_err(|e| Error::Unsupported {
+            // The same lock every endpoint takes on its entry's byte, on the creator's byte
+            // (none for System V, whose liveness has no token).
+            let token = if named {
+                liveness
+                    .token(liveness::CREATOR_BYTE)
+                    .map_err(|what| Error::Unsupported {
                         channel: name.clone(),
-                        what: format!("dup of the segment fd failed: {e}"),
-                    })?;
-                    let token = liveness::LockLiveness::new(Arc::new(file))
-                        .lock(liveness::CREATOR_BYTE)
-                        .map_err(|what| Error::Unsupported {
-                            channel: name.clone(),
-                            what,
-                        })?;
-                    Some(token)
-                }
-                _ => None,
+                        what,
+                    })?
+            } else {
+                None
             };
             let memory = ring_memory(&region, &name)?;
             let geometry =

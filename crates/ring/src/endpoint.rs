@@ -21,7 +21,7 @@ use crate::geometry::{Geometry, Identity, attach_geometry};
 use crate::layout::{INIT_READY, MAGIC};
 use crate::mem::{Mem, RingMemory, WaitWord};
 use crate::proc::ProcessId;
-use crate::registry::{self, PeerState, Registration, SideStatus};
+use crate::registry::{self, PeerState, Registration};
 use crate::sync::Ordering::Relaxed;
 use crate::wait::{AttachOptions, notify};
 
@@ -108,9 +108,11 @@ impl Endpoint {
         registry::attachments(&self.mem, &self.geo, self.peer_side())
     }
 
-    /// The peer side's liveness, probing `/proc` (slow path only).
-    pub(crate) fn peer_status(&self) -> SideStatus {
-        registry::side_status(&self.mem, &self.geo, self.peer_side(), &*self.opts.liveness)
+    /// Whether every peer has left or died: a clean close seen at once, a death by probing
+    /// liveness (not for a hot loop). Unlike [`peer_gone`](Endpoint::peer_gone), it keeps no
+    /// conclusion.
+    pub(crate) fn is_disconnected(&self) -> bool {
+        self.peer_closed() || self.peer_state().is_disconnected()
     }
 
     /// Whether every peer has left or died, as far as this endpoint knows.
@@ -132,7 +134,7 @@ impl Endpoint {
         }
         // The digest is taken before the evaluation: an attach during it changes the words,
         // and the next call sees the change and re-evaluates.
-        let gone = self.peer_closed() || (probe && self.peer_status() == SideStatus::Gone);
+        let gone = self.peer_closed() || (probe && self.peer_state().is_disconnected());
         if gone {
             self.gone = Some(digest);
         }

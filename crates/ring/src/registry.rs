@@ -114,17 +114,6 @@ pub(crate) enum EntryStatus {
     Dead,
 }
 
-/// Whether a side of the ring has anyone attached.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum SideStatus {
-    /// Nobody has registered on this side yet.
-    Never,
-    /// At least one entry is live (or joining).
-    Live,
-    /// Entries were used, and none is live now.
-    Gone,
-}
-
 /// This endpoint's entry.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Registration {
@@ -178,28 +167,6 @@ fn alive(yes: bool) -> EntryStatus {
         EntryStatus::Live
     } else {
         EntryStatus::Dead
-    }
-}
-
-/// Whether anyone is attached on `side`, probing liveness (slow path: `/proc` reads).
-pub(crate) fn side_status(
-    mem: &Mem,
-    geometry: &Geometry,
-    side: Side,
-    liveness: &dyn Liveness,
-) -> SideStatus {
-    let mut used = false;
-    for index in side_range(geometry, side) {
-        match entry_status(mem, index, liveness) {
-            EntryStatus::Free => {}
-            EntryStatus::Live => return SideStatus::Live,
-            EntryStatus::Closed | EntryStatus::Dead => used = true,
-        }
-    }
-    if used {
-        SideStatus::Gone
-    } else {
-        SideStatus::Never
     }
 }
 

@@ -151,15 +151,7 @@ pub(crate) fn sigint_ends_a_blocked_recv_cleanly() -> Result<(), Failed> {
     let pidfile = scope.temp_path("sigint-pid");
     let pidfile_str = pidfile.to_str().unwrap().to_owned();
     let child = spawn_role("sigint-recv", &[("ADDR", &name), ("PIDFILE", &pidfile_str)]);
-    let start = Instant::now();
-    let pid = loop {
-        if let Ok(text) = std::fs::read_to_string(&pidfile) {
-            break text.trim().parse::<i32>()?;
-        }
-        assert!(start.elapsed() < TIMEOUT, "the child never got ready");
-        std::thread::sleep(Duration::from_millis(2));
-    };
-    let _ = std::fs::remove_file(&pidfile);
+    let pid = super::pid_from(&pidfile);
     std::thread::sleep(Duration::from_millis(50)); // let it block in recv
     // SAFETY: kill has no memory-safety preconditions.
     unsafe { libc::kill(pid, libc::SIGINT) };

@@ -42,6 +42,23 @@ fn kill9(pid: i32) {
     unsafe { libc::kill(pid, libc::SIGKILL) };
 }
 
+/// Waits for a child to write its pid to `pidfile` (see `report_host_pid`), then removes the
+/// file and returns the pid.
+fn pid_from(pidfile: &std::path::Path) -> i32 {
+    let start = std::time::Instant::now();
+    loop {
+        if let Ok(text) = std::fs::read_to_string(pidfile) {
+            let _ = std::fs::remove_file(pidfile);
+            return text.trim().parse().unwrap();
+        }
+        assert!(
+            start.elapsed() < common::TIMEOUT,
+            "the child never got ready"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
 fn main() {
     let tests = vec![
         Trial::test(

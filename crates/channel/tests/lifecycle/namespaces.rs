@@ -98,15 +98,7 @@ fn in_new_namespaces(
         });
     }
     let relay = command.spawn().expect("spawn the namespace relay");
-    let start = Instant::now();
-    let pid = loop {
-        if let Ok(text) = std::fs::read_to_string(&pidfile) {
-            break text.trim().parse::<i32>().unwrap();
-        }
-        assert!(start.elapsed() < TIMEOUT, "{role} never started");
-        std::thread::sleep(Duration::from_millis(2));
-    };
-    let _ = std::fs::remove_file(&pidfile);
+    let pid = super::pid_from(&pidfile);
     (relay, pid)
 }
 

@@ -1,6 +1,6 @@
 //! Stale names taken over, and takers racing for one.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use libtest_mimic::Failed;
 use ringway_channel::{Receiver, Sender};
@@ -17,18 +17,6 @@ pub(crate) fn role_hold() -> i32 {
     0
 }
 
-fn pid_from(pidfile: &std::path::Path) -> i32 {
-    let start = Instant::now();
-    loop {
-        if let Ok(text) = std::fs::read_to_string(pidfile) {
-            let _ = std::fs::remove_file(pidfile);
-            return text.trim().parse().unwrap();
-        }
-        assert!(start.elapsed() < TIMEOUT, "the child never got ready");
-        std::thread::sleep(Duration::from_millis(2));
-    }
-}
-
 /// A service killed with SIGKILL leaves its name behind; when it restarts, `create` takes the
 /// name over (with takeover off it says so), and the new channel works.
 pub(crate) fn a_name_left_by_a_killed_creator_is_taken_over() -> Result<(), Failed> {
@@ -39,7 +27,7 @@ pub(crate) fn a_name_left_by_a_killed_creator_is_taken_over() -> Result<(), Fail
         "hold",
         &[("ADDR", &name), ("PIDFILE", pidfile.to_str().unwrap())],
     );
-    let pid = pid_from(&pidfile);
+    let pid = super::pid_from(&pidfile);
     // While the creator lives, the name is never taken over, and the error says who holds it.
     match Sender::<Msg>::create(&name, &opts()) {
         Err(ringway_channel::Error::AlreadyExists { holder, .. }) => {

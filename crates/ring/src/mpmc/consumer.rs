@@ -10,7 +10,7 @@ use crate::error::{AttachError, Corruption, PopError, RingKind, Side};
 use crate::geometry::{Geometry, Identity};
 use crate::layout::{LEN_CANCELLED, SEQ_LOST};
 use crate::mem::{RingMemory, WaitWord};
-use crate::registry::{self, PeerState, SideStatus};
+use crate::registry::{self, PeerState};
 use crate::sync::Ordering::{Acquire, Relaxed, Release};
 use crate::wait::{AttachOptions, Pause, Wait};
 
@@ -86,7 +86,7 @@ impl Consumer {
     /// Messages they committed may still be waiting.
     #[must_use]
     pub fn is_disconnected(&self) -> bool {
-        self.ep.peer_closed() || self.ep.peer_status() == SideStatus::Gone
+        self.ep.is_disconnected()
     }
 
     /// Slots claimed by producers and not yet claimed by consumers (messages in the ring,

@@ -8,7 +8,7 @@ use crate::error::{AttachError, Corruption, PopError, RingKind, Side};
 use crate::geometry::{Geometry, Identity};
 use crate::layout::{REC_HEADER_LEN, REC_LEN_MASK, REC_PAD, REC_VALID, record_size, record_tag};
 use crate::mem::{RingMemory, WaitWord};
-use crate::registry::{self, PeerState, SideStatus};
+use crate::registry::{self, PeerState};
 use crate::sync::Ordering::{Acquire, Relaxed, Release};
 use crate::wait::{AttachOptions, Pause, Wait};
 
@@ -93,7 +93,7 @@ impl Consumer {
     /// Messages it committed may still be waiting to be read.
     #[must_use]
     pub fn is_disconnected(&self) -> bool {
-        self.ep.known_gone() || self.ep.peer_closed() || self.ep.peer_status() == SideStatus::Gone
+        self.ep.known_gone() || self.ep.is_disconnected()
     }
 
     /// Bytes of the data area in use (records and padding) as this consumer sees them: from

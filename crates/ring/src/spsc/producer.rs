@@ -11,7 +11,7 @@ use crate::layout::{
     record_word,
 };
 use crate::mem::{RingMemory, WaitWord};
-use crate::registry::{self, PeerState, SideStatus};
+use crate::registry::{self, PeerState};
 use crate::sync::Ordering::{Acquire, Relaxed, Release};
 use crate::wait::{AttachOptions, Pause, Wait};
 
@@ -153,7 +153,7 @@ impl Producer {
     /// Whether the consumer has left or died (probes its liveness: not for a hot loop).
     #[must_use]
     pub fn is_disconnected(&self) -> bool {
-        self.ep.peer_closed() || self.ep.peer_status() == SideStatus::Gone
+        self.ep.is_disconnected()
     }
 
     /// Bytes of the data area in use (records and padding) as this producer sees them: from
