@@ -113,4 +113,4 @@ pub use proc::{
     pid_namespace,
 };
 pub use registry::{PartyInfo, PartyState, PeerState};
-pub use wait::{AttachOptions, WaitStrategy};
+pub use wait::{AttachOptions, Wait, WaitStrategy};

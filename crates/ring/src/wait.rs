@@ -162,24 +162,51 @@ impl AttachOptions {
     }
 }
 
-/// How long one call may wait: the one parameter of each operation's internal entry point,
-/// of which the public `x`, `x_timeout` and `x_blocking` calls are thin wrappers.
+/// How long one call may wait: the one parameter of each operation's entry point
+/// (`push_with`, `pop_with`, `reserve_with`, `peek_with`), of which the `x`, `x_timeout` and
+/// `x_blocking` calls are thin wrappers. Layers above pass theirs straight through.
+///
+/// # Examples
+/// ```
+/// use std::time::{Duration, Instant};
+/// use ringway_ring::{spsc, PopError, Wait};
+/// let (mut tx, mut rx) = spsc::heap(1024)?;
+/// let mut out = Vec::new();
+/// assert_eq!(rx.pop_with(&mut out, Wait::Try), Err(PopError::Empty));
+/// let deadline = Instant::now() + Duration::from_millis(1);
+/// assert_eq!(rx.pop_with(&mut out, Wait::Until(deadline)), Err(PopError::Timeout));
+/// tx.push_with(b"hi", Wait::Forever)?;
+/// assert_eq!(rx.pop_with(&mut out, Wait::For(Duration::from_secs(1)))?, 2);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Wait {
+pub enum Wait {
     /// Not at all: the non-blocking calls.
     Try,
-    /// Up to this long (any `Duration`; one too long for the clock means no deadline).
+    /// Up to this long from the first time the call finds it must wait (any `Duration`; one
+    /// too long for the clock means no deadline). A call that succeeds at once never reads
+    /// the clock.
     For(Duration),
+    /// Until this instant (one already past still makes one attempt).
+    Until(Instant),
     /// As long as the other side is there.
     Forever,
 }
 
 impl Wait {
+    /// `Until(deadline)`, or `Forever` for `None`: the form of a deadline that layers above
+    /// keep for a call made of several waits (a select, a request and its reply).
+    #[must_use]
+    pub fn deadline(deadline: Option<Instant>) -> Wait {
+        deadline.map_or(Wait::Forever, Wait::Until)
+    }
+
     /// A waiter for a call that found nothing to do at once; `None` for [`Wait::Try`].
     pub(crate) fn waiter(self, opts: &AttachOptions) -> Option<Waiter> {
         match self {
             Wait::Try => None,
             Wait::For(timeout) => Some(Waiter::new(opts, Some(timeout))),
+            Wait::Until(deadline) => Some(Waiter::until(opts, deadline)),
             Wait::Forever => Some(Waiter::new(opts, None)),
         }
     }
@@ -240,6 +267,14 @@ impl Waiter {
         self.interrupt
             .as_ref()
             .is_some_and(crate::Interrupt::is_interrupted)
+    }
+
+    /// A wait that ends at `deadline`.
+    pub(crate) fn until(opts: &AttachOptions, deadline: Instant) -> Waiter {
+        let mut waiter = Waiter::new(opts, Some(Duration::ZERO));
+        waiter.started = true;
+        waiter.deadline = Some(deadline);
+        waiter
     }
 
     /// Checks the deadline, starting the clock on the first call. Any timeout is accepted:

@@ -127,6 +127,27 @@ impl Consumer {
         self.take(pos, len, out)
     }
 
+    /// Copies the next message into `out` and releases its slot, waiting as `wait` allows:
+    /// the one entry point of [`pop`](Consumer::pop), [`pop_timeout`](Consumer::pop_timeout)
+    /// and [`pop_blocking`](Consumer::pop_blocking). Returns the message length.
+    ///
+    /// # Errors
+    /// As those: [`PopError::Empty`] for [`Wait::Try`], [`PopError::Timeout`] for a deadline.
+    #[inline]
+    pub fn pop_with(&mut self, out: &mut Vec<u8>, wait: Wait) -> Result<usize, PopError> {
+        let (pos, len) = self.next(wait)?;
+        self.take(pos, len, out)
+    }
+
+    /// Claims the next message to read in place, waiting as `wait` allows: the one entry
+    /// point of the `peek` calls.
+    ///
+    /// # Errors
+    /// As [`pop_with`](Consumer::pop_with).
+    pub fn peek_with(&mut self, wait: Wait) -> Result<SlotReadGrant<'_>, PopError> {
+        self.grant(wait)
+    }
+
     /// Claims the next message to read in place, without blocking. The slot is released when
     /// the grant is released or dropped.
     ///

@@ -115,6 +115,26 @@ impl Producer {
         self.send(msg, Wait::Forever)
     }
 
+    /// Copies `msg` into a slot and publishes it, waiting for a free slot as `wait` allows:
+    /// the one entry point of [`push`](Producer::push), [`push_timeout`](Producer::push_timeout)
+    /// and [`push_blocking`](Producer::push_blocking).
+    ///
+    /// # Errors
+    /// As those: [`PushError::Full`] for [`Wait::Try`], [`PushError::Timeout`] for a deadline.
+    #[inline]
+    pub fn push_with(&mut self, msg: &[u8], wait: Wait) -> Result<(), PushError> {
+        self.send(msg, wait)
+    }
+
+    /// Claims a slot for up to `len` bytes, waiting as `wait` allows: the one entry point of
+    /// the `reserve` calls.
+    ///
+    /// # Errors
+    /// As [`push_with`](Producer::push_with).
+    pub fn reserve_with(&mut self, len: usize, wait: Wait) -> Result<SlotGrant<'_>, PushError> {
+        self.grant(len, wait)
+    }
+
     /// Claims a slot to be written in place, without blocking. The slot is published by
     /// [`SlotGrant::commit`]; dropping the grant publishes a cancelled slot that consumers
     /// skip.

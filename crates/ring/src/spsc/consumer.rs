@@ -116,7 +116,28 @@ impl Consumer {
         self.take(pos, len, out)
     }
 
-    /// The one entry point of every pop: the next record, waiting as `wait` allows.
+    /// Copies the next message into `out` and releases it, waiting as `wait` allows: the
+    /// one entry point of [`pop`](Consumer::pop), [`pop_timeout`](Consumer::pop_timeout) and
+    /// [`pop_blocking`](Consumer::pop_blocking). Returns the message length.
+    ///
+    /// # Errors
+    /// As those: [`PopError::Empty`] for [`Wait::Try`], [`PopError::Timeout`] for a deadline.
+    #[inline]
+    pub fn pop_with(&mut self, out: &mut Vec<u8>, wait: Wait) -> Result<usize, PopError> {
+        let (pos, len) = self.acquire(wait)?;
+        self.take(pos, len, out)
+    }
+
+    /// Lends the next message in place, waiting as `wait` allows: the one entry point of the
+    /// `peek` calls.
+    ///
+    /// # Errors
+    /// As [`pop_with`](Consumer::pop_with).
+    pub fn peek_with(&mut self, wait: Wait) -> Result<ReadGrant<'_>, PopError> {
+        self.grant(wait)
+    }
+
+    /// The next record, waiting as `wait` allows.
     #[inline]
     fn acquire(&mut self, wait: Wait) -> Result<(u64, usize), PopError> {
         match self.next() {

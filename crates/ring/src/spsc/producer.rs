@@ -202,6 +202,37 @@ impl Producer {
         self.send(msg, Wait::Forever, false)
     }
 
+    /// Copies `msg` into the ring and publishes it, waiting for space as `wait` allows: the
+    /// one entry point of [`push`](Producer::push), [`push_timeout`](Producer::push_timeout)
+    /// and [`push_blocking`](Producer::push_blocking).
+    ///
+    /// # Errors
+    /// As those: [`PushError::Full`] for [`Wait::Try`], [`PushError::Timeout`] for a deadline.
+    #[inline]
+    pub fn push_with(&mut self, msg: &[u8], wait: Wait) -> Result<(), PushError> {
+        self.send(msg, wait, false)
+    }
+
+    /// Like [`push_with`](Producer::push_with), but does not publish yet (see
+    /// [`push_deferred`](Producer::push_deferred)). While it waits for space, everything
+    /// pending is published first, so a batch larger than the ring still gets through.
+    ///
+    /// # Errors
+    /// As [`push_with`](Producer::push_with).
+    #[inline]
+    pub fn push_deferred_with(&mut self, msg: &[u8], wait: Wait) -> Result<(), PushError> {
+        self.send(msg, wait, true)
+    }
+
+    /// Reserves `len` contiguous bytes, waiting for space as `wait` allows: the one entry
+    /// point of the `reserve` calls.
+    ///
+    /// # Errors
+    /// As [`push_with`](Producer::push_with).
+    pub fn reserve_with(&mut self, len: usize, wait: Wait) -> Result<Grant<'_>, PushError> {
+        self.grant(len, wait)
+    }
+
     /// Reserves `len` contiguous bytes in the ring to be written in place, without blocking.
     /// Nothing is published until [`Grant::commit`]; dropping the grant publishes nothing.
     ///
