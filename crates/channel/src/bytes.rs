@@ -3,14 +3,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ringway_ring::PeerState;
+use ringway_ring::Wait;
 
 use crate::capacity::Size;
+use crate::endpoint::{Endpoint, RingEnd, endpoint_methods};
 use crate::error::{Error, RecvError, SendError};
 use crate::message::MessageType;
-use crate::options::{Address, ChannelOptions, Flavour};
-use crate::raw::{RxGrant, TxGrant, Wait};
-use crate::segment::{Membership, Rx, Shared, Tx};
+use crate::options::{Address, ChannelOptions};
+use crate::raw::{RxGrant, TxGrant};
+use crate::segment::{Rx, Shared, Tx};
 
 /// The sending end of a byte channel: messages of any length up to
 /// [`max_message`](ByteSender::max_message).
@@ -34,10 +35,7 @@ use crate::segment::{Membership, Rx, Shared, Tx};
 /// ```
 #[derive(Debug)]
 pub struct ByteSender {
-    tx: Tx,
-    member: Membership,
-    /// The channel's name, shared with the errors that name it.
-    name: Arc<str>,
+    ep: Endpoint<Tx>,
     /// The channel's largest message (an SPSC ring could carry larger ones).
     max: usize,
 }
@@ -48,8 +46,7 @@ impl ByteSender {
     /// # Errors
     /// As [`Sender::create`](crate::Sender::create).
     pub fn create(address: impl Into<Address>, opts: &ChannelOptions) -> Result<ByteSender, Error> {
-        let shared = Shared::create(address.into().backing(), MessageType::for_bytes(opts), opts)?;
-        ByteSender::attach(&shared).inspect_err(|_| shared.abandon())
+        Endpoint::create(address.into(), MessageType::for_bytes(opts), opts).map(ByteSender::wrap)
     }
 
     /// Opens the channel `address`, waiting up to the open timeout for its creator.
@@ -57,19 +54,20 @@ impl ByteSender {
     /// # Errors
     /// As [`Sender::open`](crate::Sender::open).
     pub fn open(address: impl Into<Address>, opts: &ChannelOptions) -> Result<ByteSender, Error> {
-        let shared = Shared::open(&address.into(), MessageType::for_bytes(opts), opts)?;
-        ByteSender::attach(&shared)
+        Endpoint::open(&address.into(), MessageType::for_bytes(opts), opts).map(ByteSender::wrap)
     }
 
     pub(crate) fn attach(shared: &Arc<Shared>) -> Result<ByteSender, Error> {
-        let (tx, member) = shared.producer()?;
-        let max = Size::bytes(&shared.geometry, tx.label()).max_message;
-        Ok(ByteSender {
-            tx,
-            member,
-            name: Arc::from(shared.name.as_str()),
-            max,
-        })
+        Endpoint::attach(shared).map(ByteSender::wrap)
+    }
+
+    fn wrap(ep: Endpoint<Tx>) -> ByteSender {
+        let max = Size::bytes(&ep.shared().geometry, ep.ring.label()).max_message;
+        ByteSender { ep, max }
+    }
+
+    fn with_endpoint(&self, ep: Endpoint<Tx>) -> ByteSender {
+        ByteSender { ep, max: self.max }
     }
 
     /// Sends `msg`, waiting for room as long as a receiver is alive.
@@ -117,11 +115,12 @@ impl ByteSender {
         self.send_with(msg, Wait::For(timeout))
     }
 
-    fn send_with(&mut self, msg: &[u8], wait: Wait) -> Result<(), SendError<()>> {
+    pub(crate) fn send_with(&mut self, msg: &[u8], wait: Wait) -> Result<(), SendError<()>> {
         self.check_len(msg.len(), ())?;
-        self.tx
+        self.ep
+            .ring
             .push(msg, wait)
-            .map_err(|e| SendError::from_push(e, (), &self.name))
+            .map_err(|e| SendError::from_push(e, (), &self.ep.name))
     }
 
     /// Refuses a message longer than the channel's largest, which an SPSC ring would carry.
@@ -130,7 +129,7 @@ impl ByteSender {
             return Err(SendError::from_push(
                 ringway_ring::PushError::TooLarge { len, max: self.max },
                 value,
-                &self.name,
+                &self.ep.name,
             ));
         }
         Ok(value)
@@ -168,56 +167,23 @@ impl ByteSender {
     fn loan_with(&mut self, len: usize, wait: Wait) -> Result<ByteLoan<'_>, SendError<usize>> {
         self.check_len(len, len)?;
         let grant = self
-            .tx
+            .ep
+            .ring
             .reserve(len, wait)
-            .map_err(|e| SendError::from_push(e, len, &self.name))?;
+            .map_err(|e| SendError::from_push(e, len, &self.ep.name))?;
         Ok(ByteLoan { grant })
-    }
-
-    /// Whether every receiver has dropped its end or died (probes liveness).
-    #[must_use]
-    pub fn is_disconnected(&self) -> bool {
-        self.tx.is_disconnected()
-    }
-
-    /// Whether a receiver has attached yet, is attached and alive, or has gone (probes liveness:
-    /// not for a hot loop). Useful to keep a process alive until its peer has connected.
-    #[must_use]
-    pub fn peer_state(&self) -> PeerState {
-        self.tx.peer_state()
     }
 
     /// The options this endpoint was made with (the serialized type, for `serde`).
     #[cfg_attr(not(feature = "serde"), allow(dead_code))]
     pub(crate) fn options(&self) -> &ChannelOptions {
-        &self.member.shared.opts
+        self.ep.options()
     }
 
-    /// Another sender on the same MPMC channel.
-    ///
-    /// # Errors
-    /// [`Error::Unsupported`] for an SPSC channel, [`Error::Attach`] if the table is full.
-    pub fn try_clone(&self) -> Result<ByteSender, Error> {
-        self.member.shared.require_mpmc("clone a sender")?;
-        ByteSender::attach(&self.member.shared)
-    }
-
-    /// The channel, as errors name it.
-    #[must_use]
-    pub fn channel(&self) -> &str {
-        &self.member.shared.name
-    }
-
-    /// The channel's flavour.
-    #[must_use]
-    pub fn flavour(&self) -> Flavour {
-        self.member.shared.opts.flavour
-    }
-
-    crate::capacity::size_getters!(size, tx);
+    endpoint_methods!("receiver");
 
     fn size(&self) -> Size {
-        Size::bytes(&self.member.shared.geometry, self.tx.label())
+        Size::bytes(&self.ep.shared().geometry, self.ep.ring.label())
     }
 }
 
@@ -277,8 +243,7 @@ impl ByteLoan<'_> {
 /// The receiving end of a byte channel.
 #[derive(Debug)]
 pub struct ByteReceiver {
-    rx: Rx,
-    member: Membership,
+    ep: Endpoint<Rx>,
 }
 
 impl ByteReceiver {
@@ -290,8 +255,7 @@ impl ByteReceiver {
         address: impl Into<Address>,
         opts: &ChannelOptions,
     ) -> Result<ByteReceiver, Error> {
-        let shared = Shared::create(address.into().backing(), MessageType::for_bytes(opts), opts)?;
-        ByteReceiver::attach(&shared).inspect_err(|_| shared.abandon())
+        Endpoint::create(address.into(), MessageType::for_bytes(opts), opts).map(ByteReceiver::wrap)
     }
 
     /// Opens the channel `address`, waiting up to the open timeout for its creator.
@@ -299,13 +263,19 @@ impl ByteReceiver {
     /// # Errors
     /// As [`Sender::open`](crate::Sender::open).
     pub fn open(address: impl Into<Address>, opts: &ChannelOptions) -> Result<ByteReceiver, Error> {
-        let shared = Shared::open(&address.into(), MessageType::for_bytes(opts), opts)?;
-        ByteReceiver::attach(&shared)
+        Endpoint::open(&address.into(), MessageType::for_bytes(opts), opts).map(ByteReceiver::wrap)
     }
 
     pub(crate) fn attach(shared: &Arc<Shared>) -> Result<ByteReceiver, Error> {
-        let (rx, member) = shared.consumer()?;
-        Ok(ByteReceiver { rx, member })
+        Endpoint::attach(shared).map(ByteReceiver::wrap)
+    }
+
+    fn wrap(ep: Endpoint<Rx>) -> ByteReceiver {
+        ByteReceiver { ep }
+    }
+
+    fn with_endpoint(&self, ep: Endpoint<Rx>) -> ByteReceiver {
+        ByteReceiver::wrap(ep)
     }
 
     /// Receives the next message into `out` (replacing its contents), waiting as long as a
@@ -315,7 +285,7 @@ impl ByteReceiver {
     /// [`RecvError::Disconnected`] once every sender has left or died and everything was
     /// received; [`RecvError::Corrupted`].
     pub fn recv(&mut self, out: &mut Vec<u8>) -> Result<usize, RecvError> {
-        self.rx.pop(out, Wait::Forever).map_err(RecvError::from_pop)
+        self.recv_with(out, Wait::Forever)
     }
 
     /// Receives the next message if there is one now.
@@ -323,7 +293,7 @@ impl ByteReceiver {
     /// # Errors
     /// [`RecvError::Empty`], and as [`recv`](ByteReceiver::recv).
     pub fn try_recv(&mut self, out: &mut Vec<u8>) -> Result<usize, RecvError> {
-        self.rx.pop(out, Wait::Try).map_err(RecvError::from_pop)
+        self.recv_with(out, Wait::Try)
     }
 
     /// Receives the next message, waiting up to `timeout`.
@@ -335,9 +305,11 @@ impl ByteReceiver {
         out: &mut Vec<u8>,
         timeout: Duration,
     ) -> Result<usize, RecvError> {
-        self.rx
-            .pop(out, Wait::For(timeout))
-            .map_err(RecvError::from_pop)
+        self.recv_with(out, Wait::For(timeout))
+    }
+
+    pub(crate) fn recv_with(&mut self, out: &mut Vec<u8>, wait: Wait) -> Result<usize, RecvError> {
+        self.ep.ring.pop(out, wait).map_err(RecvError::from_pop)
     }
 
     /// Lends the next message in place, waiting as long as a sender is alive; released when
@@ -366,7 +338,7 @@ impl ByteReceiver {
     }
 
     fn ref_with(&mut self, wait: Wait) -> Result<ByteRef<'_>, RecvError> {
-        let grant = self.rx.peek(wait).map_err(RecvError::from_pop)?;
+        let grant = self.ep.ring.peek(wait).map_err(RecvError::from_pop)?;
         Ok(ByteRef { grant })
     }
 
@@ -376,56 +348,22 @@ impl ByteReceiver {
         ByteIter { receiver: self }
     }
 
-    /// Whether every sender has dropped its end or died (probes liveness).
-    #[must_use]
-    pub fn is_disconnected(&self) -> bool {
-        self.rx.is_disconnected()
-    }
-
-    /// Whether a sender has attached yet, is attached and alive, or has gone (probes liveness:
-    /// not for a hot loop). Useful to keep a process alive until its peer has connected.
-    #[must_use]
-    pub fn peer_state(&self) -> PeerState {
-        self.rx.peer_state()
-    }
-
     /// MPMC: messages lost because their sender died between claiming a slot and filling it.
     #[must_use]
     pub fn lost(&self) -> u64 {
-        self.rx.lost()
+        self.ep.ring.lost()
     }
 
     /// The options this endpoint was made with (the serialized type, for `serde`).
     #[cfg_attr(not(feature = "serde"), allow(dead_code))]
     pub(crate) fn options(&self) -> &ChannelOptions {
-        &self.member.shared.opts
+        self.ep.options()
     }
 
-    /// Another receiver on the same MPMC channel.
-    ///
-    /// # Errors
-    /// [`Error::Unsupported`] for an SPSC channel, [`Error::Attach`] if the table is full.
-    pub fn try_clone(&self) -> Result<ByteReceiver, Error> {
-        self.member.shared.require_mpmc("clone a receiver")?;
-        ByteReceiver::attach(&self.member.shared)
-    }
-
-    /// The channel, as errors name it.
-    #[must_use]
-    pub fn channel(&self) -> &str {
-        &self.member.shared.name
-    }
-
-    /// The channel's flavour.
-    #[must_use]
-    pub fn flavour(&self) -> Flavour {
-        self.member.shared.opts.flavour
-    }
-
-    crate::capacity::size_getters!(size, rx);
+    endpoint_methods!("sender");
 
     fn size(&self) -> Size {
-        Size::bytes(&self.member.shared.geometry, self.rx.label())
+        Size::bytes(&self.ep.shared().geometry, self.ep.ring.label())
     }
 }
 

@@ -262,26 +262,26 @@ impl Size {
 /// The size getters every endpoint has, the same on both sides of a channel: `$size` is the
 /// endpoint's [`Size`] and `$queued` what its ring has in use.
 macro_rules! size_getters {
-    ($size:ident, $queued:ident) => {
+    () => {
         /// How many messages of [`max_message`](Self::max_message) bytes the channel holds:
         /// what [`ChannelOptions::capacity`](crate::ChannelOptions::capacity) asked for,
         /// rounded up to what the ring makes.
         #[must_use]
         pub fn capacity(&self) -> usize {
-            self.$size().capacity
+            self.size().capacity
         }
 
         /// Bytes of shared memory the channel takes: its header, registration table and
         /// ring, as the segment is sized (what it costs in `/dev/shm`).
         #[must_use]
         pub fn capacity_bytes(&self) -> usize {
-            self.member.shared.region.len()
+            self.ep.shared().region.len()
         }
 
         /// The largest message, in bytes (`size_of::<T>()` for a typed channel).
         #[must_use]
         pub fn max_message(&self) -> usize {
-            self.$size().max_message
+            self.size().max_message
         }
 
         /// Messages sent and not yet received, as far as this endpoint can tell now (the
@@ -291,13 +291,14 @@ macro_rules! size_getters {
         /// `max_message` bytes, rounded up.
         #[must_use]
         pub fn len(&self) -> usize {
-            self.$size().len(self.$queued.queued())
+            self.size()
+                .len($crate::endpoint::RingEnd::queued(&self.ep.ring))
         }
 
         /// Whether no message is waiting, as far as this endpoint can tell now.
         #[must_use]
         pub fn is_empty(&self) -> bool {
-            self.$queued.queued() == 0
+            $crate::endpoint::RingEnd::queued(&self.ep.ring) == 0
         }
 
         /// Whether the channel holds [`capacity`](Self::capacity) messages, as far as this

@@ -102,6 +102,7 @@
 mod bytes;
 mod capacity;
 mod channel;
+mod endpoint;
 mod error;
 mod liveness;
 mod message;

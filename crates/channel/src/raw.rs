@@ -1,70 +1,65 @@
 //! The flavour-independent endpoint operations every public endpoint is built on: sending
-//! and receiving bytes with a chosen way of waiting, and in-place grants, over either ring.
+//! and receiving bytes, and in-place grants, over either ring, each through the ring's one
+//! entry point for it with the caller's [`Wait`].
 
-use std::time::Duration;
+use ringway_ring::{AttachError, AttachOptions, PeerState, PopError, PushError, Wait, mpmc, spsc};
 
-use ringway_ring::{PeerState, PopError, PushError, mpmc, spsc};
-
-use crate::segment::{Rx, Tx};
-
-/// How long a call may wait.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Wait {
-    /// Not at all.
-    Try,
-    /// Up to this long.
-    For(Duration),
-    /// As long as the other side is alive.
-    Forever,
-}
+use crate::endpoint::RingEnd;
+use crate::segment::{Rx, Shared, Tx};
 
 impl Tx {
+    #[inline]
     pub(crate) fn push(&mut self, msg: &[u8], wait: Wait) -> Result<(), PushError> {
-        match (self, wait) {
-            (Tx::Spsc(p), Wait::Try) => p.push(msg),
-            (Tx::Spsc(p), Wait::For(d)) => p.push_timeout(msg, d),
-            (Tx::Spsc(p), Wait::Forever) => p.push_blocking(msg),
-            (Tx::Mpmc(p), Wait::Try) => p.push(msg),
-            (Tx::Mpmc(p), Wait::For(d)) => p.push_timeout(msg, d),
-            (Tx::Mpmc(p), Wait::Forever) => p.push_blocking(msg),
+        match self {
+            Tx::Spsc(p) => p.push_with(msg, wait),
+            Tx::Mpmc(p) => p.push_with(msg, wait),
         }
     }
 
     pub(crate) fn reserve(&mut self, len: usize, wait: Wait) -> Result<TxGrant<'_>, PushError> {
-        Ok(match (self, wait) {
-            (Tx::Spsc(p), Wait::Try) => TxGrant::Spsc(p.reserve(len)?),
-            (Tx::Spsc(p), Wait::For(d)) => TxGrant::Spsc(p.reserve_timeout(len, d)?),
-            (Tx::Spsc(p), Wait::Forever) => TxGrant::Spsc(p.reserve_blocking(len)?),
-            (Tx::Mpmc(p), Wait::Try) => TxGrant::Mpmc(p.reserve(len)?),
-            (Tx::Mpmc(p), Wait::For(d)) => TxGrant::Mpmc(p.reserve_timeout(len, d)?),
-            (Tx::Mpmc(p), Wait::Forever) => TxGrant::Mpmc(p.reserve_blocking(len)?),
+        Ok(match self {
+            Tx::Spsc(p) => TxGrant::Spsc(p.reserve_with(len, wait)?),
+            Tx::Mpmc(p) => TxGrant::Mpmc(p.reserve_with(len, wait)?),
         })
     }
+}
 
-    pub(crate) fn is_disconnected(&self) -> bool {
+impl RingEnd for Tx {
+    const CLONE: &'static str = "clone a sender";
+
+    fn attach(shared: &Shared, opts: &AttachOptions) -> Result<Tx, AttachError> {
+        match shared.geometry.kind {
+            ringway_ring::RingKind::Spsc => {
+                spsc::Producer::attach(&shared.memory, opts).map(Tx::Spsc)
+            }
+            ringway_ring::RingKind::Mpmc => {
+                mpmc::Producer::attach(&shared.memory, opts).map(Tx::Mpmc)
+            }
+        }
+    }
+
+    fn is_disconnected(&self) -> bool {
         match self {
             Tx::Spsc(p) => p.is_disconnected(),
             Tx::Mpmc(p) => p.is_disconnected(),
         }
     }
 
-    pub(crate) fn peer_state(&self) -> PeerState {
+    fn peer_state(&self) -> PeerState {
         match self {
             Tx::Spsc(p) => p.peer_state(),
             Tx::Mpmc(p) => p.peer_state(),
         }
     }
 
-    /// What the ring has in use: bytes (SPSC) or slots (MPMC).
-    pub(crate) fn queued(&self) -> u64 {
+    fn queued(&self) -> u64 {
         match self {
             Tx::Spsc(p) => p.queued(),
             Tx::Mpmc(p) => p.queued(),
         }
     }
 
-    /// The label the creator stored (read at attach time).
-    pub(crate) fn label(&self) -> &str {
+    fn label(&self) -> &str {
         match self {
             Tx::Spsc(p) => &p.identity().label,
             Tx::Mpmc(p) => &p.identity().label,
@@ -110,41 +105,21 @@ impl TxGrant<'_> {
 }
 
 impl Rx {
+    #[inline]
     pub(crate) fn pop(&mut self, out: &mut Vec<u8>, wait: Wait) -> Result<usize, PopError> {
-        match (self, wait) {
-            (Rx::Spsc(c), Wait::Try) => c.pop(out),
-            (Rx::Spsc(c), Wait::For(d)) => c.pop_timeout(out, d),
-            (Rx::Spsc(c), Wait::Forever) => c.pop_blocking(out),
-            (Rx::Mpmc(c), Wait::Try) => c.pop(out),
-            (Rx::Mpmc(c), Wait::For(d)) => c.pop_timeout(out, d),
-            (Rx::Mpmc(c), Wait::Forever) => c.pop_blocking(out),
+        match self {
+            Rx::Spsc(c) => c.pop_with(out, wait),
+            Rx::Mpmc(c) => c.pop_with(out, wait),
         }
     }
 
+    #[inline]
     pub(crate) fn peek(&mut self, wait: Wait) -> Result<RxGrant<'_>, PopError> {
-        let inner = match (self, wait) {
-            (Rx::Spsc(c), Wait::Try) => RxInner::Spsc(c.peek()?),
-            (Rx::Spsc(c), Wait::For(d)) => RxInner::Spsc(c.peek_timeout(d)?),
-            (Rx::Spsc(c), Wait::Forever) => RxInner::Spsc(c.peek_blocking()?),
-            (Rx::Mpmc(c), Wait::Try) => RxInner::Mpmc(c.peek()?),
-            (Rx::Mpmc(c), Wait::For(d)) => RxInner::Mpmc(c.peek_timeout(d)?),
-            (Rx::Mpmc(c), Wait::Forever) => RxInner::Mpmc(c.peek_blocking()?),
+        let inner = match self {
+            Rx::Spsc(c) => RxInner::Spsc(c.peek_with(wait)?),
+            Rx::Mpmc(c) => RxInner::Mpmc(c.peek_with(wait)?),
         };
         Ok(RxGrant { inner: Some(inner) })
-    }
-
-    pub(crate) fn is_disconnected(&self) -> bool {
-        match self {
-            Rx::Spsc(c) => c.is_disconnected(),
-            Rx::Mpmc(c) => c.is_disconnected(),
-        }
-    }
-
-    pub(crate) fn peer_state(&self) -> PeerState {
-        match self {
-            Rx::Spsc(c) => c.peer_state(),
-            Rx::Mpmc(c) => c.peer_state(),
-        }
     }
 
     pub(crate) fn lost(&self) -> u64 {
@@ -153,17 +128,44 @@ impl Rx {
             Rx::Mpmc(c) => c.lost(),
         }
     }
+}
 
-    /// What the ring has in use: bytes (SPSC) or slots (MPMC).
-    pub(crate) fn queued(&self) -> u64 {
+impl RingEnd for Rx {
+    const CLONE: &'static str = "clone a receiver";
+
+    fn attach(shared: &Shared, opts: &AttachOptions) -> Result<Rx, AttachError> {
+        match shared.geometry.kind {
+            ringway_ring::RingKind::Spsc => {
+                spsc::Consumer::attach(&shared.memory, opts).map(Rx::Spsc)
+            }
+            ringway_ring::RingKind::Mpmc => {
+                mpmc::Consumer::attach(&shared.memory, opts).map(Rx::Mpmc)
+            }
+        }
+    }
+
+    fn is_disconnected(&self) -> bool {
+        match self {
+            Rx::Spsc(c) => c.is_disconnected(),
+            Rx::Mpmc(c) => c.is_disconnected(),
+        }
+    }
+
+    fn peer_state(&self) -> PeerState {
+        match self {
+            Rx::Spsc(c) => c.peer_state(),
+            Rx::Mpmc(c) => c.peer_state(),
+        }
+    }
+
+    fn queued(&self) -> u64 {
         match self {
             Rx::Spsc(c) => c.queued(),
             Rx::Mpmc(c) => c.queued(),
         }
     }
 
-    /// The label the creator stored (read at attach time).
-    pub(crate) fn label(&self) -> &str {
+    fn label(&self) -> &str {
         match self {
             Rx::Spsc(c) => &c.identity().label,
             Rx::Mpmc(c) => &c.identity().label,

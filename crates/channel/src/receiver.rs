@@ -5,16 +5,15 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ringway_ring::Corruption;
-
-use ringway_ring::PeerState;
+use ringway_ring::{Corruption, Wait};
 
 use crate::capacity::Size;
+use crate::endpoint::{Endpoint, endpoint_methods};
 use crate::error::{Error, RecvError};
 use crate::message::MessageType;
-use crate::options::{Address, ChannelOptions, Flavour};
-use crate::raw::{RxGrant, Wait};
-use crate::segment::{Membership, Rx, Shared};
+use crate::options::{Address, ChannelOptions};
+use crate::raw::RxGrant;
+use crate::segment::{Rx, Shared};
 use crate::shape::Message;
 
 /// The receiving end of a typed channel.
@@ -37,8 +36,7 @@ use crate::shape::Message;
 /// ```
 #[derive(Debug)]
 pub struct Receiver<T> {
-    rx: Rx,
-    member: Membership,
+    ep: Endpoint<Rx>,
     _type: PhantomData<fn() -> T>,
 }
 
@@ -52,8 +50,7 @@ impl<T: Message> Receiver<T> {
         opts: &ChannelOptions,
     ) -> Result<Receiver<T>, Error> {
         let message = MessageType::of::<T>(opts.type_name.as_deref());
-        let shared = Shared::create(address.into().backing(), message, opts)?;
-        Receiver::attach(&shared).inspect_err(|_| shared.abandon())
+        Endpoint::create(address.into(), message, opts).map(Receiver::wrap)
     }
 
     /// Opens the channel `address`, waiting up to the open timeout for its creator, and
@@ -63,17 +60,22 @@ impl<T: Message> Receiver<T> {
     /// As [`Sender::open`](crate::Sender::open).
     pub fn open(address: impl Into<Address>, opts: &ChannelOptions) -> Result<Receiver<T>, Error> {
         let message = MessageType::of::<T>(opts.type_name.as_deref());
-        let shared = Shared::open(&address.into(), message, opts)?;
-        Receiver::attach(&shared)
+        Endpoint::open(&address.into(), message, opts).map(Receiver::wrap)
     }
 
     pub(crate) fn attach(shared: &Arc<Shared>) -> Result<Receiver<T>, Error> {
-        let (rx, member) = shared.consumer()?;
-        Ok(Receiver {
-            rx,
-            member,
+        Endpoint::attach(shared).map(Receiver::wrap)
+    }
+
+    fn wrap(ep: Endpoint<Rx>) -> Receiver<T> {
+        Receiver {
+            ep,
             _type: PhantomData,
-        })
+        }
+    }
+
+    fn with_endpoint(&self, ep: Endpoint<Rx>) -> Receiver<T> {
+        Receiver::wrap(ep)
     }
 
     /// Receives the next value, waiting as long as a sender is alive.
@@ -119,7 +121,7 @@ impl<T: Message> Receiver<T> {
     }
 
     fn recv_ref_with(&mut self, wait: Wait) -> Result<RecvRef<'_, T>, RecvError> {
-        let grant = self.rx.peek(wait).map_err(RecvError::from_pop)?;
+        let grant = self.ep.ring.peek(wait).map_err(RecvError::from_pop)?;
         let size = core::mem::size_of::<T>();
         if grant.len() != size {
             let found = grant.len() as u64;
@@ -147,52 +149,16 @@ impl<T: Message> Receiver<T> {
         TryIter { receiver: self }
     }
 
-    /// Whether every sender has dropped its end or died (probes liveness: not for a hot
-    /// loop). Values they sent may still be waiting.
-    #[must_use]
-    pub fn is_disconnected(&self) -> bool {
-        self.rx.is_disconnected()
-    }
-
-    /// Whether a sender has attached yet, is attached and alive, or has gone (probes liveness:
-    /// not for a hot loop). Useful to keep a process alive until its peer has connected.
-    #[must_use]
-    pub fn peer_state(&self) -> PeerState {
-        self.rx.peer_state()
-    }
-
     /// MPMC: messages lost because their sender died between claiming a slot and filling it.
     #[must_use]
     pub fn lost(&self) -> u64 {
-        self.rx.lost()
+        self.ep.ring.lost()
     }
 
-    /// Another receiver on the same MPMC channel.
-    ///
-    /// # Errors
-    /// [`Error::Unsupported`] for an SPSC channel, [`Error::Attach`] if the receiver table is
-    /// full.
-    pub fn try_clone(&self) -> Result<Receiver<T>, Error> {
-        self.member.shared.require_mpmc("clone a receiver")?;
-        Receiver::attach(&self.member.shared)
-    }
-
-    /// The channel, as errors name it.
-    #[must_use]
-    pub fn channel(&self) -> &str {
-        &self.member.shared.name
-    }
-
-    /// The channel's flavour.
-    #[must_use]
-    pub fn flavour(&self) -> Flavour {
-        self.member.shared.opts.flavour
-    }
-
-    crate::capacity::size_getters!(size, rx);
+    endpoint_methods!("sender");
 
     fn size(&self) -> Size {
-        Size::typed(&self.member.shared.geometry, core::mem::size_of::<T>())
+        Size::typed(&self.ep.shared().geometry, core::mem::size_of::<T>())
     }
 }
 

@@ -314,7 +314,7 @@ impl Shared {
         }))
     }
 
-    fn attach_options(&self) -> AttachOptions {
+    pub(crate) fn attach_options(&self) -> AttachOptions {
         // The ring is initialised already (create or `adopt` waited for it).
         self.opts
             .attach_options(Duration::from_secs(1))
@@ -327,28 +327,6 @@ impl Shared {
         if self.named {
             let _ = self.region.unlink();
         }
-    }
-
-    /// Attaches a sender.
-    pub(crate) fn producer(self: &Arc<Self>) -> Result<(Tx, Membership), Error> {
-        let opts = self.attach_options();
-        let tx = match self.geometry.kind {
-            RingKind::Spsc => spsc::Producer::attach(&self.memory, &opts).map(Tx::Spsc),
-            RingKind::Mpmc => mpmc::Producer::attach(&self.memory, &opts).map(Tx::Mpmc),
-        }
-        .map_err(|e| Error::attach(&self.name, e))?;
-        Ok((tx, Membership::join(self)))
-    }
-
-    /// Attaches a receiver.
-    pub(crate) fn consumer(self: &Arc<Self>) -> Result<(Rx, Membership), Error> {
-        let opts = self.attach_options();
-        let rx = match self.geometry.kind {
-            RingKind::Spsc => spsc::Consumer::attach(&self.memory, &opts).map(Rx::Spsc),
-            RingKind::Mpmc => mpmc::Consumer::attach(&self.memory, &opts).map(Rx::Mpmc),
-        }
-        .map_err(|e| Error::attach(&self.name, e))?;
-        Ok((rx, Membership::join(self)))
     }
 
     /// Fails unless the channel is MPMC (only MPMC channels have more than one endpoint of a
@@ -406,7 +384,7 @@ pub(crate) struct Membership {
 }
 
 impl Membership {
-    fn join(shared: &Arc<Shared>) -> Membership {
+    pub(crate) fn join(shared: &Arc<Shared>) -> Membership {
         if shared.named && !shared.precounted.swap(false, Ordering::AcqRel) {
             shared.memory.add_user();
         }

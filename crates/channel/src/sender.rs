@@ -4,14 +4,15 @@ use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ringway_ring::PeerState;
+use ringway_ring::Wait;
 
 use crate::capacity::Size;
+use crate::endpoint::{Endpoint, endpoint_methods};
 use crate::error::{Error, SendError};
 use crate::message::MessageType;
-use crate::options::{Address, ChannelOptions, Flavour};
-use crate::raw::{TxGrant, Wait};
-use crate::segment::{Membership, Shared, Tx};
+use crate::options::{Address, ChannelOptions};
+use crate::raw::TxGrant;
+use crate::segment::{Shared, Tx};
 use crate::shape::Message;
 
 /// The sending end of a typed channel: values of `T` cross to another process by a single
@@ -61,12 +62,7 @@ use crate::shape::Message;
 /// ```
 #[derive(Debug)]
 pub struct Sender<T> {
-    // Field order is drop order: leave the ring (CLOSED, wake the peer) before the membership
-    // may remove the name.
-    tx: Tx,
-    member: Membership,
-    /// The channel's name, shared with the errors that name it.
-    name: Arc<str>,
+    ep: Endpoint<Tx>,
     _type: PhantomData<fn(T)>,
 }
 
@@ -79,8 +75,7 @@ impl<T: Message> Sender<T> {
     /// [`Error::Config`] for impossible sizes.
     pub fn create(address: impl Into<Address>, opts: &ChannelOptions) -> Result<Sender<T>, Error> {
         let message = MessageType::of::<T>(opts.type_name.as_deref());
-        let shared = Shared::create(address.into().backing(), message, opts)?;
-        Sender::attach(&shared).inspect_err(|_| shared.abandon())
+        Endpoint::create(address.into(), message, opts).map(Sender::wrap)
     }
 
     /// Opens the channel `address`, waiting up to the open timeout for its creator, and
@@ -91,18 +86,22 @@ impl<T: Message> Sender<T> {
     /// another type, [`Error::FlavourMismatch`], [`Error::Attach`] if its sender is taken.
     pub fn open(address: impl Into<Address>, opts: &ChannelOptions) -> Result<Sender<T>, Error> {
         let message = MessageType::of::<T>(opts.type_name.as_deref());
-        let shared = Shared::open(&address.into(), message, opts)?;
-        Sender::attach(&shared)
+        Endpoint::open(&address.into(), message, opts).map(Sender::wrap)
     }
 
     pub(crate) fn attach(shared: &Arc<Shared>) -> Result<Sender<T>, Error> {
-        let (tx, member) = shared.producer()?;
-        Ok(Sender {
-            tx,
-            member,
-            name: Arc::from(shared.name.as_str()),
+        Endpoint::attach(shared).map(Sender::wrap)
+    }
+
+    fn wrap(ep: Endpoint<Tx>) -> Sender<T> {
+        Sender {
+            ep,
             _type: PhantomData,
-        })
+        }
+    }
+
+    fn with_endpoint(&self, ep: Endpoint<Tx>) -> Sender<T> {
+        Sender::wrap(ep)
     }
 
     /// Sends `value`, waiting for room as long as a receiver is alive.
@@ -131,7 +130,7 @@ impl<T: Message> Sender<T> {
 
     fn send_with(&mut self, value: T, wait: Wait) -> Result<(), SendError<T>> {
         let size = core::mem::size_of::<T>();
-        match self.tx.reserve(size, wait) {
+        match self.ep.ring.reserve(size, wait) {
             Ok(mut grant) => {
                 let ptr = grant.as_mut_ptr().cast::<T>();
                 // SAFETY: the grant is valid for writes of `size_of::<T>()` bytes until it is
@@ -141,7 +140,7 @@ impl<T: Message> Sender<T> {
                 grant.commit_partial(size);
                 Ok(())
             }
-            Err(e) => Err(SendError::from_push(e, value, &self.name)),
+            Err(e) => Err(SendError::from_push(e, value, &self.ep.name)),
         }
     }
 
@@ -164,56 +163,20 @@ impl<T: Message> Sender<T> {
 
     fn loan_with(&mut self, wait: Wait) -> Result<Loan<'_, T>, SendError<()>> {
         let grant = self
-            .tx
+            .ep
+            .ring
             .reserve(core::mem::size_of::<T>(), wait)
-            .map_err(|e| SendError::from_push(e, (), &self.name))?;
+            .map_err(|e| SendError::from_push(e, (), &self.ep.name))?;
         Ok(Loan {
             grant,
             _type: PhantomData,
         })
     }
 
-    /// Whether every receiver has dropped its end or died (probes liveness: not for a hot
-    /// loop).
-    #[must_use]
-    pub fn is_disconnected(&self) -> bool {
-        self.tx.is_disconnected()
-    }
-
-    /// Whether a receiver has attached yet, is attached and alive, or has gone (probes liveness:
-    /// not for a hot loop). Useful to keep a process alive until its peer has connected.
-    #[must_use]
-    pub fn peer_state(&self) -> PeerState {
-        self.tx.peer_state()
-    }
-
-    /// Another sender on the same MPMC channel (its own registration, so its own crash
-    /// accounting).
-    ///
-    /// # Errors
-    /// [`Error::Unsupported`] for an SPSC channel, [`Error::Attach`] if the sender table is
-    /// full.
-    pub fn try_clone(&self) -> Result<Sender<T>, Error> {
-        self.member.shared.require_mpmc("clone a sender")?;
-        Sender::attach(&self.member.shared)
-    }
-
-    /// The channel, as errors name it (e.g. `POSIX shm "/ticks"`).
-    #[must_use]
-    pub fn channel(&self) -> &str {
-        &self.member.shared.name
-    }
-
-    /// The channel's flavour.
-    #[must_use]
-    pub fn flavour(&self) -> Flavour {
-        self.member.shared.opts.flavour
-    }
-
-    crate::capacity::size_getters!(size, tx);
+    endpoint_methods!("receiver");
 
     fn size(&self) -> Size {
-        Size::typed(&self.member.shared.geometry, core::mem::size_of::<T>())
+        Size::typed(&self.ep.shared().geometry, core::mem::size_of::<T>())
     }
 }
 

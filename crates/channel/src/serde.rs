@@ -22,7 +22,7 @@ use serde::de::DeserializeOwned;
 use crate::bytes::{ByteReceiver, ByteSender};
 use crate::error::{RecvError, SendError};
 use crate::options::ChannelOptions;
-use crate::raw::Wait;
+use ringway_ring::Wait;
 
 /// Why a serialized send or receive failed.
 #[derive(Debug)]
@@ -201,12 +201,8 @@ impl ByteSender {
     ) -> Result<(), SerdeError> {
         check_type::<V>(self.options(), self.channel())?;
         let bytes = postcard::to_allocvec(value).map_err(SerdeError::Encode)?;
-        match wait {
-            Wait::Try => self.try_send(&bytes),
-            Wait::For(timeout) => self.send_timeout(&bytes, timeout),
-            Wait::Forever => self.send(&bytes),
-        }
-        .map_err(|e| SerdeError::Send(e.map(|_| ())))
+        self.send_with(&bytes, wait)
+            .map_err(|e| SerdeError::Send(e.map(|_| ())))
     }
 }
 
@@ -250,12 +246,7 @@ impl ByteReceiver {
     fn recv_deserialized_with<V: DeserializeOwned>(&mut self, wait: Wait) -> Result<V, SerdeError> {
         check_type::<V>(self.options(), self.channel())?;
         let mut bytes = Vec::new();
-        match wait {
-            Wait::Try => self.try_recv(&mut bytes),
-            Wait::For(timeout) => self.recv_timeout(&mut bytes, timeout),
-            Wait::Forever => self.recv(&mut bytes),
-        }
-        .map_err(SerdeError::Recv)?;
+        self.recv_with(&mut bytes, wait).map_err(SerdeError::Recv)?;
         postcard::from_bytes(&bytes).map_err(SerdeError::Decode)
     }
 }

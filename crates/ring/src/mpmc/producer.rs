@@ -19,6 +19,8 @@ use crate::wait::{AttachOptions, Pause, Wait};
 pub struct Producer {
     ep: Endpoint,
     slots: Slots,
+    /// Slots published by `push_deferred_with` since the last wake check.
+    unwoken: bool,
 }
 
 impl Producer {
@@ -40,7 +42,11 @@ impl Producer {
             },
         )?;
         let slots = Slots::new(&ep.geo);
-        Ok(Producer { ep, slots })
+        Ok(Producer {
+            ep,
+            slots,
+            unwoken: false,
+        })
     }
 
     /// The ring's geometry, as read at attach time.
@@ -95,7 +101,7 @@ impl Producer {
     /// liveness interval; once reported it stays so until a consumer attaches);
     /// [`PushError::TooLarge`]; [`PushError::Corrupted`].
     pub fn push(&mut self, msg: &[u8]) -> Result<(), PushError> {
-        self.send(msg, Wait::Try)
+        self.send(msg, Wait::Try, false)
     }
 
     /// Like [`push`](Producer::push), waiting up to `timeout` for a free slot.
@@ -104,7 +110,7 @@ impl Producer {
     /// [`PushError::Timeout`], [`PushError::Closed`], [`PushError::TooLarge`],
     /// [`PushError::Corrupted`].
     pub fn push_timeout(&mut self, msg: &[u8], timeout: Duration) -> Result<(), PushError> {
-        self.send(msg, Wait::For(timeout))
+        self.send(msg, Wait::For(timeout), false)
     }
 
     /// Like [`push`](Producer::push), waiting for a free slot as long as a consumer is alive.
@@ -112,7 +118,7 @@ impl Producer {
     /// # Errors
     /// [`PushError::Closed`], [`PushError::TooLarge`], [`PushError::Corrupted`].
     pub fn push_blocking(&mut self, msg: &[u8]) -> Result<(), PushError> {
-        self.send(msg, Wait::Forever)
+        self.send(msg, Wait::Forever, false)
     }
 
     /// Copies `msg` into a slot and publishes it, waiting for a free slot as `wait` allows:
@@ -123,7 +129,30 @@ impl Producer {
     /// As those: [`PushError::Full`] for [`Wait::Try`], [`PushError::Timeout`] for a deadline.
     #[inline]
     pub fn push_with(&mut self, msg: &[u8], wait: Wait) -> Result<(), PushError> {
-        self.send(msg, wait)
+        self.send(msg, wait, false)
+    }
+
+    /// Like [`push_with`](Producer::push_with), but without the wake: the slot is published
+    /// at once (each MPMC slot is published on its own), and a consumer asleep on an empty
+    /// ring is woken by the next [`flush`](Producer::flush), by a push that must wait for
+    /// room, or when this producer drops. A burst of deferred pushes and one flush costs one
+    /// wake check instead of one per message.
+    ///
+    /// # Errors
+    /// As [`push_with`](Producer::push_with).
+    #[inline]
+    pub fn push_deferred_with(&mut self, msg: &[u8], wait: Wait) -> Result<(), PushError> {
+        self.send(msg, wait, true)
+    }
+
+    /// Wakes consumers asleep on an empty ring if a deferred push published since the last
+    /// wake check.
+    #[inline]
+    pub fn flush(&mut self) {
+        if self.unwoken {
+            self.unwoken = false;
+            self.ep.notify(WaitWord::NotEmpty);
+        }
     }
 
     /// Claims a slot for up to `len` bytes, waiting as `wait` allows: the one entry point of
@@ -187,7 +216,7 @@ impl Producer {
         Ok(found == Resolution::Recovered)
     }
 
-    fn send(&mut self, msg: &[u8], wait: Wait) -> Result<(), PushError> {
+    fn send(&mut self, msg: &[u8], wait: Wait, deferred: bool) -> Result<(), PushError> {
         let pos = self.acquire(msg.len(), wait)?;
         let mem = &self.ep.mem;
         self.slots.len(mem, pos).store(msg.len() as u64, Relaxed);
@@ -196,10 +225,11 @@ impl Producer {
             // The copy touched a page a peer truncated away: the message went to a private
             // zero page nobody else sees. Publish the slot as cancelled so the ring moves on.
             self.slots.len(mem, pos).store(LEN_CANCELLED, Relaxed);
-            self.publish(pos);
-            return Err(PushError::Corrupted(mem.truncation()));
+            let truncation = mem.truncation();
+            self.publish(pos, false);
+            return Err(PushError::Corrupted(truncation));
         }
-        self.publish(pos);
+        self.publish(pos, deferred);
         Ok(())
     }
 
@@ -241,6 +271,9 @@ impl Producer {
             if let Some((pos, _)) = claimed {
                 return Ok(pos);
             }
+            // Whatever the deferred pushes published must wake its consumers before this
+            // call waits for them to make room.
+            self.flush();
             if self.full()? {
                 continue;
             }
@@ -281,18 +314,24 @@ impl Producer {
         Ok(due && self.recover()?)
     }
 
-    fn publish(&self, pos: u64) {
+    fn publish(&mut self, pos: u64, deferred: bool) {
         // SYNC(publish): Release pairs with the consumers' Acquire load of `seq` in
         // `claim_position`: the length and payload are visible to whoever claims `pos`.
         self.slots
             .seq(&self.ep.mem, pos)
             .store(pos.wrapping_add(1), Release);
-        self.ep.notify(WaitWord::NotEmpty);
+        if deferred {
+            self.unwoken = true;
+        } else {
+            self.unwoken = false;
+            self.ep.notify(WaitWord::NotEmpty);
+        }
     }
 }
 
 impl Drop for Producer {
     fn drop(&mut self) {
+        self.flush();
         self.ep.close();
     }
 }
@@ -373,7 +412,7 @@ impl SlotGrant<'_> {
     fn finish(&mut self, len: u64) {
         if !self.done {
             self.done = true;
-            let p = &self.producer;
+            let p = &mut *self.producer;
             // A grant written over a page a peer truncated away holds zeros nobody else sees:
             // publish it as cancelled rather than as a message.
             let len = if p.ep.mem.faulted() {
@@ -382,7 +421,7 @@ impl SlotGrant<'_> {
                 len
             };
             p.slots.len(&p.ep.mem, self.pos).store(len, Relaxed);
-            p.publish(self.pos);
+            p.publish(self.pos, false);
         }
     }
 }
