@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use ringway_ring::Wait;
 
+use crate::batch::ByteBatch;
 use crate::capacity::Size;
 use crate::endpoint::{Endpoint, RingEnd, endpoint_methods};
 use crate::error::{Error, RecvError, SendError};
@@ -121,6 +122,76 @@ impl ByteSender {
             .ring
             .push(msg, wait)
             .map_err(|e| SendError::from_push(e, (), &self.ep.name))
+    }
+
+    /// Sends every message of `msgs` (a slice of messages, or any iterator of them such as
+    /// `buf.chunks(n)`), waiting for room as long as a receiver is alive, and publishes them
+    /// together (see [`Sender::send_batch`](crate::Sender::send_batch)).
+    ///
+    /// # Errors
+    /// As [`send`](ByteSender::send) (a message too large stops the batch there); the error's
+    /// value is how many messages were sent before it.
+    pub fn send_batch<I>(&mut self, msgs: I) -> Result<(), SendError<usize>>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<[u8]>,
+    {
+        self.send_batch_with(msgs, Wait::Forever).map(drop)
+    }
+
+    /// Sends as many messages of `msgs` as there is room for now, in one publication; returns
+    /// how many (the first that many of `msgs`).
+    ///
+    /// # Errors
+    /// [`SendError::Full`] (with value `0`) if there is no room for one; otherwise as
+    /// [`try_send`](ByteSender::try_send), with the count sent before the error.
+    pub fn try_send_batch<I>(&mut self, msgs: I) -> Result<usize, SendError<usize>>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<[u8]>,
+    {
+        self.send_batch_with(msgs, Wait::Try)
+    }
+
+    /// Like [`send_batch`](ByteSender::send_batch), waiting up to `timeout` in all for room.
+    ///
+    /// # Errors
+    /// As [`send_timeout`](ByteSender::send_timeout), with the count sent before the error.
+    pub fn send_batch_timeout<I>(
+        &mut self,
+        msgs: I,
+        timeout: Duration,
+    ) -> Result<(), SendError<usize>>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<[u8]>,
+    {
+        self.send_batch_with(msgs, crate::batch::deadline(Wait::For(timeout)))
+            .map(drop)
+    }
+
+    fn send_batch_with<I>(&mut self, msgs: I, wait: Wait) -> Result<usize, SendError<usize>>
+    where
+        I: IntoIterator,
+        I::Item: AsRef<[u8]>,
+    {
+        let max = self.max;
+        let sent = crate::batch::send_each(
+            &mut self.ep.ring,
+            msgs.into_iter(),
+            wait,
+            |ring, msg, wait| {
+                let msg = msg.as_ref();
+                if msg.len() > max {
+                    return Err(ringway_ring::PushError::TooLarge {
+                        len: msg.len(),
+                        max,
+                    });
+                }
+                ring.push_deferred(msg, wait)
+            },
+        );
+        sent.map_err(|(e, n)| SendError::from_push(e, n, &self.ep.name))
     }
 
     /// Refuses a message longer than the channel's largest, which an SPSC ring would carry.
@@ -244,6 +315,8 @@ impl ByteLoan<'_> {
 #[derive(Debug)]
 pub struct ByteReceiver {
     ep: Endpoint<Rx>,
+    /// An error met by a batch after it had received something, for the next call.
+    stashed: Option<RecvError>,
 }
 
 impl ByteReceiver {
@@ -271,7 +344,7 @@ impl ByteReceiver {
     }
 
     fn wrap(ep: Endpoint<Rx>) -> ByteReceiver {
-        ByteReceiver { ep }
+        ByteReceiver { ep, stashed: None }
     }
 
     fn with_endpoint(&self, ep: Endpoint<Rx>) -> ByteReceiver {
@@ -309,7 +382,74 @@ impl ByteReceiver {
     }
 
     pub(crate) fn recv_with(&mut self, out: &mut Vec<u8>, wait: Wait) -> Result<usize, RecvError> {
+        if let Some(e) = self.stashed.take() {
+            return Err(e);
+        }
         self.ep.ring.pop(out, wait).map_err(RecvError::from_pop)
+    }
+
+    /// Receives up to `max` messages into `batch` (appended), waiting as long as a sender is
+    /// alive for the first one, then taking every message that is there now. Returns how
+    /// many were appended (at least one). An error met after the first message ends the
+    /// batch early and is returned by the next call.
+    ///
+    /// # Errors
+    /// As [`recv`](ByteReceiver::recv), when no message was received.
+    pub fn recv_batch(&mut self, batch: &mut ByteBatch, max: usize) -> Result<usize, RecvError> {
+        self.recv_batch_with(batch, max, Wait::Forever)
+    }
+
+    /// Like [`recv_batch`](ByteReceiver::recv_batch), taking only what is there now.
+    ///
+    /// # Errors
+    /// [`RecvError::Empty`] if nothing is, and as [`try_recv`](ByteReceiver::try_recv).
+    pub fn try_recv_batch(
+        &mut self,
+        batch: &mut ByteBatch,
+        max: usize,
+    ) -> Result<usize, RecvError> {
+        self.recv_batch_with(batch, max, Wait::Try)
+    }
+
+    /// Like [`recv_batch`](ByteReceiver::recv_batch), waiting up to `timeout` for the first
+    /// message.
+    ///
+    /// # Errors
+    /// As [`recv_timeout`](ByteReceiver::recv_timeout).
+    pub fn recv_batch_timeout(
+        &mut self,
+        batch: &mut ByteBatch,
+        max: usize,
+        timeout: Duration,
+    ) -> Result<usize, RecvError> {
+        self.recv_batch_with(batch, max, Wait::For(timeout))
+    }
+
+    fn recv_batch_with(
+        &mut self,
+        batch: &mut ByteBatch,
+        max: usize,
+        mut wait: Wait,
+    ) -> Result<usize, RecvError> {
+        if let Some(e) = self.stashed.take() {
+            return Err(e);
+        }
+        let mut n = 0;
+        while n < max {
+            match self.ep.ring.peek(wait) {
+                Ok(grant) => batch.push_with(grant.len(), |dst| grant.copy_to(dst)),
+                Err(ringway_ring::PopError::Empty) if n > 0 => break,
+                Err(e) if n > 0 => {
+                    self.stashed = Some(RecvError::from_pop(e));
+                    break;
+                }
+                Err(e) => return Err(RecvError::from_pop(e)),
+            }
+            n += 1;
+            wait = Wait::Try;
+        }
+        self.ep.ring.flush();
+        Ok(n)
     }
 
     /// Lends the next message in place, waiting as long as a sender is alive; released when

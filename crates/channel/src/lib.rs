@@ -99,6 +99,7 @@
            and checked like a typed channel's. (Not enabled in this build of the docs.)"
 )]
 
+mod batch;
 mod bytes;
 mod capacity;
 mod channel;
@@ -117,6 +118,7 @@ mod shape;
 mod signature;
 mod takeover;
 
+pub use batch::ByteBatch;
 /// bytemuck, whose [`Pod`] types are [`Message`](trait@Message)s by name. Its derives need
 /// `bytemuck` as a dependency of your own; `#[derive(Message)]` needs nothing else.
 pub use bytemuck::{self, Pod, Zeroable};

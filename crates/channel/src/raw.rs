@@ -16,6 +16,26 @@ impl Tx {
         }
     }
 
+    /// Like [`push`](Tx::push), but not published before the next [`flush`](Tx::flush) (or a
+    /// push that finds the ring full): a batch costs one publication and at most one wake.
+    /// The MPMC ring publishes each slot on its own; its batch saves the wakes.
+    #[inline]
+    pub(crate) fn push_deferred(&mut self, msg: &[u8], wait: Wait) -> Result<(), PushError> {
+        match self {
+            Tx::Spsc(p) => p.push_deferred_with(msg, wait),
+            Tx::Mpmc(p) => p.push_deferred_with(msg, wait),
+        }
+    }
+
+    /// Publishes what the deferred pushes wrote, and wakes a waiting receiver.
+    #[inline]
+    pub(crate) fn flush(&mut self) {
+        match self {
+            Tx::Spsc(p) => p.flush(),
+            Tx::Mpmc(p) => p.flush(),
+        }
+    }
+
     pub(crate) fn reserve(&mut self, len: usize, wait: Wait) -> Result<TxGrant<'_>, PushError> {
         Ok(match self {
             Tx::Spsc(p) => TxGrant::Spsc(p.reserve_with(len, wait)?),
@@ -120,6 +140,15 @@ impl Rx {
             Rx::Mpmc(c) => RxInner::Mpmc(c.peek_with(wait)?),
         };
         Ok(RxGrant { inner: Some(inner) })
+    }
+
+    /// Wakes a sender waiting for room if anything was released since the last wake (an SPSC
+    /// receiver batches those wakes; an MPMC one wakes on every release).
+    pub(crate) fn flush(&mut self) {
+        match self {
+            Rx::Spsc(c) => c.flush(),
+            Rx::Mpmc(_) => {}
+        }
     }
 
     pub(crate) fn lost(&self) -> u64 {

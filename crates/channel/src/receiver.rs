@@ -37,6 +37,9 @@ use crate::shape::Message;
 #[derive(Debug)]
 pub struct Receiver<T> {
     ep: Endpoint<Rx>,
+    /// An error met by a batch after it had received something: the batch returns what it
+    /// has, and the next call reports this (see [`recv_batch`](Receiver::recv_batch)).
+    stashed: Option<RecvError>,
     _type: PhantomData<fn() -> T>,
 }
 
@@ -70,6 +73,7 @@ impl<T: Message> Receiver<T> {
     fn wrap(ep: Endpoint<Rx>) -> Receiver<T> {
         Receiver {
             ep,
+            stashed: None,
             _type: PhantomData,
         }
     }
@@ -120,7 +124,84 @@ impl<T: Message> Receiver<T> {
         self.recv_ref_with(Wait::Try)
     }
 
+    /// Receives up to `max` values into `out` (appended), waiting as long as a sender is
+    /// alive for the first one, then taking every value that is there now: one call drains a
+    /// burst. Returns how many were appended (at least one).
+    ///
+    /// An error met after the first value ends the batch early and is returned by the next
+    /// call, so nothing is lost and nothing is reported twice.
+    ///
+    /// # Examples
+    /// ```
+    /// use ringway_channel::{ChannelOptions, Receiver, Sender};
+    /// # let name = format!("/ringway-doc-recv-batch-{}", std::process::id());
+    /// let mut tx = Sender::<u32>::create(&name, &ChannelOptions::new())?;
+    /// let mut rx = Receiver::<u32>::open(&name, &ChannelOptions::new())?;
+    /// tx.send_batch(&[1, 2, 3, 4, 5])?;
+    /// let mut got = Vec::new();
+    /// assert_eq!(rx.recv_batch(&mut got, 3)?, 3);
+    /// assert_eq!(rx.recv_batch(&mut got, 100)?, 2);
+    /// assert_eq!(got, [1, 2, 3, 4, 5]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`recv`](Receiver::recv), when no value was received.
+    pub fn recv_batch(&mut self, out: &mut Vec<T>, max: usize) -> Result<usize, RecvError> {
+        self.recv_batch_with(out, max, Wait::Forever)
+    }
+
+    /// Like [`recv_batch`](Receiver::recv_batch), taking only what is there now.
+    ///
+    /// # Errors
+    /// [`RecvError::Empty`] if nothing is, and as [`try_recv`](Receiver::try_recv).
+    pub fn try_recv_batch(&mut self, out: &mut Vec<T>, max: usize) -> Result<usize, RecvError> {
+        self.recv_batch_with(out, max, Wait::Try)
+    }
+
+    /// Like [`recv_batch`](Receiver::recv_batch), waiting up to `timeout` for the first value.
+    ///
+    /// # Errors
+    /// As [`recv_timeout`](Receiver::recv_timeout).
+    pub fn recv_batch_timeout(
+        &mut self,
+        out: &mut Vec<T>,
+        max: usize,
+        timeout: Duration,
+    ) -> Result<usize, RecvError> {
+        self.recv_batch_with(out, max, Wait::For(timeout))
+    }
+
+    fn recv_batch_with(
+        &mut self,
+        out: &mut Vec<T>,
+        max: usize,
+        wait: Wait,
+    ) -> Result<usize, RecvError> {
+        if max == 0 {
+            return Ok(0);
+        }
+        out.push(self.recv_ref_with(wait)?.get());
+        let mut n = 1;
+        while n < max {
+            match self.recv_ref_with(Wait::Try).map(|r| r.get()) {
+                Ok(value) => out.push(value),
+                Err(RecvError::Empty) => break,
+                Err(e) => {
+                    self.stashed = Some(e);
+                    break;
+                }
+            }
+            n += 1;
+        }
+        self.ep.ring.flush();
+        Ok(n)
+    }
+
     fn recv_ref_with(&mut self, wait: Wait) -> Result<RecvRef<'_, T>, RecvError> {
+        if let Some(e) = self.stashed.take() {
+            return Err(e);
+        }
         let grant = self.ep.ring.peek(wait).map_err(RecvError::from_pop)?;
         let size = core::mem::size_of::<T>();
         if grant.len() != size {

@@ -144,6 +144,68 @@ impl<T: Message> Sender<T> {
         }
     }
 
+    /// Sends every value of `values`, waiting for room as long as a receiver is alive, and
+    /// publishes them together: an SPSC channel makes them visible with one store and one
+    /// wake check (more only when the ring fills up meanwhile); an MPMC channel publishes each
+    /// slot as it is written and checks for sleeping receivers once. Faster than a loop of
+    /// [`send`](Sender::send) when values come in bursts, at the price of the first value's
+    /// latency.
+    ///
+    /// # Examples
+    /// ```
+    /// use ringway_channel::{ChannelOptions, Receiver, Sender};
+    /// # let name = format!("/ringway-doc-send-batch-{}", std::process::id());
+    /// let mut tx = Sender::<u64>::create(&name, &ChannelOptions::new().capacity(64))?;
+    /// let mut rx = Receiver::<u64>::open(&name, &ChannelOptions::new())?;
+    /// tx.send_batch(&[7; 32])?;
+    /// assert_eq!(rx.try_iter().count(), 32);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`send`](Sender::send); the error's value is how many values were sent (and
+    /// published) before it.
+    pub fn send_batch(&mut self, values: &[T]) -> Result<(), SendError<usize>> {
+        self.send_batch_with(values, Wait::Forever).map(drop)
+    }
+
+    /// Sends as many values of `values` as there is room for now, in one publication;
+    /// returns how many (a prefix of `values`: send the rest later).
+    ///
+    /// # Errors
+    /// [`SendError::Full`] (with value `0`) if there is no room for one; otherwise as
+    /// [`try_send`](Sender::try_send), with the count sent before the error.
+    pub fn try_send_batch(&mut self, values: &[T]) -> Result<usize, SendError<usize>> {
+        self.send_batch_with(values, Wait::Try)
+    }
+
+    /// Like [`send_batch`](Sender::send_batch), waiting up to `timeout` in all for room.
+    ///
+    /// # Errors
+    /// As [`send_timeout`](Sender::send_timeout), with the count sent before the error.
+    pub fn send_batch_timeout(
+        &mut self,
+        values: &[T],
+        timeout: Duration,
+    ) -> Result<(), SendError<usize>> {
+        self.send_batch_with(values, crate::batch::deadline(Wait::For(timeout)))
+            .map(drop)
+    }
+
+    fn send_batch_with(&mut self, values: &[T], wait: Wait) -> Result<usize, SendError<usize>> {
+        let size = core::mem::size_of::<T>();
+        let ring = &mut self.ep.ring;
+        let sent = crate::batch::send_each(ring, values.iter(), wait, |ring, value, wait| {
+            // SAFETY: `value` is a valid `&T` for `size_of::<T>()` bytes, and a `Message` has no
+            // padding (checked by its derive or by `Pod`), so every one of those bytes is
+            // initialised and may be read as a `u8`.
+            let bytes =
+                unsafe { core::slice::from_raw_parts((value as *const T).cast::<u8>(), size) };
+            ring.push_deferred(bytes, wait)
+        });
+        sent.map_err(|(e, n)| SendError::from_push(e, n, &self.ep.name))
+    }
+
     /// Lends the next message's place in shared memory, waiting for room as long as a receiver
     /// is alive: write the value in place, then [`commit`](Loan::commit).
     ///

@@ -23,10 +23,13 @@ const FIELDS: [&str; 10] = [
     "bytes_per_sec",
     "trials",
 ];
-const TRANSPORTS: [&str; 9] = [
+const TRANSPORTS: [&str; 12] = [
     "ringway-spsc",
     "ringway-spsc-blocking",
     "ringway-mpmc",
+    "ringway-spsc-batch8",
+    "ringway-spsc-batch32",
+    "ringway-spsc-batch256",
     "pipe",
     "unix-stream",
     "unix-seqpacket",
@@ -208,7 +211,7 @@ fn every_transport_produces_its_rows() {
         // Every message transport runs both workloads; the floors are checked below.
         for t in TRANSPORTS
             .iter()
-            .filter(|t| !["shm-flag", "memcpy"].contains(t))
+            .filter(|t| !["shm-flag", "memcpy"].contains(t) && !t.contains("-batch"))
         {
             assert!(
                 has(&rows, t, "pingpong", size) && has(&rows, t, "throughput", size),
@@ -222,7 +225,16 @@ fn every_transport_produces_its_rows() {
             has(&rows, "memcpy", "throughput", size) && !has(&rows, "memcpy", "pingpong", size)
         );
     }
-    assert_eq!(rows.len(), 32, "8 ping-pong and 8 throughput rows per size");
+    // The batch rows are throughput rows of small messages (64 KiB is unavailable to them).
+    for t in TRANSPORTS.iter().filter(|t| t.contains("-batch")) {
+        assert!(has(&rows, t, "throughput", 64), "missing {t} 64");
+        assert!(!has(&rows, t, "pingpong", 64) && !has(&rows, t, "throughput", 65536));
+    }
+    assert_eq!(
+        rows.len(),
+        35,
+        "8 ping-pong and 8 throughput rows per size, and 3 batch rows"
+    );
     // The table names the busy-spinning rows, and prints no ratio for the no-payload floor.
     assert!(
         run.stdout.contains("ringway-spsc (busy-spin)"),

@@ -258,7 +258,52 @@ pub const ROLES: &[ringway_testkit::harness::Role<'static>] = &[
     ("recv", role_recv),
     ("send-bytes", role_send_bytes),
     ("recv-bytes", role_recv_bytes),
+    ("recv-batch", role_recv_batch),
 ];
+
+/// Role `recv-batch`: like `recv`, with `recv_batch_timeout` of up to `BATCH` messages.
+pub fn role_recv_batch() -> i32 {
+    let mut rx = child_receiver();
+    let count = env_u64("COUNT");
+    let batch = env_u64("BATCH") as usize;
+    let mut next = std::collections::HashMap::<u64, u64>::new();
+    let mut got = Vec::with_capacity(batch);
+    let mut received = 0;
+    while received < count {
+        got.clear();
+        if let Err(e) = rx.recv_batch_timeout(&mut got, batch, TIMEOUT) {
+            eprintln!("recv_batch after {received}: {e}");
+            return 1;
+        }
+        if got.is_empty() || got.len() > batch {
+            eprintln!("recv_batch returned {} messages (max {batch})", got.len());
+            return 1;
+        }
+        for msg in &got {
+            let expected = next.entry(msg.producer).or_insert(0);
+            if !msg.is_intact() || msg.seq != *expected {
+                eprintln!("message {received}: got {msg:?}, expected seq {expected}");
+                return 1;
+            }
+            *expected += 1;
+            received += 1;
+        }
+    }
+    if received != count {
+        eprintln!("received {received}, more than the {count} sent");
+        return 1;
+    }
+    if std::env::var("EXPECT_END").as_deref() == Ok("1") {
+        match rx.recv_batch_timeout(&mut got, batch, TIMEOUT) {
+            Err(RecvError::Disconnected) => {}
+            other => {
+                eprintln!("after {count} messages: expected Disconnected, got {other:?}");
+                return 1;
+            }
+        }
+    }
+    0
+}
 
 /// Receives until `Disconnected`, checking content and per-producer order; returns the
 /// messages of each producer (as sequence numbers) in arrival order.

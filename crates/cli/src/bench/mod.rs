@@ -59,6 +59,9 @@ of the same payload space in S-byte slots):
                          a few microseconds, then yields, then sleeps on a futex until woken.
   ringway-mpmc           MPMC ring (the many-process flavour), one producer and one consumer
                          process, both busy-spinning.
+  ringway-spsc-batchN    ringway-spsc whose sender hands N messages (8, 32, 256) at once to
+                         send_batch: one publication and one wake check per batch. Throughput,
+                         messages up to 4 KiB; ringway-spsc is the batch-of-1 row.
 
 Reference rows:
   shm-flag    Two processes ping-pong one shared cache line: the latency floor. Ping-pong only;

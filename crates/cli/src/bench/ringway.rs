@@ -8,6 +8,10 @@
 //!   application that is not dedicated to one channel would use.
 //! - `ringway-mpmc`: an MPMC slot ring (the flavour for many sender and receiver processes),
 //!   driven here by one producer and one consumer process, both spinning.
+//! - `ringway-spsc-batch8`, `-batch32`, `-batch256` (throughput only, messages up to 4 KiB):
+//!   `ringway-spsc` whose sender hands its messages over `N` at a time with
+//!   `ByteSender::send_batch` (one publication and one wake check per batch); the receiver
+//!   still takes them one at a time. `ringway-spsc` itself is the batch-of-1 row.
 //!
 //! Each peer *creates* the channel it sends on (`ByteSender::create`) and *opens* the one it
 //! receives from (`ByteReceiver::open`, which waits for the other side's create), so no side
@@ -51,19 +55,47 @@ pub(crate) static SPSC: RingwayTransport = RingwayTransport {
     name: "ringway-spsc",
     flavour: Flavour::Spsc,
     wait: WaitStrategy::Spin,
+    batch: 1,
 };
 /// SPSC with the default spin-then-park waiting on both ends.
 pub(crate) static SPSC_BLOCKING: RingwayTransport = RingwayTransport {
     name: "ringway-spsc-blocking",
     flavour: Flavour::Spsc,
     wait: WaitStrategy::SpinThenPark,
+    batch: 1,
 };
 /// MPMC, one producer and one consumer process, busy-spinning.
 pub(crate) static MPMC: RingwayTransport = RingwayTransport {
     name: "ringway-mpmc",
     flavour: Flavour::Mpmc,
     wait: WaitStrategy::Spin,
+    batch: 1,
 };
+/// SPSC, busy-spinning, the sender publishing batches of 8.
+pub(crate) static SPSC_BATCH8: RingwayTransport = RingwayTransport {
+    name: "ringway-spsc-batch8",
+    flavour: Flavour::Spsc,
+    wait: WaitStrategy::Spin,
+    batch: 8,
+};
+/// SPSC, busy-spinning, the sender publishing batches of 32.
+pub(crate) static SPSC_BATCH32: RingwayTransport = RingwayTransport {
+    name: "ringway-spsc-batch32",
+    flavour: Flavour::Spsc,
+    wait: WaitStrategy::Spin,
+    batch: 32,
+};
+/// SPSC, busy-spinning, the sender publishing batches of 256.
+pub(crate) static SPSC_BATCH256: RingwayTransport = RingwayTransport {
+    name: "ringway-spsc-batch256",
+    flavour: Flavour::Spsc,
+    wait: WaitStrategy::Spin,
+    batch: 256,
+};
+
+/// The largest message the batch rows measure: batches are for small messages, and a batch
+/// of 256 large ones would only measure the ring filling up.
+const MAX_BATCHED: usize = 4096;
 
 /// The smallest SPSC ring the bench uses, in bytes.
 const MIN_RING: usize = 64 * 1024;
@@ -76,6 +108,8 @@ pub(crate) struct RingwayTransport {
     name: &'static str,
     flavour: Flavour,
     wait: WaitStrategy,
+    /// Messages the throughput sender publishes at once (1: one `send` each).
+    batch: usize,
 }
 
 /// Bytes of the SPSC ring for `size`-byte messages (see the module docs).
@@ -148,7 +182,16 @@ impl Transport for RingwayTransport {
         self.name
     }
 
+    fn supports(&self, workload: Workload) -> bool {
+        self.batch == 1 || workload == Workload::Throughput
+    }
+
     fn prepare(&self, spec: &PeerSpec) -> Result<Prepared, SetupError> {
+        if self.batch > 1 && spec.size > MAX_BATCHED {
+            return Err(SetupError::Unavailable(format!(
+                "batch rows measure messages up to {MAX_BATCHED} bytes"
+            )));
+        }
         if spec.size > u32::MAX as usize / 2 {
             return Err(SetupError::Unavailable(format!(
                 "a {}-byte message is larger than a ring carries",
@@ -205,7 +248,8 @@ impl Transport for RingwayTransport {
                 })
             })
             .transpose()?;
-        workload::drive(role, spec, ChannelLink { tx, rx }, ctl)
+        let batch = self.batch;
+        workload::drive(role, spec, ChannelLink { tx, rx, batch }, ctl)
     }
 }
 
@@ -214,6 +258,16 @@ impl Transport for RingwayTransport {
 struct ChannelLink {
     tx: Option<ByteSender>,
     rx: Option<ByteReceiver>,
+    batch: usize,
+}
+
+fn send_error<V>(e: SendError<V>) -> io::Error {
+    let kind = match e {
+        SendError::Disconnected { .. } => io::ErrorKind::BrokenPipe,
+        SendError::Corrupted { .. } => io::ErrorKind::InvalidData,
+        _ => io::ErrorKind::Other,
+    };
+    io::Error::new(kind, e.to_string())
 }
 
 impl Link for ChannelLink {
@@ -222,14 +276,19 @@ impl Link for ChannelLink {
             .tx
             .as_mut()
             .ok_or_else(|| missing("channel to send on"))?;
-        tx.send(msg).map_err(|e| {
-            let kind = match e {
-                SendError::Disconnected { .. } => io::ErrorKind::BrokenPipe,
-                SendError::Corrupted { .. } => io::ErrorKind::InvalidData,
-                _ => io::ErrorKind::Other,
-            };
-            io::Error::new(kind, e.to_string())
-        })
+        tx.send(msg).map_err(send_error)
+    }
+
+    fn batch(&self) -> usize {
+        self.batch
+    }
+
+    fn send_batch(&mut self, msgs: &[u8], size: usize) -> io::Result<()> {
+        let tx = self
+            .tx
+            .as_mut()
+            .ok_or_else(|| missing("channel to send on"))?;
+        tx.send_batch(msgs.chunks_exact(size)).map_err(send_error)
     }
 
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<bool> {

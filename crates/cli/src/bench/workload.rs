@@ -40,6 +40,21 @@ pub(crate) trait Link {
     /// Receives one message of exactly `buf.len()` bytes into `buf`. Returns `Ok(false)` when
     /// the other side closed cleanly instead of starting a new message.
     fn recv(&mut self, buf: &mut [u8]) -> io::Result<bool>;
+
+    /// How many messages the throughput sender hands to [`send_batch`](Link::send_batch) at
+    /// once; 1 (the default): it calls `send` for each.
+    fn batch(&self) -> usize {
+        1
+    }
+
+    /// Sends the messages of `size` bytes laid end to end in `msgs`, as separate messages; a
+    /// transport that can publish many at once overrides it.
+    fn send_batch(&mut self, msgs: &[u8], size: usize) -> io::Result<()> {
+        for msg in msgs.chunks_exact(size) {
+            self.send(msg)?;
+        }
+        Ok(())
+    }
 }
 
 /// The error of a link used in a direction it was not built for (a throughput sender asked to
@@ -156,6 +171,10 @@ fn send_numbered<L: Link>(
     ctl: &PeerControl,
 ) -> Result<PeerReport, PeerError> {
     let size = spec.size;
+    let batch = link.batch();
+    if batch > 1 {
+        return send_numbered_batches(spec, link, ctl, batch);
+    }
     let mut buf = PageBuf::new(size, 0x5A);
     let stride = clock_stride(size);
     let mut sent = 0u64;
@@ -164,6 +183,34 @@ fn send_numbered<L: Link>(
             buf[..8].copy_from_slice(&sent.to_le_bytes());
             link.send(&buf).map_err(|e| send_err(size, e))?;
             sent += 1;
+        }
+    }
+    drop(link);
+    Ok(PeerReport {
+        messages: sent,
+        measurement: None,
+    })
+}
+
+/// [`send_numbered`] for a link that sends `batch` messages at once: the same numbered
+/// messages, written into one buffer and handed over together.
+fn send_numbered_batches<L: Link>(
+    spec: &PeerSpec,
+    mut link: L,
+    ctl: &PeerControl,
+    batch: usize,
+) -> Result<PeerReport, PeerError> {
+    let size = spec.size;
+    let mut buf = PageBuf::new(size * batch, 0x5A);
+    let rounds = (clock_stride(size) / batch as u64).max(1);
+    let mut sent = 0u64;
+    while !ctl.stop_requested() {
+        for _ in 0..rounds {
+            for msg in buf.chunks_exact_mut(size) {
+                msg[..8].copy_from_slice(&sent.to_le_bytes());
+                sent += 1;
+            }
+            link.send_batch(&buf, size).map_err(|e| send_err(size, e))?;
         }
     }
     drop(link);
