@@ -38,6 +38,10 @@
 //! - [`ChannelOptions`]: capacity, [`Flavour`] (SPSC by default, or MPMC for many sender and
 //!   receiver processes), [`WaitStrategy`] per endpoint (busy-spin, spin-then-park, park),
 //!   open timeout, crash-detection interval, permissions and paging.
+//! - **Batches**: [`Sender::send_batch`] / [`ByteSender::send_batch`] publish many messages
+//!   with one store and one wake check, [`Receiver::recv_batch`] /
+//!   [`ByteReceiver::recv_batch`] (into a reusable [`ByteBatch`]) take every message that is
+//!   ready in one call.
 //! - Errors: [`Error`] (setting up), [`SendError`] (hands the value back), [`RecvError`].
 //!
 //! Each call waits the way its name says: `send`/`recv` block (while the other side is alive),
