@@ -136,10 +136,20 @@ fn ring_config(
     Ok(plan.config.fingerprint(message.fingerprint).label(&label))
 }
 
-fn flavour_of(kind: RingKind) -> Flavour {
+/// The flavour of a sender/receiver channel; `None` for a broadcast ring, which these
+/// endpoints cannot use.
+fn flavour_of(kind: RingKind) -> Option<Flavour> {
     match kind {
-        RingKind::Spsc => Flavour::Spsc,
-        RingKind::Mpmc => Flavour::Mpmc,
+        RingKind::Spsc => Some(Flavour::Spsc),
+        RingKind::Mpmc => Some(Flavour::Mpmc),
+        RingKind::Broadcast => None,
+    }
+}
+
+fn not_point_to_point(name: &str) -> Error {
+    Error::Unsupported {
+        channel: name.to_owned(),
+        what: "it is a broadcast channel, which senders and receivers cannot attach to".to_owned(),
     }
 }
 
@@ -292,7 +302,9 @@ impl Shared {
                 theirs: Box::new(theirs),
             });
         }
-        let flavour = flavour_of(geometry.kind);
+        let Some(flavour) = flavour_of(geometry.kind) else {
+            return Err(not_point_to_point(&name));
+        };
         if flavour != opts.flavour {
             return Err(Error::FlavourMismatch {
                 channel: name,
@@ -335,6 +347,7 @@ impl Shared {
         let tx = match self.geometry.kind {
             RingKind::Spsc => spsc::Producer::attach(&self.memory, &opts).map(Tx::Spsc),
             RingKind::Mpmc => mpmc::Producer::attach(&self.memory, &opts).map(Tx::Mpmc),
+            RingKind::Broadcast => return Err(not_point_to_point(&self.name)),
         }
         .map_err(|e| Error::attach(&self.name, e))?;
         Ok((tx, Membership::join(self)))
@@ -346,6 +359,7 @@ impl Shared {
         let rx = match self.geometry.kind {
             RingKind::Spsc => spsc::Consumer::attach(&self.memory, &opts).map(Rx::Spsc),
             RingKind::Mpmc => mpmc::Consumer::attach(&self.memory, &opts).map(Rx::Mpmc),
+            RingKind::Broadcast => return Err(not_point_to_point(&self.name)),
         }
         .map_err(|e| Error::attach(&self.name, e))?;
         Ok((rx, Membership::join(self)))
@@ -356,6 +370,7 @@ impl Shared {
     pub(crate) fn require_mpmc(&self, what: &str) -> Result<(), Error> {
         match self.geometry.kind {
             RingKind::Mpmc => Ok(()),
+            RingKind::Broadcast => Err(not_point_to_point(&self.name)),
             RingKind::Spsc => Err(Error::Unsupported {
                 channel: self.name.clone(),
                 what: format!(
