@@ -356,8 +356,9 @@ impl Reader {
                 },
             };
             let (mem, geo, c) = (&self.ep.mem, &self.ep.geo, self.cursor);
+            // `>`, not `!=`: a stale (older) tail must not read as news, or the loop spins.
             let ready = || {
-                mem.header().producer.tail.load(Relaxed) != c
+                mem.header().producer.tail.load(Relaxed) > c
                     || registry::side_closed(mem, geo, Side::Producer)
             };
             let ep = &self.ep;
