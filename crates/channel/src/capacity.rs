@@ -211,7 +211,7 @@ impl Size {
     pub(crate) fn bytes(geometry: &Geometry, label: &str) -> Size {
         let ring_max = u64::from(geometry.max_message);
         let max = match geometry.kind {
-            RingKind::Mpmc => ring_max,
+            RingKind::Mpmc | RingKind::Broadcast => ring_max,
             // A label a peer rewrote, or one from a version without it: the ring's limit.
             RingKind::Spsc => label
                 .rsplit_once(MAX_SUFFIX)
@@ -224,7 +224,7 @@ impl Size {
 
     fn of(geometry: &Geometry, max: u64, uniform: bool) -> Size {
         let (capacity, unit) = match geometry.kind {
-            RingKind::Mpmc => (geometry.capacity, 1),
+            RingKind::Mpmc | RingKind::Broadcast => (geometry.capacity, 1),
             RingKind::Spsc => {
                 let record = layout::record_size(max);
                 let area = geometry.capacity;

@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use ringway_ring::{AttachError, AttachOptions, PeerState};
+use ringway_ring::{AttachOptions, PeerState};
 
 use crate::error::Error;
 use crate::message::MessageType;
@@ -22,7 +22,7 @@ pub(crate) trait RingEnd: Sized + std::fmt::Debug {
     const CLONE: &'static str;
 
     /// Attaches this end to the ring in `shared`.
-    fn attach(shared: &Shared, opts: &AttachOptions) -> Result<Self, AttachError>;
+    fn attach(shared: &Shared, opts: &AttachOptions) -> Result<Self, Error>;
 
     /// Whether the other side has gone (probes liveness).
     fn is_disconnected(&self) -> bool;
@@ -73,8 +73,7 @@ impl<E: RingEnd> Endpoint<E> {
 
     /// Attaches another endpoint of this end to `shared`.
     pub(crate) fn attach(shared: &Arc<Shared>) -> Result<Endpoint<E>, Error> {
-        let ring = E::attach(shared, &shared.attach_options())
-            .map_err(|e| Error::attach(&shared.name, e))?;
+        let ring = E::attach(shared, &shared.attach_options())?;
         Ok(Endpoint {
             ring,
             member: Membership::join(shared),

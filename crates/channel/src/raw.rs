@@ -2,7 +2,9 @@
 //! and receiving bytes, and in-place grants, over either ring, each through the ring's one
 //! entry point for it with the caller's [`Wait`].
 
-use ringway_ring::{AttachError, AttachOptions, PeerState, PopError, PushError, Wait, mpmc, spsc};
+use ringway_ring::{AttachOptions, PeerState, PopError, PushError, RingKind, Wait, mpmc, spsc};
+
+use crate::error::Error;
 
 use crate::endpoint::RingEnd;
 use crate::segment::{Rx, Shared, Tx};
@@ -47,15 +49,13 @@ impl Tx {
 impl RingEnd for Tx {
     const CLONE: &'static str = "clone a sender";
 
-    fn attach(shared: &Shared, opts: &AttachOptions) -> Result<Tx, AttachError> {
+    fn attach(shared: &Shared, opts: &AttachOptions) -> Result<Tx, Error> {
         match shared.geometry.kind {
-            ringway_ring::RingKind::Spsc => {
-                spsc::Producer::attach(&shared.memory, opts).map(Tx::Spsc)
-            }
-            ringway_ring::RingKind::Mpmc => {
-                mpmc::Producer::attach(&shared.memory, opts).map(Tx::Mpmc)
-            }
+            RingKind::Spsc => spsc::Producer::attach(&shared.memory, opts).map(Tx::Spsc),
+            RingKind::Mpmc => mpmc::Producer::attach(&shared.memory, opts).map(Tx::Mpmc),
+            RingKind::Broadcast => return Err(shared.not_point_to_point()),
         }
+        .map_err(|e| Error::attach(&shared.name, e))
     }
 
     fn is_disconnected(&self) -> bool {
@@ -162,15 +162,13 @@ impl Rx {
 impl RingEnd for Rx {
     const CLONE: &'static str = "clone a receiver";
 
-    fn attach(shared: &Shared, opts: &AttachOptions) -> Result<Rx, AttachError> {
+    fn attach(shared: &Shared, opts: &AttachOptions) -> Result<Rx, Error> {
         match shared.geometry.kind {
-            ringway_ring::RingKind::Spsc => {
-                spsc::Consumer::attach(&shared.memory, opts).map(Rx::Spsc)
-            }
-            ringway_ring::RingKind::Mpmc => {
-                mpmc::Consumer::attach(&shared.memory, opts).map(Rx::Mpmc)
-            }
+            RingKind::Spsc => spsc::Consumer::attach(&shared.memory, opts).map(Rx::Spsc),
+            RingKind::Mpmc => mpmc::Consumer::attach(&shared.memory, opts).map(Rx::Mpmc),
+            RingKind::Broadcast => return Err(shared.not_point_to_point()),
         }
+        .map_err(|e| Error::attach(&shared.name, e))
     }
 
     fn is_disconnected(&self) -> bool {

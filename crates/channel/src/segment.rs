@@ -136,10 +136,27 @@ fn ring_config(
     Ok(plan.config.fingerprint(message.fingerprint).label(&label))
 }
 
-fn flavour_of(kind: RingKind) -> Flavour {
+/// The flavour of a sender/receiver channel; `None` for a broadcast ring, which these
+/// endpoints cannot use.
+fn flavour_of(kind: RingKind) -> Option<Flavour> {
     match kind {
-        RingKind::Spsc => Flavour::Spsc,
-        RingKind::Mpmc => Flavour::Mpmc,
+        RingKind::Spsc => Some(Flavour::Spsc),
+        RingKind::Mpmc => Some(Flavour::Mpmc),
+        RingKind::Broadcast => None,
+    }
+}
+
+fn not_point_to_point(name: &str) -> Error {
+    Error::Unsupported {
+        channel: name.to_owned(),
+        what: "it is a broadcast channel, which senders and receivers cannot attach to".to_owned(),
+    }
+}
+
+impl Shared {
+    /// The error of a sender or receiver attaching to a broadcast ring.
+    pub(crate) fn not_point_to_point(&self) -> Error {
+        not_point_to_point(&self.name)
     }
 }
 
@@ -292,7 +309,9 @@ impl Shared {
                 theirs: Box::new(theirs),
             });
         }
-        let flavour = flavour_of(geometry.kind);
+        let Some(flavour) = flavour_of(geometry.kind) else {
+            return Err(not_point_to_point(&name));
+        };
         if flavour != opts.flavour {
             return Err(Error::FlavourMismatch {
                 channel: name,
@@ -334,6 +353,7 @@ impl Shared {
     pub(crate) fn require_mpmc(&self, what: &str) -> Result<(), Error> {
         match self.geometry.kind {
             RingKind::Mpmc => Ok(()),
+            RingKind::Broadcast => Err(not_point_to_point(&self.name)),
             RingKind::Spsc => Err(Error::Unsupported {
                 channel: self.name.clone(),
                 what: format!(

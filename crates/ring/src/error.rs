@@ -32,6 +32,8 @@ pub enum RingKind {
     Spsc,
     /// Many producers, many consumers, fixed-size slots.
     Mpmc,
+    /// One writer, many readers, each of which reads every message (fixed-size slots).
+    Broadcast,
 }
 
 impl RingKind {
@@ -41,6 +43,7 @@ impl RingKind {
         match self {
             RingKind::Spsc => crate::layout::KIND_SPSC,
             RingKind::Mpmc => crate::layout::KIND_MPMC,
+            RingKind::Broadcast => crate::layout::KIND_BROADCAST,
         }
     }
 
@@ -50,6 +53,7 @@ impl RingKind {
         match code {
             crate::layout::KIND_SPSC => Some(RingKind::Spsc),
             crate::layout::KIND_MPMC => Some(RingKind::Mpmc),
+            crate::layout::KIND_BROADCAST => Some(RingKind::Broadcast),
             _ => None,
         }
     }
@@ -60,6 +64,7 @@ impl fmt::Display for RingKind {
         f.write_str(match self {
             RingKind::Spsc => "SPSC",
             RingKind::Mpmc => "MPMC",
+            RingKind::Broadcast => "broadcast",
         })
     }
 }
@@ -330,6 +335,11 @@ pub enum PopError {
     Interrupted,
     /// Every producer closed or died, and everything they committed has been read.
     Closed,
+    /// Broadcast readers only: the writer overwrote this many messages before this reader
+    /// read them (an `overwrite` ring, or a reader that attached in a race it lost). The
+    /// reader now stands at the oldest message still in the ring, which the next call
+    /// returns; nothing torn or half-overwritten is ever delivered.
+    Lagged(u64),
     /// A producer wrote values that break the layout.
     Corrupted(Corruption),
 }
@@ -343,6 +353,10 @@ impl fmt::Display for PopError {
             PopError::Closed => {
                 f.write_str("pop: no producer left (closed or dead) and ring drained")
             }
+            PopError::Lagged(n) => write!(
+                f,
+                "pop: this reader fell behind and missed {n} messages the writer overwrote"
+            ),
             PopError::Corrupted(c) => write!(f, "pop: {c}"),
         }
     }

@@ -8,9 +8,9 @@ use std::time::{Duration, Instant};
 
 use crate::error::{AttachError, Corruption, InitError, RingKind};
 use crate::layout::{
-    self, HEADER_LEN, INIT_READY, KIND_MPMC, KIND_SPSC, LABEL_MAX, MAGIC, MAX_PARTIES,
-    MPMC_MAX_CAPACITY, MPMC_MAX_SLOT_SIZE, MPMC_MIN_CAPACITY, REC_HEADER_LEN, SPSC_MAX_CAPACITY,
-    SPSC_MAX_MESSAGE, SPSC_MIN_CAPACITY, VERSION,
+    self, BROADCAST_MAX_READERS, FLAG_OVERWRITE, HEADER_LEN, INIT_READY, KIND_BROADCAST, KIND_SPSC,
+    LABEL_MAX, MAGIC, MAX_PARTIES, MPMC_MAX_CAPACITY, MPMC_MAX_SLOT_SIZE, MPMC_MIN_CAPACITY,
+    REC_HEADER_LEN, SPSC_MAX_CAPACITY, SPSC_MAX_MESSAGE, SPSC_MIN_CAPACITY, VERSION,
 };
 use crate::mem::RingMemory;
 use crate::sync::Ordering::{Acquire, Relaxed, Release};
@@ -20,6 +20,20 @@ use crate::sync::fence;
 const INIT_OFFSET: u64 = 120;
 #[cfg(not(ringway_loom))]
 const _: () = assert!(core::mem::offset_of!(crate::layout::Identity, init) == INIT_OFFSET as usize);
+
+/// What a broadcast writer does when the slot it must write next still holds a message a
+/// reader has not read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Policy {
+    /// Wait for the slowest live reader (a reader that dies stops holding the writer back
+    /// within the liveness interval). With no live reader attached the writer does not wait.
+    /// The only policy of SPSC and MPMC rings.
+    #[default]
+    Block,
+    /// Never wait: overwrite the oldest message; a reader that was lapped gets
+    /// [`PopError::Lagged`](crate::PopError::Lagged) with the number it missed.
+    Overwrite,
+}
 
 /// What to build: the kind of ring and its size.
 ///
@@ -42,6 +56,8 @@ pub struct RingConfig {
     fingerprint: [u64; 2],
     label: String,
     users: u32,
+    policy: Policy,
+    history: u32,
 }
 
 impl RingConfig {
@@ -58,6 +74,8 @@ impl RingConfig {
             fingerprint: [0; 2],
             label: String::new(),
             users: 0,
+            policy: Policy::Block,
+            history: 0,
         }
     }
 
@@ -74,7 +92,56 @@ impl RingConfig {
             fingerprint: [0; 2],
             label: String::new(),
             users: 0,
+            policy: Policy::Block,
+            history: 0,
         }
+    }
+
+    /// A broadcast ring of `slots` slots (a power of two, `2 ..= 2^32`), each carrying up to
+    /// `slot_size` bytes, with one writer and room for 32 readers, [`Policy::Block`] and no
+    /// history.
+    ///
+    /// # Examples
+    /// ```
+    /// use ringway_ring::{Policy, RingConfig};
+    /// let config = RingConfig::broadcast(64, 48)
+    ///     .max_readers(8)
+    ///     .policy(Policy::Overwrite)
+    ///     .history(16);
+    /// let geometry = config.geometry()?;
+    /// assert_eq!((geometry.max_consumers, geometry.history), (8, 16));
+    /// assert_eq!(geometry.data_offset % 4096, 0, "readers can map the data read-only");
+    /// # Ok::<(), ringway_ring::InitError>(())
+    /// ```
+    #[must_use]
+    pub fn broadcast(slots: u64, slot_size: u32) -> RingConfig {
+        RingConfig {
+            kind: RingKind::Broadcast,
+            max_producers: 1,
+            ..RingConfig::mpmc(slots, slot_size)
+        }
+    }
+
+    /// Broadcast: how many readers may be attached at once (`1 ..= 256`); the same as
+    /// [`max_consumers`](RingConfig::max_consumers).
+    #[must_use]
+    pub fn max_readers(self, n: u32) -> RingConfig {
+        self.max_consumers(n)
+    }
+
+    /// Broadcast: what the writer does when the slowest reader is a whole ring behind.
+    #[must_use]
+    pub fn policy(mut self, policy: Policy) -> RingConfig {
+        self.policy = policy;
+        self
+    }
+
+    /// Broadcast: a reader that attaches late starts with the newest `k` messages still in
+    /// the ring (`0 ..= slots - 1`; `0`, the default: with the next message published).
+    #[must_use]
+    pub fn history(mut self, k: u32) -> RingConfig {
+        self.history = k;
+        self
     }
 
     /// MPMC: how many producers may be attached at once (`1 ..= 256`).
@@ -135,6 +202,8 @@ impl RingConfig {
             self.slot_size,
             self.max_producers,
             self.max_consumers,
+            self.policy,
+            self.history,
         )
         .map_err(|(what, value)| InitError::InvalidConfig { what, value })
     }
@@ -176,11 +245,24 @@ pub struct Geometry {
     pub max_message: u32,
     /// Producer registration entries.
     pub max_producers: u32,
-    /// Consumer registration entries.
+    /// Consumer registration entries (broadcast: readers).
     pub max_consumers: u32,
+    /// Broadcast: the writer's policy; other kinds: [`Policy::Block`].
+    pub policy: Policy,
+    /// Broadcast: messages a late reader starts with; other kinds: 0.
+    pub history: u32,
 }
 
 impl Geometry {
+    /// The `flags` word of the header for this geometry.
+    #[must_use]
+    pub fn flags(&self) -> u32 {
+        match self.policy {
+            Policy::Overwrite => FLAG_OVERWRITE,
+            Policy::Block => 0,
+        }
+    }
+
     /// `capacity - 1`: positions map to offsets or slots with `& mask`.
     #[must_use]
     pub fn mask(&self) -> u64 {
@@ -193,9 +275,17 @@ impl Geometry {
         slot_size: u32,
         max_producers: u32,
         max_consumers: u32,
+        policy: Policy,
+        history: u32,
     ) -> Result<Geometry, (&'static str, u64)> {
         if !capacity.is_power_of_two() {
             return Err(("capacity must be a power of two", capacity));
+        }
+        if kind != RingKind::Broadcast && (policy != Policy::Block || history != 0) {
+            return Err((
+                "only broadcast rings have a policy and a history",
+                u64::from(history),
+            ));
         }
         let (slot_stride, data_len, max_message) = match kind {
             RingKind::Spsc => {
@@ -238,8 +328,43 @@ impl Geometry {
                 };
                 (stride, data_len, slot_size)
             }
+            RingKind::Broadcast => {
+                if !(MPMC_MIN_CAPACITY..=MPMC_MAX_CAPACITY).contains(&capacity) {
+                    return Err(("broadcast slot count must be in 2 ..= 2^32", capacity));
+                }
+                if slot_size > MPMC_MAX_SLOT_SIZE {
+                    return Err((
+                        "broadcast slot size must be at most 2^30 - 2",
+                        u64::from(slot_size),
+                    ));
+                }
+                if max_producers != 1 {
+                    return Err(("broadcast rings have one writer", u64::from(max_producers)));
+                }
+                if !(1..=BROADCAST_MAX_READERS).contains(&max_consumers) {
+                    return Err((
+                        "broadcast reader limit must be in 1 ..= 256",
+                        u64::from(max_consumers),
+                    ));
+                }
+                if u64::from(history) >= capacity {
+                    return Err((
+                        "broadcast history must be below the slot count",
+                        u64::from(history),
+                    ));
+                }
+                let stride = layout::slot_stride(slot_size);
+                let Some(data_len) = stride.checked_mul(capacity) else {
+                    return Err(("broadcast ring size overflows", capacity));
+                };
+                (stride, data_len, slot_size)
+            }
         };
-        let data_offset = layout::data_offset(max_producers + max_consumers);
+        let data_offset = if kind == RingKind::Broadcast {
+            layout::broadcast_data_offset(max_producers + max_consumers)
+        } else {
+            layout::data_offset(max_producers + max_consumers)
+        };
         let Some(total_len) = data_offset.checked_add(data_len) else {
             return Err(("ring size overflows", data_len));
         };
@@ -256,6 +381,8 @@ impl Geometry {
             max_message,
             max_producers,
             max_consumers,
+            policy,
+            history,
         })
     }
 
@@ -282,9 +409,9 @@ impl Geometry {
             }
             (None, None) => {
                 return Err(AttachError::BadGeometry(Corruption::new(
-                    "kind must be 1 (SPSC) or 2 (MPMC)",
+                    "kind must be 1 (SPSC), 2 (MPMC) or 3 (broadcast)",
                     u64::from(kind_code),
-                    u64::from(KIND_MPMC),
+                    u64::from(KIND_BROADCAST),
                 )));
             }
         };
@@ -292,18 +419,41 @@ impl Geometry {
         let slot_size = id.slot_size.load(Relaxed);
         let max_producers = id.max_producers.load(Relaxed);
         let max_consumers = id.max_consumers.load(Relaxed);
-        let geometry = Geometry::compute(kind, capacity, slot_size, max_producers, max_consumers)
-            .map_err(|(what, value)| {
-            AttachError::BadGeometry(Corruption::new(what, value, 0))
-        })?;
-        let derived: [(&'static str, u64, u64); 5] = [
+        let flags = id.flags.load(Relaxed);
+        let history = id.history.load(Relaxed);
+        // Every bit of `flags` but the broadcast policy is reserved; an SPSC or MPMC ring has
+        // none (`compute` refuses a policy or a history on them).
+        if flags & !FLAG_OVERWRITE != 0 {
+            return Err(AttachError::BadGeometry(Corruption::new(
+                "flags may only carry bit 0 (broadcast overwrite)",
+                u64::from(flags),
+                u64::from(FLAG_OVERWRITE),
+            )));
+        }
+        let policy = if flags & FLAG_OVERWRITE != 0 {
+            Policy::Overwrite
+        } else {
+            Policy::Block
+        };
+        let geometry = Geometry::compute(
+            kind,
+            capacity,
+            slot_size,
+            max_producers,
+            max_consumers,
+            policy,
+            history,
+        )
+        .map_err(|(what, value)| AttachError::BadGeometry(Corruption::new(what, value, 0)))?;
+        let derived: [(&'static str, u64, u64); 4] = [
             (
                 "slot_stride must equal align_up(16 + slot_size, 8)",
                 u64::from(id.slot_stride.load(Relaxed)),
                 geometry.slot_stride,
             ),
             (
-                "data_offset must equal 1024 + 128 * (max_producers + max_consumers)",
+                "data_offset must equal 1024 + 128 * (max_producers + max_consumers) \
+                 (broadcast: rounded up to 4096)",
                 id.data_offset.load(Relaxed),
                 geometry.data_offset,
             ),
@@ -317,7 +467,6 @@ impl Geometry {
                 u64::from(id.max_message.load(Relaxed)),
                 u64::from(geometry.max_message),
             ),
-            ("flags must be zero", u64::from(id.flags.load(Relaxed)), 0),
         ];
         for (what, found, want) in derived {
             if found != want {
@@ -385,6 +534,8 @@ pub fn init(memory: &RingMemory, config: &RingConfig) -> Result<Geometry, InitEr
     id.max_message.store(geometry.max_message, Relaxed);
     id.max_producers.store(geometry.max_producers, Relaxed);
     id.max_consumers.store(geometry.max_consumers, Relaxed);
+    id.flags.store(geometry.flags(), Relaxed);
+    id.history.store(geometry.history, Relaxed);
     id.fingerprint[0].store(config.fingerprint[0], Relaxed);
     id.fingerprint[1].store(config.fingerprint[1], Relaxed);
     let me = crate::proc::ProcessId::current();
@@ -406,6 +557,14 @@ pub fn init(memory: &RingMemory, config: &RingConfig) -> Result<Geometry, InitEr
             for i in 0..geometry.capacity {
                 let slot = geometry.data_offset + i * geometry.slot_stride;
                 mem.word(slot).store(i, Relaxed);
+                mem.word(slot + 8).store(0, Relaxed);
+            }
+        }
+        // Every stamp `0` (never written), so no reader takes a slot for a message.
+        RingKind::Broadcast => {
+            for i in 0..geometry.capacity {
+                let slot = geometry.data_offset + i * geometry.slot_stride;
+                mem.word(slot).store(0, Relaxed);
                 mem.word(slot + 8).store(0, Relaxed);
             }
         }
@@ -574,6 +733,17 @@ impl RingInfo {
     /// published indices tell (SPSC publishes them lazily, so this is approximate).
     #[must_use]
     pub fn fill(&self) -> u64 {
+        if self.geometry.kind == crate::RingKind::Broadcast {
+            // The slowest live reader's backlog (readers keep their own cursors).
+            return self
+                .consumers
+                .iter()
+                .filter(|r| r.alive)
+                .map(|r| self.tail.saturating_sub(r.cursor))
+                .max()
+                .unwrap_or(0)
+                .min(self.geometry.capacity);
+        }
         self.tail.saturating_sub(self.head)
     }
 }

@@ -13,11 +13,13 @@ use crate::sync::{AtomicU32, AtomicU64};
 /// `magic`: the bytes `RINGWAY\0` read as a little-endian `u64`.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"RINGWAY\0");
 /// The layout version this crate reads and writes.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 /// `kind` of an SPSC byte ring.
 pub const KIND_SPSC: u32 = 1;
 /// `kind` of an MPMC slot ring.
 pub const KIND_MPMC: u32 = 2;
+/// `kind` of a broadcast ring (one writer, many readers, each reads every message).
+pub const KIND_BROADCAST: u32 = 3;
 /// `init` once the header is complete (`RDY!`).
 pub const INIT_READY: u32 = u32::from_le_bytes(*b"RDY!");
 
@@ -79,6 +81,22 @@ pub const MPMC_MIN_CAPACITY: u64 = 2;
 /// MPMC: largest number of slots.
 pub const MPMC_MAX_CAPACITY: u64 = 1 << 32;
 
+/// Broadcast `flags`: the writer overwrites the oldest message instead of waiting for the
+/// slowest reader.
+pub const FLAG_OVERWRITE: u32 = 1;
+/// Broadcast: the data area starts on a multiple of this, so that a reader can map it
+/// read-only (`mprotect` works on whole pages).
+pub const BROADCAST_DATA_ALIGN: u64 = 4096;
+/// Broadcast slot `seq`: bit 63 is set while the writer is writing the slot (the seqlock's
+/// odd state); the other bits are `position + 1` of the message the slot holds or is being
+/// written with, `0` for never written.
+pub const STAMP_BUSY: u64 = 1 << 63;
+/// Broadcast: positions stay below this (a `tail` at or above it is corruption): 2^62
+/// messages is millennia at any rate, and it keeps `position + 1` clear of [`STAMP_BUSY`].
+pub const BROADCAST_MAX_POSITION: u64 = 1 << 62;
+/// Broadcast: largest number of readers.
+pub const BROADCAST_MAX_READERS: u32 = MAX_PARTIES;
+
 /// Block 0: identity and geometry, written once by the creator before `init`.
 #[repr(C)]
 #[derive(Debug)]
@@ -105,14 +123,15 @@ pub struct Identity {
     pub max_producers: AtomicU32,
     /// Consumer entries.
     pub max_consumers: AtomicU32,
-    /// Reserved, zero.
+    /// Broadcast: bit 0 [`FLAG_OVERWRITE`]; other bits and other kinds: zero.
     pub flags: AtomicU32,
     /// Type fingerprint stored for the channel layer.
     pub fingerprint: [AtomicU64; 2],
     /// Pid of the initialising process.
     pub creator_pid: AtomicU32,
-    /// Reserved, zero.
-    pub reserved0: AtomicU32,
+    /// Broadcast: how many of the newest messages a reader that attaches late starts with,
+    /// `0 ..= capacity - 1`; other kinds: zero.
+    pub history: AtomicU32,
     /// `CLOCK_REALTIME` at initialisation, ns.
     pub created_ns: AtomicU64,
     /// The creator's start time (`/proc/<pid>/stat` field 22).
@@ -233,8 +252,11 @@ pub struct Entry {
     /// The inode of the registrant's pid namespace (`/proc/self/ns/pid`), `0` if unknown: a
     /// pid is only judged in the namespace it was registered from.
     pub pidns: AtomicU64,
+    /// Broadcast reader: the position of the next message it reads (every earlier one is
+    /// done with); otherwise zero.
+    pub cursor: AtomicU64,
     /// Reserved, zero.
-    pub reserved: [AtomicU64; 12],
+    pub reserved: [AtomicU64; 11],
 }
 
 /// The 16-byte header of an MPMC slot; the payload follows it.
@@ -307,6 +329,25 @@ pub const fn data_offset(parties: u32) -> u64 {
     (TABLE_OFFSET + ENTRY_LEN * parties as usize) as u64
 }
 
+/// Offset of a broadcast ring's data area for a table of `parties` entries: page aligned.
+#[must_use]
+pub const fn broadcast_data_offset(parties: u32) -> u64 {
+    let end = data_offset(parties);
+    (end + BROADCAST_DATA_ALIGN - 1) & !(BROADCAST_DATA_ALIGN - 1)
+}
+
+/// A broadcast slot `seq` for a finished message at `position`.
+#[must_use]
+pub const fn stamp_done(position: u64) -> u64 {
+    position.wrapping_add(1) & !STAMP_BUSY
+}
+
+/// A broadcast slot `seq` for a message at `position` being written.
+#[must_use]
+pub const fn stamp_busy(position: u64) -> u64 {
+    stamp_done(position) | STAMP_BUSY
+}
+
 // Compile-time agreement with the tables above. Under loom the atomics are loom's (a different
 // size), and no ring is ever mapped, so the checks apply to real builds only.
 #[cfg(not(ringway_loom))]
@@ -328,7 +369,7 @@ const _: () = {
     assert!(offset_of!(Identity, flags) == 60);
     assert!(offset_of!(Identity, fingerprint) == 64);
     assert!(offset_of!(Identity, creator_pid) == 80);
-    assert!(offset_of!(Identity, reserved0) == 84);
+    assert!(offset_of!(Identity, history) == 84);
     assert!(offset_of!(Identity, created_ns) == 88);
     assert!(offset_of!(Identity, creator_start) == 96);
     assert!(offset_of!(Identity, creator_pidns) == 104);
@@ -389,7 +430,8 @@ const _: () = {
     assert!(offset_of!(Entry, start_time) == 8);
     assert!(offset_of!(Entry, claim) == 16);
     assert!(offset_of!(Entry, pidns) == 24);
-    assert!(offset_of!(Entry, reserved) == 32);
+    assert!(offset_of!(Entry, cursor) == 32);
+    assert!(offset_of!(Entry, reserved) == 40);
     assert!(size_of::<Entry>() == ENTRY_LEN);
     assert!(TABLE_OFFSET == 1024);
 
@@ -405,6 +447,11 @@ const _: () = {
     assert!(record_size(0) == 8 && record_size(1) == 16 && record_size(8) == 16);
     assert!(slot_stride(0) == 16 && slot_stride(1) == 24 && slot_stride(64) == 80);
     assert!(data_offset(2) == 1280);
+    assert!(broadcast_data_offset(33) == 8192 && broadcast_data_offset(1) == 4096);
+    assert!(broadcast_data_offset(24) == 4096 && broadcast_data_offset(25) == 8192);
+    assert!(stamp_done(0) == 1 && stamp_busy(0) == (1 | (1 << 63)));
+    assert!(stamp_done(BROADCAST_MAX_POSITION - 1) & STAMP_BUSY == 0);
+    assert!(FLAG_OVERWRITE == 1 && KIND_BROADCAST == 3);
     // A lap holds at most 2^29 tags, so tags one lap apart differ in 32 bits.
     assert!(SPSC_MAX_CAPACITY / 8 < (1 << 32));
 };

@@ -1,5 +1,6 @@
-//! Lock-free rings laid out in shared memory: an SPSC byte ring for variable-size messages and
-//! an MPMC slot ring for many producers and consumers, safe against a hostile peer.
+//! Lock-free rings laid out in shared memory: an SPSC byte ring for variable-size messages, an
+//! MPMC slot ring for many producers and consumers, and a broadcast ring whose every reader
+//! reads every message, safe against a hostile peer.
 //!
 //! A ring works on a byte range it does not own ([`RingMemory`]): a mapping shared between
 //! processes (from `ringway-region`), or heap memory for threads, tests and benchmarks. The
@@ -13,6 +14,10 @@
 //!   [`spsc::ReadGrant`]).
 //! - [`mpmc`]: many producers and consumers, fixed-size slots, recovery of slots held by dead
 //!   processes ([`mpmc::Producer`], [`mpmc::Consumer`]).
+//! - [`broadcast`]: one writer, many readers, each reading every message, with a per-ring
+//!   [`Policy`] (the writer waits for the slowest reader, or overwrites and the reader learns
+//!   it [`Lagged`](PopError::Lagged)) and optional history for late readers
+//!   ([`broadcast::Writer`], [`broadcast::Reader`], in-place [`broadcast::ReadGrant`]).
 //! - [`RingConfig`], [`init`], [`Geometry`]: create a ring; [`inspect`] reads one without
 //!   attaching.
 //! - [`AttachOptions`], [`WaitStrategy`]: how endpoints attach and wait.
@@ -83,6 +88,7 @@
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
+pub mod broadcast;
 mod clock;
 mod endpoint;
 mod error;
@@ -102,7 +108,7 @@ mod wait;
 
 pub use error::{AttachError, Corruption, InitError, PopError, PushError, RingKind, Side};
 pub use geometry::{
-    Geometry, Identity, RingConfig, RingInfo, has_magic, init, inspect, inspect_with,
+    Geometry, Identity, Policy, RingConfig, RingInfo, has_magic, init, inspect, inspect_with,
     wait_initialized,
 };
 pub use interrupt::Interrupt;

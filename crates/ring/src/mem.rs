@@ -457,6 +457,40 @@ impl Mem {
         }
     }
 
+    /// Makes the whole pages from byte `off` (page aligned) to the page end at or after
+    /// `off + len` read-only in this process's mapping.
+    ///
+    /// # Safety
+    /// Nothing in this process may write those pages afterwards (through this mapping or any
+    /// other view of the same addresses), and the pages must belong to a mapping (not to a
+    /// heap allocation other code in this process uses).
+    pub(crate) unsafe fn protect_read_only(&self, off: u64, len: u64) -> std::io::Result<()> {
+        // SAFETY: sysconf has no preconditions.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        let page = u64::try_from(page).unwrap_or(4096).max(1);
+        let start = self.base.as_ptr().addr() as u64 + off;
+        if start % page != 0 {
+            return Err(std::io::Error::from(std::io::ErrorKind::InvalidInput));
+        }
+        let end = off.saturating_add(len);
+        assert!(end <= self.len as u64, "protected range out of the ring");
+        // SAFETY: the range starts inside this memory on a page boundary; the caller promises
+        // that nothing in this process writes those pages afterwards and that they are a
+        // mapping's; mprotect only changes this process's view and fails cleanly otherwise.
+        let rc = unsafe {
+            libc::mprotect(
+                self.base.as_ptr().add(off as usize).cast(),
+                len as usize,
+                libc::PROT_READ,
+            )
+        };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(std::io::Error::last_os_error())
+        }
+    }
+
     /// Copies `src` into the ring at byte offset `off`.
     #[inline]
     pub(crate) fn copy_in(&self, off: u64, src: &[u8]) {
@@ -566,7 +600,7 @@ impl Mem {
                 flags: AtomicU32::new(0),
                 fingerprint: zeroed_array(),
                 creator_pid: AtomicU32::new(0),
-                reserved0: AtomicU32::new(0),
+                history: AtomicU32::new(0),
                 created_ns: AtomicU64::new(0),
                 creator_start: AtomicU64::new(0),
                 creator_pidns: AtomicU64::new(0),
@@ -607,6 +641,7 @@ impl Mem {
                 start_time: AtomicU64::new(0),
                 claim: AtomicU64::new(0),
                 pidns: AtomicU64::new(0),
+                cursor: AtomicU64::new(0),
                 reserved: zeroed_array(),
             })
             .collect();

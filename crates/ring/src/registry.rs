@@ -46,6 +46,8 @@ pub struct PartyInfo {
     pub generation: u32,
     /// MPMC: `position + 1` last claimed, `0` for none.
     pub claim: u64,
+    /// Broadcast reader: the position of the next message it reads; otherwise `0`.
+    pub cursor: u64,
     /// Whether the process is alive now (always `false` for a closed entry).
     pub alive: bool,
 }
@@ -260,8 +262,10 @@ pub(crate) fn register(
             skipped[index - range.start] = true;
         }
     }
-    match (geometry.kind, busy) {
-        (RingKind::Spsc, Some(pid)) => Err(AttachError::Busy { side, pid }),
+    match (geometry.kind, side, busy) {
+        (RingKind::Spsc, _, Some(pid)) | (RingKind::Broadcast, Side::Producer, Some(pid)) => {
+            Err(AttachError::Busy { side, pid })
+        }
         _ => Err(AttachError::TableFull {
             side,
             max: range.len() as u32,
@@ -368,6 +372,7 @@ pub(crate) fn parties(
                     start_time: entry.start_time.load(Relaxed),
                     generation: ctl_generation(ctl) as u32,
                     claim: entry.claim.load(Relaxed),
+                    cursor: entry.cursor.load(Relaxed),
                     alive: entry_status(&memory.mem, index, liveness) == EntryStatus::Live,
                 })
             })

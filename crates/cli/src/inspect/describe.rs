@@ -4,30 +4,35 @@ use ringway_ring::{PartyInfo, PartyState, RingInfo, RingKind};
 
 use crate::bench::units::format_size;
 
-/// `SPSC` or `MPMC`.
+/// `SPSC`, `MPMC` or `BCAST`.
 pub(crate) fn kind(info: &RingInfo) -> &'static str {
     match info.geometry.kind {
         RingKind::Spsc => "SPSC",
         RingKind::Mpmc => "MPMC",
+        RingKind::Broadcast => "BCAST",
     }
 }
 
-/// SPSC: the data bytes (`64 KiB`); MPMC: slots times their size (`1024 x 64 B`).
+/// SPSC: the data bytes (`64 KiB`); MPMC and broadcast: slots times their size (`1024 x 64 B`).
 pub(crate) fn capacity(info: &RingInfo) -> String {
     let g = &info.geometry;
     match g.kind {
         RingKind::Spsc => format_size(usize::try_from(g.capacity).unwrap_or(usize::MAX)),
-        RingKind::Mpmc => format!("{} x {}", g.capacity, format_size(g.slot_size as usize)),
+        RingKind::Mpmc | RingKind::Broadcast => {
+            format!("{} x {}", g.capacity, format_size(g.slot_size as usize))
+        }
     }
 }
 
 /// What is committed and not yet released, as far as the published indices tell: bytes for
-/// SPSC (published lazily, so approximate), messages for MPMC.
+/// SPSC (published lazily, so approximate), messages for MPMC, the slowest live reader's backlog
+/// for broadcast.
 pub(crate) fn fill(info: &RingInfo) -> String {
     let fill = info.fill();
     match info.geometry.kind {
         RingKind::Spsc => format_size(usize::try_from(fill).unwrap_or(usize::MAX)),
         RingKind::Mpmc => format!("{fill} msgs"),
+        RingKind::Broadcast => format!("{fill} msgs behind"),
     }
 }
 
@@ -95,6 +100,7 @@ mod tests {
             start_time: 1,
             generation: 1,
             claim: 0,
+            cursor: 0,
             alive,
         }
     }

@@ -90,9 +90,19 @@ fn ring_fields(out: &mut String, info: &RingInfo) {
     field(out, "total_len", format!("{} bytes", g.total_len));
     let cap = match g.kind {
         RingKind::Spsc => format!("{} data bytes ({})", g.capacity, capacity(info)),
-        RingKind::Mpmc => format!("{} slots ({})", g.capacity, capacity(info)),
+        RingKind::Mpmc | RingKind::Broadcast => {
+            format!("{} slots ({})", g.capacity, capacity(info))
+        }
     };
     field(out, "capacity", cap);
+    if g.kind == RingKind::Broadcast {
+        let policy = match g.policy {
+            ringway_ring::Policy::Block => "block (the writer waits for the slowest reader)",
+            ringway_ring::Policy::Overwrite => "overwrite (lapped readers are told they lagged)",
+        };
+        field(out, "policy", policy);
+        field(out, "history", format!("{} msgs", g.history));
+    }
     field(out, "slot_size", g.slot_size);
     field(out, "slot_stride", g.slot_stride);
     field(out, "data_offset", g.data_offset);
@@ -128,6 +138,7 @@ fn ring_fields(out: &mut String, info: &RingInfo) {
     let approx = match g.kind {
         RingKind::Spsc => " (approximate: both indices are published lazily)",
         RingKind::Mpmc => "",
+        RingKind::Broadcast => " (the slowest live reader)",
     };
     field(out, "fill", format!("{}{approx}", fill(info)));
     field(out, "lost", info.lost);
@@ -154,13 +165,14 @@ fn table(out: &mut String, side: &str, parties: &[PartyInfo]) {
     for p in parties {
         let _ = writeln!(
             out,
-            "  #{:<3} pid {:<8} {:<8} start_time {} generation {} claim {}",
+            "  #{:<3} pid {:<8} {:<8} start_time {} generation {} claim {} cursor {}",
             p.index,
             p.pid,
             party_state(p),
             p.start_time,
             p.generation,
-            p.claim
+            p.claim,
+            p.cursor
         );
     }
 }
