@@ -118,6 +118,7 @@ mod segment;
 mod sender;
 #[cfg(feature = "serde")]
 mod serde;
+mod service;
 mod shape;
 mod signature;
 mod takeover;
@@ -139,6 +140,10 @@ pub use ringway_ring::{Corruption, Interrupt, PeerState, WaitStrategy};
 pub use sender::{Loan, Sender};
 #[cfg(feature = "serde")]
 pub use serde::SerdeError;
+pub use service::{
+    ByteClient, ByteServer, CallError, Client, ReplyTo, Request, ServeError, Server, ServiceError,
+    ServiceInfo, ServiceOptions, SessionInfo, Ticket, inspect_service,
+};
 
 /// How the endpoints of a channel over `region` judge each other alive or dead, for tools
 /// that inspect a segment without attaching (`ringway ls`, `stat`, `clean`): locks held by
