@@ -55,6 +55,16 @@ impl Judge {
         }
     }
 
+    /// Whether the client that claimed a slot, holding its lock on `byte`, still holds the
+    /// claim: it takes the lock before its claim and keeps it until it leaves, so a released
+    /// lock means gone even while its process lives on (System V: its pid alone).
+    pub(crate) fn claimant_alive(&self, party: &Party, byte: u32) -> bool {
+        match self {
+            Judge::Locks(locks) => locks.locked(byte) && locks.verdict(party, byte),
+            Judge::Pids => PidLiveness.alive(party),
+        }
+    }
+
     /// This process's lock on `byte` (`None` for System V).
     pub(crate) fn token(&self, byte: u32) -> Result<Option<OwnedFd>, String> {
         match self {

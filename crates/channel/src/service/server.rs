@@ -268,7 +268,11 @@ impl ServerCore {
                             self.end(slot, generation, Some(client));
                         }
                     }
-                    // Left, or a value the server never agreed to.
+                    // Gave it back: its ends are closed already.
+                    Some(c) if c.generation == generation && c.phase == Phase::Left => {
+                        self.end(slot, generation, None);
+                    }
+                    // A value the server never agreed to: wait for the claimant to go.
                     _ => self.end(slot, generation, Some(client)),
                 }
             }
@@ -301,7 +305,9 @@ impl ServerCore {
 
     /// Whether the client that claimed `slot` is alive (its lock, or its pid).
     fn claimant_alive(&self, slot: u32, party: &Party) -> bool {
-        self.seg.judge.alive(party, layout::CLAIM_BYTE + slot)
+        self.seg
+            .judge
+            .claimant_alive(party, layout::CLAIM_BYTE + slot)
     }
 
     /// Grants a claimed slot: attaches the server's ends of its (fresh) rings, then tells the
