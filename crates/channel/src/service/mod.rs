@@ -19,32 +19,7 @@
 //! most once: a request answered is answered once, to the client that asked (see
 //! `docs/guarantees.md`, *Services*). The design is in `docs/design.md`, *Services*.
 //!
-//! # Examples
-//!
-//! ```
-//! use ringway_channel::{Client, Server, ServiceOptions};
-//! # let name = format!("/ringway-doc-service-{}", std::process::id());
-//! let opts = ServiceOptions::new().sessions(4);
-//! // Process A (here a thread): doubles numbers.
-//! let mut server = Server::<u64, u64>::bind(&name, &opts)?;
-//! let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-//! let done = stop.clone();
-//! let thread = std::thread::spawn(move || {
-//!     while !done.load(std::sync::atomic::Ordering::Relaxed) {
-//!         if let Ok(req) = server.recv_timeout(std::time::Duration::from_millis(10)) {
-//!             let (n, to) = req.into_parts();
-//!             let _ = server.reply(to, 2 * n);
-//!         }
-//!     }
-//! });
-//! // Process B:
-//! let mut client = Client::<u64, u64>::connect(&name, &opts)?;
-//! assert_eq!(client.call(21)?, 42);
-//! drop(client);
-//! stop.store(true, std::sync::atomic::Ordering::Relaxed);
-//! thread.join().unwrap();
-//! # Ok::<(), Box<dyn std::error::Error>>(())
-//! ```
+//! The examples are on [`Server`] and [`ByteServer`], and in `examples/kv.rs`.
 
 mod client;
 mod doorbell;
@@ -166,7 +141,33 @@ fn bind_core(
 /// `Rep`s to the one that asked.
 ///
 /// # Examples
-/// See the [module](self) and `examples/kv.rs`.
+///
+/// ```
+/// use ringway_channel::{Client, Server, ServiceOptions};
+/// # let name = format!("/ringway-doc-service-{}", std::process::id());
+/// let opts = ServiceOptions::new().sessions(4);
+/// // Process A (here a thread): doubles numbers.
+/// let mut server = Server::<u64, u64>::bind(&name, &opts)?;
+/// let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+/// let done = stop.clone();
+/// let thread = std::thread::spawn(move || {
+///     while !done.load(std::sync::atomic::Ordering::Relaxed) {
+///         if let Ok(req) = server.recv_timeout(std::time::Duration::from_millis(10)) {
+///             let (n, to) = req.into_parts();
+///             let _ = server.reply(to, 2 * n);
+///         }
+///     }
+/// });
+/// // Process B:
+/// let mut client = Client::<u64, u64>::connect(&name, &opts)?;
+/// assert_eq!(client.call(21)?, 42);
+/// drop(client);
+/// stop.store(true, std::sync::atomic::Ordering::Relaxed);
+/// thread.join().unwrap();
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// `examples/kv.rs` is a complete key-value service with 8 client processes.
 #[derive(Debug)]
 pub struct Server<Req, Rep> {
     core: ServerCore,
@@ -483,7 +484,7 @@ impl ByteServer {
 /// A client of a typed service: sends `Req`s and receives the `Rep`s answering them.
 ///
 /// # Examples
-/// See the [module](self) and `examples/kv.rs`.
+/// See [`Server`], and `examples/kv.rs`.
 #[derive(Debug)]
 pub struct Client<Req, Rep> {
     core: ClientCore,
