@@ -35,6 +35,11 @@
 //!   process, `open` in another, in either order. **By inheritance** or **fd passing**:
 //!   [`Channel`] (anonymous or `/dev/zero` across `fork`, a sealed memfd across `exec` or over a
 //!   Unix socket); each process takes its end after the split.
+//! - **Services**: [`Server`] / [`Client`] (typed) and [`ByteServer`] / [`ByteClient`]:
+//!   request and response between processes, each client with a session of its own handed
+//!   out under the service's name, many clients served from one server thread, client and
+//!   server deaths and restarts handled ([`ServiceOptions`], [`ServiceError`], [`CallError`],
+//!   [`ServeError`]).
 //! - [`ChannelOptions`]: capacity, [`Flavour`] (SPSC by default, or MPMC for many sender and
 //!   receiver processes), [`WaitStrategy`] per endpoint (busy-spin, spin-then-park, park),
 //!   open timeout, crash-detection interval, permissions and paging.
@@ -118,6 +123,7 @@ mod segment;
 mod sender;
 #[cfg(feature = "serde")]
 mod serde;
+mod service;
 mod shape;
 mod signature;
 mod takeover;
@@ -139,6 +145,10 @@ pub use ringway_ring::{Corruption, Interrupt, PeerState, WaitStrategy};
 pub use sender::{Loan, Sender};
 #[cfg(feature = "serde")]
 pub use serde::SerdeError;
+pub use service::{
+    ByteClient, ByteServer, CallError, Client, ReplyTo, Request, ServeError, Server, ServiceError,
+    ServiceInfo, ServiceOptions, SessionInfo, Ticket, inspect_service,
+};
 
 /// How the endpoints of a channel over `region` judge each other alive or dead, for tools
 /// that inspect a segment without attaching (`ringway ls`, `stat`, `clean`): locks held by

@@ -41,7 +41,7 @@ impl LockLiveness {
     }
 
     /// Whether some open file description holds a lock on `byte`.
-    fn locked(&self, byte: u32) -> bool {
+    pub(crate) fn locked(&self, byte: u32) -> bool {
         let mut query = flock(libc::F_WRLCK, byte);
         match fcntl(self.file.as_fd(), FcntlArg::F_OFD_GETLK(&mut query)) {
             Ok(_) => i32::from(query.l_type) != libc::F_UNLCK,
@@ -61,7 +61,7 @@ impl LockLiveness {
 
     /// The verdict for a party registered from `pidns` with this pid and start time, and a
     /// lock on `byte`.
-    fn verdict(&self, party: &Party, byte: u32) -> bool {
+    pub(crate) fn verdict(&self, party: &Party, byte: u32) -> bool {
         if pid_judgeable(party.pidns) {
             is_alive(party.pid, party.start_time)
         } else {

@@ -47,7 +47,7 @@ pub(crate) struct Shared {
 }
 
 /// Creates the region, taking over a stale name (see `takeover`) when that is allowed.
-fn create_or_take_over(
+pub(crate) fn create_or_take_over(
     backing: &Backing,
     name: &str,
     opts: &ChannelOptions,
@@ -110,7 +110,10 @@ fn create_or_take_over(
 
 /// The liveness of a region's parties: locks on its fd, on a companion memfd for anonymous
 /// and `/dev/zero` memory, the pid alone for System V.
-fn region_liveness(region: &Region, name: &str) -> Result<Arc<dyn ringway_ring::Liveness>, Error> {
+pub(crate) fn region_liveness(
+    region: &Region,
+    name: &str,
+) -> Result<Arc<dyn ringway_ring::Liveness>, Error> {
     let failed = |what: String| Error::Unsupported {
         channel: name.to_owned(),
         what,
@@ -365,11 +368,33 @@ impl Shared {
 }
 
 fn ring_memory(region: &Arc<Region>, name: &str) -> Result<RingMemory, Error> {
+    ring_memory_at(region, 0, region.len(), name)
+}
+
+/// A ring's memory over `len` bytes of `region` from `offset` (a service segment holds many
+/// rings), with the same truncation check as a whole-region ring.
+///
+/// # Panics
+/// If the range is not inside the mapping (callers compute it from a checked geometry).
+pub(crate) fn ring_memory_at(
+    region: &Arc<Region>,
+    offset: usize,
+    len: usize,
+    name: &str,
+) -> Result<RingMemory, Error> {
+    assert!(
+        offset
+            .checked_add(len)
+            .is_some_and(|end| end <= region.len()),
+        "ring range {offset}+{len} outside a mapping of {} bytes",
+        region.len()
+    );
     let keep: ringway_ring::KeepAlive = region.clone();
-    // SAFETY: the region's mapping is valid for reads and writes of `region.len()` bytes
-    // until the region drops, and `keep` (an Arc of it) is held by the ring memory and every
-    // endpoint attached to it. The region never hands out references to its bytes.
-    let memory = unsafe { RingMemory::from_raw(region.as_ptr(), region.len(), Some(keep)) }
+    // SAFETY: the range lies inside the region's mapping (asserted above), which is valid for
+    // reads and writes until the region drops, and `keep` (an Arc of it) is held by the ring
+    // memory and every endpoint attached to it. The region never hands out references to its
+    // bytes, and rings in one mapping occupy disjoint ranges.
+    let memory = unsafe { RingMemory::from_raw(region.as_ptr().add(offset), len, Some(keep)) }
         .map_err(|e| Error::attach(name, e))?;
     // A peer can truncate a POSIX object or a file under the mapping; the region's SIGBUS
     // guard then gives this process private zero pages. The ring reads the guard's fault

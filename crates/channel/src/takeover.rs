@@ -55,6 +55,10 @@ pub(crate) fn judge(backing: &Backing) -> Verdict {
 
 /// Judges an opened object (again, under the taker's lock).
 pub(crate) fn judge_region(region: Region) -> Verdict {
+    // A service's rendezvous segment is judged by its server, not by a ring's parties.
+    if crate::service::is_service(&region) {
+        return crate::service::judge(region);
+    }
     let keep: ringway_ring::KeepAlive = std::sync::Arc::new(());
     // SAFETY: the mapping is valid for `len` bytes while `region` lives, which outlives
     // `memory` (dropped at the end of this function, before `region` is returned or dropped);

@@ -88,6 +88,73 @@ pub(crate) fn columns(rows: &[Vec<String>]) -> String {
     out
 }
 
+/// One line of `ringway ls` for a service: its sessions, its server, its age.
+pub(crate) fn service_line(
+    name: &str,
+    info: &ringway_channel::ServiceInfo,
+    now: std::time::Duration,
+) -> String {
+    let connected = info.slots.iter().filter(|s| s.phase == "connected").count();
+    let age = now
+        .saturating_sub(std::time::Duration::from_nanos(info.created_ns))
+        .as_secs();
+    format!(
+        "{name}  service  {} sessions ({connected} connected)  server pid {} {}  {} requests \
+         granted {}  bound {age} s ago",
+        info.sessions,
+        info.server_pid,
+        if info.server_alive { "alive" } else { "dead" },
+        info.slots.iter().map(|s| s.served).sum::<u64>(),
+        info.grants,
+    )
+}
+
+/// `ringway stat` of a service: its header and one line per session.
+pub(crate) fn service_fields(info: &ringway_channel::ServiceInfo) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let _ = writeln!(out, "{:<15}service", "kind");
+    let _ = writeln!(
+        out,
+        "{:<15}{} (request ring {} bytes, reply ring {} bytes)",
+        "sessions", info.sessions, info.ring_bytes.0, info.ring_bytes.1
+    );
+    let _ = writeln!(
+        out,
+        "{:<15}request {} bytes, reply {} bytes",
+        "max message", info.max_message.0, info.max_message.1
+    );
+    let _ = writeln!(
+        out,
+        "{:<15}pid {} ({}), epoch {:#018x}, {} sessions granted",
+        "server",
+        info.server_pid,
+        if info.server_alive {
+            "alive"
+        } else {
+            "dead or left"
+        },
+        info.epoch,
+        info.grants
+    );
+    for (slot, s) in info.slots.iter().enumerate() {
+        let client = if s.client_pid == 0 {
+            String::new()
+        } else {
+            format!(", client pid {}", s.client_pid)
+        };
+        let _ = writeln!(
+            out,
+            "{:<15}{} (generation {}{client}), {} served",
+            format!("session {slot}"),
+            s.phase,
+            s.generation,
+            s.served
+        );
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -33,6 +33,7 @@ fn ls(args: &LsArgs) -> Result<(), String> {
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
     let mut rings = Vec::new();
+    let mut services = Vec::new();
     let mut notes = Vec::new();
     let mut denied = 0usize;
     for seg in &segments {
@@ -44,6 +45,12 @@ fn ls(args: &LsArgs) -> Result<(), String> {
                     "{name}: carries ringway's magic but is not a valid ring: {error} \
                      (ringway stat {name} shows its header)"
                 )),
+                Found::Service(service) => match *service {
+                    Ok(info) => {
+                        services.push(crate::inspect::describe::service_line(&name, &info, now))
+                    }
+                    Err(why) => notes.push(format!("{name}: {why}")),
+                },
                 Found::Foreign { .. } => {}
             },
             // Removed since the listing, or not sized yet: nothing to show.
@@ -56,12 +63,18 @@ fn ls(args: &LsArgs) -> Result<(), String> {
     if args.json {
         let json = serde_json::to_string_pretty(&rings).map_err(|e| e.to_string())?;
         println!("{json}");
-    } else if rings.is_empty() {
+    } else if rings.is_empty() && services.is_empty() {
         println!("no ringway segments");
+    } else if rings.is_empty() {
     } else {
         let mut rows = vec![header()];
         rows.extend(rings.iter().map(Listed::row));
         print!("{}", columns(&rows));
+    }
+    if !args.json {
+        for line in &services {
+            println!("{line}");
+        }
     }
     for note in notes {
         eprintln!("note: {note}");

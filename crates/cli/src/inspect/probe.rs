@@ -24,6 +24,9 @@ pub(crate) enum Found {
         /// What is wrong with it.
         error: AttachError,
     },
+    /// A service's rendezvous segment (`ringway_channel::Server::bind`), read through the
+    /// library; `Err` says what is wrong with one that carries the service magic.
+    Service(Box<Result<ringway_channel::ServiceInfo, String>>),
     /// Something else: the first 8 bytes, if the object has that many.
     Foreign {
         /// The first 8 bytes as a native-endian `u64`.
@@ -75,6 +78,9 @@ pub(crate) fn probe(backing: &Backing) -> Result<Probe, ringway_region::Error> {
 }
 
 fn examine(region: Arc<Region>) -> Found {
+    if let Some(service) = ringway_channel::inspect_service(&region) {
+        return Found::Service(Box::new(service));
+    }
     let (ptr, len) = (region.as_ptr(), region.len());
     if len < layout::HEADER_LEN {
         let magic = (len >= 8).then(|| {

@@ -49,6 +49,17 @@ fn rm(args: &RmArgs) -> Result<(), String> {
             ));
         }
         Some(Looked::Ringway(p)) => {
+            if let Found::Service(service) = &p.found
+                && matches!(&**service, Ok(info) if info.server_alive)
+                && !args.force
+            {
+                return Err(format!(
+                    "{} is a service whose server is alive: removing its name would leave it \
+                     running while every new connect fails; stop the server first, or remove \
+                     it anyway with --force",
+                    target::display(&backing)
+                ));
+            }
             if let Found::Ring(ring) = &p.found
                 && in_use(&ring.info)
             {
@@ -109,6 +120,24 @@ fn clean(args: &CleanArgs) -> Result<(), String> {
         };
         let info = match p.found {
             Found::Ring(ring) => ring.info,
+            Found::Service(service) => {
+                // A service is abandoned once its server is dead or left (its clients
+                // reconnect to the next server's segment).
+                match *service {
+                    Ok(info) if !info.server_alive => {
+                        if args.dry_run {
+                            println!("would remove {name} (a service whose server died)");
+                            removed += 1;
+                        } else if Region::remove(&backing).is_ok() {
+                            println!("removed {name} (a service whose server died)");
+                            removed += 1;
+                        }
+                    }
+                    Ok(_) => kept += 1,
+                    Err(why) => println!("skipped {name}: {why}; ringway rm {name} removes it"),
+                }
+                continue;
+            }
             Found::Broken { error, .. } => {
                 println!(
                     "skipped {name}: not a valid ring ({error}); ringway rm {name} removes it"

@@ -44,6 +44,17 @@ fn stat(args: &StatArgs) -> Result<(), String> {
             field(&mut out, "valid", format!("NO: {error}"));
             raw_fields(&mut out, raw);
         }
+        Found::Service(service) => match &**service {
+            Ok(info) => {
+                field(
+                    &mut out,
+                    "valid",
+                    "yes (magic, version and geometry checked)",
+                );
+                out.push_str(&super::describe::service_fields(info));
+            }
+            Err(why) => field(&mut out, "valid", format!("NO: {why}")),
+        },
         Found::Foreign { .. } => unreachable!("look() turns a foreign object into an error"),
     }
     print!("{out}");
