@@ -568,6 +568,13 @@ struct Model {
 }
 
 #[cfg(ringway_loom)]
+loom::lazy_static! {
+    /// The futex model of `futex_waitv` (see `Mem::futex_wait_any`).
+    static ref WAITV: (loom::sync::Mutex<()>, loom::sync::Condvar) =
+        (loom::sync::Mutex::new(()), loom::sync::Condvar::new());
+}
+
+#[cfg(ringway_loom)]
 fn zeroed_array<const N: usize>() -> [AtomicU64; N] {
     core::array::from_fn(|_| AtomicU64::new(0))
 }
@@ -738,10 +745,24 @@ impl Mem {
         }
     }
 
-    fn wait_word(&self, which: WaitWord) -> &AtomicU32 {
+    pub(crate) fn wait_word(&self, which: WaitWord) -> &AtomicU32 {
         match which {
             WaitWord::NotEmpty => &self.model.header.not_empty.seq,
             WaitWord::NotFull => &self.model.header.not_full.seq,
+        }
+    }
+
+    /// The model of `futex_waitv` over words of several rings: one lock and condition
+    /// variable for the whole model, which every `futex_wake` also notifies. The check of
+    /// every word and the sleep are atomic with respect to a wake, as in `futex_wait`.
+    pub(crate) fn futex_wait_any(words: &[(&Mem, WaitWord, u32)]) {
+        let (lock, cv) = &*WAITV;
+        let guard = lock.lock().unwrap();
+        let unchanged = words.iter().all(|&(mem, which, expected)| {
+            mem.wait_word(which).load(crate::sync::Ordering::SeqCst) == expected
+        });
+        if unchanged {
+            drop(cv.wait(guard).unwrap());
         }
     }
 
@@ -764,6 +785,10 @@ impl Mem {
 
     pub(crate) fn futex_wake(&self, which: WaitWord) {
         let (lock, cv) = &self.model.futex[Self::index(which)];
+        let guard = lock.lock().unwrap();
+        cv.notify_all();
+        drop(guard);
+        let (lock, cv) = &*WAITV;
         let _guard = lock.lock().unwrap();
         cv.notify_all();
     }
