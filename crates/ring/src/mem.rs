@@ -564,6 +564,10 @@ struct Model {
     data: Vec<AtomicU64>,
     total_len: usize,
     futex: [(loom::sync::Mutex<()>, loom::sync::Condvar); 2],
+    /// Set when a select watches this ring (before the model's threads start): only then do
+    /// its wakes also notify the `futex_waitv` model, which keeps the other models as small
+    /// as they were. Not a modelled atomic: it is written before any thread could read it.
+    selected: std::sync::atomic::AtomicBool,
     _keep: Option<KeepAlive>,
 }
 
@@ -664,6 +668,7 @@ impl Mem {
                     (loom::sync::Mutex::new(()), loom::sync::Condvar::new()),
                     (loom::sync::Mutex::new(()), loom::sync::Condvar::new()),
                 ],
+                selected: std::sync::atomic::AtomicBool::new(false),
                 _keep: None,
             }),
         }
@@ -753,7 +758,8 @@ impl Mem {
     }
 
     /// The model of `futex_waitv` over words of several rings: one lock and condition
-    /// variable for the whole model, which every `futex_wake` also notifies. The check of
+    /// variable for the whole model, which every `futex_wake` of a watched ring also
+    /// notifies. The check of
     /// every word and the sleep are atomic with respect to a wake, as in `futex_wait`.
     pub(crate) fn futex_wait_any(words: &[(&Mem, WaitWord, u32)]) {
         let (lock, cv) = &*WAITV;
@@ -788,9 +794,22 @@ impl Mem {
         let guard = lock.lock().unwrap();
         cv.notify_all();
         drop(guard);
-        let (lock, cv) = &*WAITV;
-        let _guard = lock.lock().unwrap();
-        cv.notify_all();
+        if self
+            .model
+            .selected
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            let (lock, cv) = &*WAITV;
+            let _guard = lock.lock().unwrap();
+            cv.notify_all();
+        }
+    }
+
+    /// Marks this ring as watched by a select (see `Model::selected`).
+    pub(crate) fn mark_selected(&self) {
+        self.model
+            .selected
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     pub(crate) fn zero(&self, _off: u64, _len: u64) {

@@ -106,6 +106,8 @@ impl Clone for Watch {
 
 impl Watch {
     fn new(ep: &crate::endpoint::Endpoint, what: What) -> Watch {
+        #[cfg(ringway_loom)]
+        ep.mem.mark_selected();
         Watch {
             mem: ep.mem.clone(),
             geo: ep.geo,
@@ -266,9 +268,13 @@ impl Watch {
     /// endpoint's own checks due at once.
     pub(super) fn poll(&mut self) -> Seen {
         match self.peek() {
-            Seen::Pending => {}
-            seen => return seen,
+            Seen::Pending => self.probe(),
+            seen => seen,
         }
+    }
+
+    /// The probes of [`poll`](Watch::poll) alone, when due (after a look found nothing).
+    pub(super) fn probe(&mut self) -> Seen {
         if !self.schedule.due() {
             return Seen::Pending;
         }
