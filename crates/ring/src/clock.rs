@@ -114,6 +114,8 @@ impl Schedule {
     /// saw the peer gone, the header changed or a slot stuck calls it, so that the endpoint's
     /// next call runs them instead of reporting `Empty` or `Full` until the interval passes.
     pub(crate) fn expedite(&self) {
+        // Relaxed: a process-private word, as in `due` (no data is published through it; the
+        // endpoint's checks then read shared memory with their own orderings).
         self.next.store(0, Relaxed);
     }
 

@@ -215,8 +215,26 @@ impl Wait {
     /// A waiter that keeps only the deadline (no interrupt: a select watches the interrupts
     /// of all its arms itself); `None` for [`Wait::Try`].
     pub(crate) fn deadline_waiter(self, strategy: WaitStrategy) -> Option<Waiter> {
-        let opts = AttachOptions::new().wait_strategy(strategy);
-        self.waiter(&opts)
+        let bare = |timeout| Waiter {
+            strategy,
+            timeout,
+            deadline: None,
+            started: false,
+            spun: 0,
+            yielded: 0,
+            interrupt: None,
+        };
+        match self {
+            Wait::Try => None,
+            Wait::For(timeout) => Some(bare(Some(timeout))),
+            Wait::Until(deadline) => {
+                let mut waiter = bare(Some(Duration::ZERO));
+                waiter.started = true;
+                waiter.deadline = Some(deadline);
+                Some(waiter)
+            }
+            Wait::Forever => Some(bare(None)),
+        }
     }
 }
 

@@ -38,6 +38,8 @@ pub const FALLBACK_SLICE: Duration = Duration::from_millis(1);
 pub const FUTEX_WAITV_MAX: usize = 128;
 
 /// Set once a `futex_waitv` call answered `ENOSYS`: this kernel lacks it, use the fallback.
+/// Relaxed everywhere: a process-private hint that publishes nothing (a select that has not
+/// seen it yet makes one more `ENOSYS` call).
 #[cfg(not(ringway_loom))]
 static NO_WAITV: AtomicBool = AtomicBool::new(false);
 
@@ -67,6 +69,8 @@ pub(super) fn park(
         // SYNC(sleep): the value the sleep expects; a waker that sees our announcement bumps
         // it afterwards (Release in `notify`), so the sleep cannot miss that wake.
         let seq = block.seq.load(Acquire);
+        // SYNC(sleep): the announcement; the waker's Relaxed load of `waiters` after its
+        // fence in `notify` sees it, or our re-check after the fence below sees its publication.
         block.waiters.fetch_add(1, SeqCst);
         announced.push(Announced {
             mem: watch.mem(),
@@ -96,6 +100,8 @@ pub(super) fn park(
             WaitWord::NotEmpty => &a.mem.header().not_empty,
             WaitWord::NotFull => &a.mem.header().not_full,
         };
+        // SYNC(sleep): withdrawn after the sleep; a waker that still sees it only makes one
+        // system call too many, as for a single wait.
         block.waiters.fetch_sub(1, SeqCst);
     }
     found

@@ -300,6 +300,7 @@ impl Watch {
     }
 
     /// The header still says what it said at attach, and the mapping was not truncated.
+    /// Relaxed, as in `Endpoint::check_integrity`: values compared, nothing read through them.
     fn intact(&self) -> bool {
         let id = &self.mem.header().identity;
         self.mem.check_truncation().is_ok()
@@ -308,7 +309,7 @@ impl Watch {
     }
 
     /// MPMC: the next slot was claimed by the other side and has not moved for a whole probe
-    /// interval (its claimant may have died: the endpoint's recovery decides). Transient for a
+    /// interval (Relaxed loads: a hint for the endpoint's recovery, which loads with Acquire) (its claimant may have died: the endpoint's recovery decides). Transient for a
     /// live, slow peer, so at worst one spurious readiness per interval.
     fn stuck(&self) -> bool {
         let header = self.mem.header();
