@@ -36,7 +36,7 @@ use crate::segment::{Rx, Shared, Tx};
 /// ```
 #[derive(Debug)]
 pub struct ByteSender {
-    ep: Endpoint<Tx>,
+    pub(crate) ep: Endpoint<Tx>,
     /// The channel's largest message (an SPSC ring could carry larger ones).
     max: usize,
 }
@@ -314,7 +314,7 @@ impl ByteLoan<'_> {
 /// The receiving end of a byte channel.
 #[derive(Debug)]
 pub struct ByteReceiver {
-    ep: Endpoint<Rx>,
+    pub(crate) ep: Endpoint<Rx>,
     /// An error met by a batch after it had received something, for the next call.
     stashed: Option<RecvError>,
 }

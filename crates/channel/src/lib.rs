@@ -47,6 +47,8 @@
 //!   with one store and one wake check, [`Receiver::recv_batch`] /
 //!   [`ByteReceiver::recv_batch`] (into a reusable [`ByteBatch`]) take every message that is
 //!   ready in one call.
+//! - [`Select`]: wait for the first of many receivers and senders, across processes, in one
+//!   sleep (`futex_waitv`); it holds owned readiness handles, so the endpoints stay usable.
 //! - Errors: [`Error`] (setting up), [`SendError`] (hands the value back), [`RecvError`].
 //!
 //! Each call waits the way its name says: `send`/`recv` block (while the other side is alive),
@@ -120,6 +122,7 @@ mod options;
 mod raw;
 mod receiver;
 mod segment;
+mod select;
 mod sender;
 #[cfg(feature = "serde")]
 mod serde;
@@ -142,6 +145,7 @@ pub use receiver::{IntoIter, Iter, Receiver, RecvRef, TryIter};
 pub use ringway_derive::Message;
 pub use ringway_region::{Backing, HugePages};
 pub use ringway_ring::{Corruption, Interrupt, PeerState, WaitStrategy};
+pub use select::{FALLBACK_SLICE, Select, SelectError, SelectRecv, SelectSend, Selected, Watch};
 pub use sender::{Loan, Sender};
 #[cfg(feature = "serde")]
 pub use serde::SerdeError;

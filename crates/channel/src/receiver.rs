@@ -36,7 +36,7 @@ use crate::shape::Message;
 /// ```
 #[derive(Debug)]
 pub struct Receiver<T> {
-    ep: Endpoint<Rx>,
+    pub(crate) ep: Endpoint<Rx>,
     /// An error met by a batch after it had received something: the batch returns what it
     /// has, and the next call reports this (see [`recv_batch`](Receiver::recv_batch)).
     stashed: Option<RecvError>,

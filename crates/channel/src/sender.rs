@@ -62,7 +62,7 @@ use crate::shape::Message;
 /// ```
 #[derive(Debug)]
 pub struct Sender<T> {
-    ep: Endpoint<Tx>,
+    pub(crate) ep: Endpoint<Tx>,
     _type: PhantomData<fn(T)>,
 }
 

@@ -110,6 +110,15 @@ impl Schedule {
         true
     }
 
+    /// Makes the checks due at once: a [`Watch`](crate::select::Watch) of this endpoint that
+    /// saw the peer gone, the header changed or a slot stuck calls it, so that the endpoint's
+    /// next call runs them instead of reporting `Empty` or `Full` until the interval passes.
+    pub(crate) fn expedite(&self) {
+        // Relaxed: a process-private word, as in `due` (no data is published through it; the
+        // endpoint's checks then read shared memory with their own orderings).
+        self.next.store(0, Relaxed);
+    }
+
     /// How long until the checks are due (zero if they are due now), to bound a sleep.
     pub(crate) fn until_due(&self) -> Duration {
         let now = now_ns(self.clock);

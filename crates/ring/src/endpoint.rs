@@ -33,7 +33,8 @@ pub(crate) struct Endpoint {
     pub(crate) reg: Registration,
     pub(crate) opts: AttachOptions,
     pub(crate) identity: Identity,
-    schedule: Schedule,
+    /// Shared with this endpoint's [`Watch`](crate::select::Watch)es, which expedite it.
+    schedule: std::sync::Arc<Schedule>,
     /// `Some(digest)` once this endpoint concluded that every peer has left or died, with the
     /// digest of the peer side's registration words at that moment. A peer that attaches later
     /// changes the digest, which revokes the conclusion (see [`Endpoint::peer_gone`]).
@@ -75,7 +76,7 @@ impl Endpoint {
             geo,
             side,
             reg,
-            schedule: Schedule::new(opts.liveness_interval),
+            schedule: std::sync::Arc::new(Schedule::new(opts.liveness_interval)),
             opts: opts.clone(),
             identity,
             gone: None,
@@ -151,6 +152,11 @@ impl Endpoint {
     #[inline]
     pub(crate) fn due(&self) -> bool {
         self.schedule.due()
+    }
+
+    /// The schedule, for a [`Watch`](crate::select::Watch) to expedite.
+    pub(crate) fn schedule(&self) -> std::sync::Arc<Schedule> {
+        self.schedule.clone()
     }
 
     /// How long a waiting call may sleep before the slow-path checks are due.

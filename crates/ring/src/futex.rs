@@ -57,17 +57,21 @@ pub(crate) fn wake_all(word: &AtomicU32) {
     }
 }
 
-/// `futex_waitv` (Linux 5.16): sleeps until either futex changes from its expected value, a
-/// wake on either, the timeout, or a signal. Each entry is `(word, expected, shared)`; a shared
-/// word is keyed on its backing object (it may live in shared memory), a private one on this
-/// process's address. Returns `false` if the kernel lacks the call (`ENOSYS`), so the caller
-/// can fall back; every other outcome means "re-check".
+use crate::select::FUTEX_WAITV_MAX;
+
+/// `futex_waitv` (Linux 5.16): sleeps until any futex of `words` differs from its expected
+/// value, a wake on any, the timeout, or a signal. Each entry is `(word, expected, shared)`; a
+/// shared word is keyed on its backing object (it may live in shared memory), a private one
+/// on this process's address. At most [`FUTEX_WAITV_MAX`] entries are used (the caller keeps
+/// within it; any beyond are not waited on). Returns `false` if the kernel lacks the call
+/// (`ENOSYS`), so the caller can fall back; every other outcome means "re-check".
 #[cfg(not(ringway_loom))]
-pub(crate) fn wait_any<const N: usize>(
-    words: [(&AtomicU32, u32, bool); N],
+pub(crate) fn wait_any<'a>(
+    words: impl IntoIterator<Item = (&'a AtomicU32, u32, bool)>,
     timeout: Option<Duration>,
 ) -> bool {
     /// `struct futex_waitv` of `<linux/futex.h>`.
+    #[derive(Clone, Copy)]
     #[repr(C)]
     struct FutexWaitv {
         val: u64,
@@ -78,12 +82,25 @@ pub(crate) fn wait_any<const N: usize>(
     const FUTEX2_SIZE_U32: u32 = 0x02;
     const FUTEX2_PRIVATE: u32 = 128;
     const SYS_FUTEX_WAITV: libc::c_long = 449;
-    let waiters: [FutexWaitv; N] = words.map(|(word, expected, shared)| FutexWaitv {
-        val: u64::from(expected),
-        uaddr: word.as_ptr() as u64,
-        flags: FUTEX2_SIZE_U32 | if shared { 0 } else { FUTEX2_PRIVATE },
+    let mut waiters = [FutexWaitv {
+        val: 0,
+        uaddr: 0,
+        flags: 0,
         reserved: 0,
-    });
+    }; FUTEX_WAITV_MAX];
+    let mut n = 0;
+    for ((word, expected, shared), slot) in words.into_iter().zip(waiters.iter_mut()) {
+        *slot = FutexWaitv {
+            val: u64::from(expected),
+            uaddr: word.as_ptr() as u64,
+            flags: FUTEX2_SIZE_U32 | if shared { 0 } else { FUTEX2_PRIVATE },
+            reserved: 0,
+        };
+        n += 1;
+    }
+    if n == 0 {
+        return true;
+    }
     // futex_waitv takes an absolute CLOCK_MONOTONIC deadline.
     let deadline = timeout.map(|t| {
         let mut now = libc::timespec {
@@ -104,14 +121,15 @@ pub(crate) fn wait_any<const N: usize>(
     let deadline_ptr = deadline
         .as_ref()
         .map_or(core::ptr::null(), |t| t as *const libc::timespec);
-    // SAFETY: `waiters` is a live array of `words.len()` futex_waitv entries, each naming a
-    // live, 4-byte aligned u32 (an AtomicU32 borrowed for the call); the kernel only reads the
-    // words, atomically. `deadline_ptr` is null or a timespec that outlives the call.
+    // SAFETY: the first `n` entries of `waiters` (1 ..= FUTEX_WAITV_MAX) are futex_waitv
+    // entries, each naming a live, 4-byte aligned u32 (an AtomicU32 borrowed for `'a`, which
+    // outlives the call); the kernel only reads the words, atomically. `deadline_ptr` is null
+    // or a timespec that outlives the call.
     let rc = unsafe {
         libc::syscall(
             SYS_FUTEX_WAITV,
             waiters.as_ptr(),
-            N as libc::c_uint,
+            n as libc::c_uint,
             0u32,
             deadline_ptr,
             libc::CLOCK_MONOTONIC,

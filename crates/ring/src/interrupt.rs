@@ -91,6 +91,11 @@ impl Interrupt {
         self.word.store(0, Ordering::SeqCst);
     }
 
+    /// Whether `other` is a clone of this flag.
+    pub(crate) fn same(&self, other: &Interrupt) -> bool {
+        Arc::ptr_eq(&self.word, &other.word)
+    }
+
     #[cfg(not(ringway_loom))]
     pub(crate) fn word(&self) -> &AtomicU32 {
         &self.word

@@ -21,6 +21,8 @@
 //! - [`RingConfig`], [`init`], [`Geometry`]: create a ring; [`inspect`] reads one without
 //!   attaching.
 //! - [`AttachOptions`], [`WaitStrategy`]: how endpoints attach and wait.
+//! - [`select`]: wait for the first of many endpoints ([`select::Select`] over
+//!   [`select::Watch`]es, `futex_waitv` across processes).
 //! - [`layout`]: the byte-level specification.
 //! - Errors: [`InitError`], [`AttachError`], [`PushError`], [`PopError`], [`Corruption`].
 //!
@@ -102,6 +104,7 @@ pub mod mpmc;
 mod pad;
 mod proc;
 mod registry;
+pub mod select;
 pub mod spsc;
 mod sync;
 mod wait;

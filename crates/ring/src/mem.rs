@@ -564,7 +564,18 @@ struct Model {
     data: Vec<AtomicU64>,
     total_len: usize,
     futex: [(loom::sync::Mutex<()>, loom::sync::Condvar); 2],
+    /// Set when a select watches this ring (before the model's threads start): only then do
+    /// its wakes also notify the `futex_waitv` model, which keeps the other models as small
+    /// as they were. Not a modelled atomic: it is written before any thread could read it.
+    selected: std::sync::atomic::AtomicBool,
     _keep: Option<KeepAlive>,
+}
+
+#[cfg(ringway_loom)]
+loom::lazy_static! {
+    /// The futex model of `futex_waitv` (see `Mem::futex_wait_any`).
+    static ref WAITV: (loom::sync::Mutex<()>, loom::sync::Condvar) =
+        (loom::sync::Mutex::new(()), loom::sync::Condvar::new());
 }
 
 #[cfg(ringway_loom)]
@@ -657,6 +668,7 @@ impl Mem {
                     (loom::sync::Mutex::new(()), loom::sync::Condvar::new()),
                     (loom::sync::Mutex::new(()), loom::sync::Condvar::new()),
                 ],
+                selected: std::sync::atomic::AtomicBool::new(false),
                 _keep: None,
             }),
         }
@@ -738,10 +750,25 @@ impl Mem {
         }
     }
 
-    fn wait_word(&self, which: WaitWord) -> &AtomicU32 {
+    pub(crate) fn wait_word(&self, which: WaitWord) -> &AtomicU32 {
         match which {
             WaitWord::NotEmpty => &self.model.header.not_empty.seq,
             WaitWord::NotFull => &self.model.header.not_full.seq,
+        }
+    }
+
+    /// The model of `futex_waitv` over words of several rings: one lock and condition
+    /// variable for the whole model, which every `futex_wake` of a watched ring also
+    /// notifies. The check of
+    /// every word and the sleep are atomic with respect to a wake, as in `futex_wait`.
+    pub(crate) fn futex_wait_any(words: &[(&Mem, WaitWord, u32)]) {
+        let (lock, cv) = &*WAITV;
+        let guard = lock.lock().unwrap();
+        let unchanged = words.iter().all(|&(mem, which, expected)| {
+            mem.wait_word(which).load(crate::sync::Ordering::SeqCst) == expected
+        });
+        if unchanged {
+            drop(cv.wait(guard).unwrap());
         }
     }
 
@@ -764,8 +791,25 @@ impl Mem {
 
     pub(crate) fn futex_wake(&self, which: WaitWord) {
         let (lock, cv) = &self.model.futex[Self::index(which)];
-        let _guard = lock.lock().unwrap();
+        let guard = lock.lock().unwrap();
         cv.notify_all();
+        drop(guard);
+        if self
+            .model
+            .selected
+            .load(std::sync::atomic::Ordering::Relaxed)
+        {
+            let (lock, cv) = &*WAITV;
+            let _guard = lock.lock().unwrap();
+            cv.notify_all();
+        }
+    }
+
+    /// Marks this ring as watched by a select (see `Model::selected`).
+    pub(crate) fn mark_selected(&self) {
+        self.model
+            .selected
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     pub(crate) fn zero(&self, _off: u64, _len: u64) {

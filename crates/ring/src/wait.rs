@@ -33,7 +33,7 @@ pub enum WaitStrategy {
 
 impl WaitStrategy {
     /// Spins before yielding; `None`: spin for ever (never yield or sleep).
-    fn spins(self) -> Option<u32> {
+    pub(crate) fn spins(self) -> Option<u32> {
         if cfg!(ringway_loom) {
             // Models park at once: spinning only multiplies the interleavings loom explores.
             return Some(0);
@@ -45,7 +45,8 @@ impl WaitStrategy {
         }
     }
 
-    fn yields(self) -> u32 {
+    /// Yields after spinning, before sleeping.
+    pub(crate) fn yields(self) -> u32 {
         match self {
             WaitStrategy::SpinThenPark if !cfg!(ringway_loom) => 16,
             _ => 0,
@@ -210,6 +211,31 @@ impl Wait {
             Wait::Forever => Some(Waiter::new(opts, None)),
         }
     }
+
+    /// A waiter that keeps only the deadline (no interrupt: a select watches the interrupts
+    /// of all its arms itself); `None` for [`Wait::Try`].
+    pub(crate) fn deadline_waiter(self, strategy: WaitStrategy) -> Option<Waiter> {
+        let bare = |timeout| Waiter {
+            strategy,
+            timeout,
+            deadline: None,
+            started: false,
+            spun: 0,
+            yielded: 0,
+            interrupt: None,
+        };
+        match self {
+            Wait::Try => None,
+            Wait::For(timeout) => Some(bare(Some(timeout))),
+            Wait::Until(deadline) => {
+                let mut waiter = bare(Some(Duration::ZERO));
+                waiter.started = true;
+                waiter.deadline = Some(deadline);
+                Some(waiter)
+            }
+            Wait::Forever => Some(bare(None)),
+        }
+    }
 }
 
 /// What a waiting loop does after one [`Waiter::pause`].
@@ -279,7 +305,7 @@ impl Waiter {
 
     /// Checks the deadline, starting the clock on the first call. Any timeout is accepted:
     /// one past what `Instant` can hold is no deadline at all.
-    fn clock(&mut self) -> Pause {
+    pub(crate) fn clock(&mut self) -> Pause {
         if self.interrupted() {
             return Pause::Interrupted;
         }
@@ -296,6 +322,12 @@ impl Waiter {
             return Pause::TimedOut;
         }
         Pause::Retry
+    }
+
+    /// How long until the deadline (`None`: there is none, or the clock has not started).
+    pub(crate) fn remaining(&self) -> Option<Duration> {
+        self.deadline
+            .map(|d| d.saturating_duration_since(Instant::now()))
     }
 
     /// One step of waiting after an attempt found nothing to do. `ready` re-checks the

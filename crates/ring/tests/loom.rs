@@ -383,3 +383,53 @@ fn broadcast_block_join_races_the_writer() {
         drop(tx);
     });
 }
+
+/// The lost-wake-up argument of `select` with two arms: the selecting thread announces on
+/// both rings' `waiters`, fences, re-checks both, and sleeps on both words at once; each
+/// producer runs the single wait's unchanged `notify`. A wake-up lost on either arm shows as
+/// a deadlock.
+#[test]
+fn select_two_arms_never_loses_a_wake_up() {
+    use ringway_ring::select::Select;
+    model(|| {
+        let memories = [
+            RingMemory::heap(&RingConfig::spsc(32)).unwrap(),
+            RingMemory::heap(&RingConfig::spsc(32)).unwrap(),
+        ];
+        let mut rxs = Vec::new();
+        let mut txs = Vec::new();
+        for (i, memory) in memories.iter().enumerate() {
+            txs.push(spsc::Producer::attach(memory, &opts(1 + i as u32)).unwrap());
+            rxs.push(spsc::Consumer::attach(memory, &opts(3 + i as u32)).unwrap());
+        }
+        // The watches exist before the producers run (the model's futex_waitv relies on it).
+        let mut sel = Select::new();
+        for rx in &rxs {
+            sel.add(rx.watch());
+        }
+        let producers: Vec<_> = txs
+            .into_iter()
+            .enumerate()
+            .map(|(i, mut tx)| {
+                thread::spawn(move || {
+                    tx.push(&msg(i as u8)).unwrap();
+                    tx // kept alive: the arms must fire for the message, not a close
+                })
+            })
+            .collect();
+        let mut out = Vec::new();
+        let mut seen = [false; 2];
+        for _ in 0..2 {
+            let got = sel.select().unwrap();
+            assert!(!got.is_closed());
+            let i = got.index();
+            rxs[i].pop(&mut out).unwrap();
+            assert_eq!(out, msg(i as u8));
+            seen[i] = true;
+        }
+        assert_eq!(seen, [true, true]);
+        for p in producers {
+            drop(p.join().unwrap());
+        }
+    });
+}

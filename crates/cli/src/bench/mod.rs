@@ -62,6 +62,10 @@ of the same payload space in S-byte slots):
   ringway-spsc-batchN    ringway-spsc whose sender hands N messages (8, 32, 256) at once to
                          send_batch: one publication and one wake check per batch. Throughput,
                          messages up to 4 KiB; ringway-spsc is the batch-of-1 row.
+  ringway-select-1       ringway-spsc-blocking, but a receiving side waits in a Select over its
+                         channel, then try_recv_ref.
+  ringway-select-16      The same Select over its channel and 15 idle channels (one futex_waitv
+                         sleep covers all 16).
 
 Reference rows:
   shm-flag    Two processes ping-pong one shared cache line: the latency floor. Ping-pong only;

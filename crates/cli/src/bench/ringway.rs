@@ -12,6 +12,11 @@
 //!   `ringway-spsc` whose sender hands its messages over `N` at a time with
 //!   `ByteSender::send_batch` (one publication and one wake check per batch); the receiver
 //!   still takes them one at a time. `ringway-spsc` itself is the batch-of-1 row.
+//! - `ringway-select-1`, `ringway-select-16`: `ringway-spsc-blocking`, except that a receiving
+//!   side waits in a [`Select`] (then `try_recv_ref`) instead of in `recv_ref`: over its one
+//!   channel, or over it and 15 idle channels of its own (an SPSC channel nobody sends on),
+//!   which every scan and every sleep also covers. Next to `ringway-spsc-blocking`, the cost
+//!   of waiting on many channels at once.
 //!
 //! Each peer *creates* the channel it sends on (`ByteSender::create`) and *opens* the one it
 //! receives from (`ByteReceiver::open`, which waits for the other side's create), so no side
@@ -39,7 +44,8 @@ use std::io;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use ringway_channel::{
-    ByteReceiver, ByteSender, ChannelOptions, Flavour, RecvError, SendError, WaitStrategy,
+    ByteChannel, ByteReceiver, ByteSender, ChannelOptions, Flavour, RecvError, Select, SendError,
+    WaitStrategy,
 };
 use ringway_region::{Backing, ErrorKind, Region};
 
@@ -56,6 +62,7 @@ pub(crate) static SPSC: RingwayTransport = RingwayTransport {
     flavour: Flavour::Spsc,
     wait: WaitStrategy::Spin,
     batch: 1,
+    select: 0,
 };
 /// SPSC with the default spin-then-park waiting on both ends.
 pub(crate) static SPSC_BLOCKING: RingwayTransport = RingwayTransport {
@@ -63,12 +70,30 @@ pub(crate) static SPSC_BLOCKING: RingwayTransport = RingwayTransport {
     flavour: Flavour::Spsc,
     wait: WaitStrategy::SpinThenPark,
     batch: 1,
+    select: 0,
 };
 /// MPMC, one producer and one consumer process, busy-spinning.
 pub(crate) static MPMC: RingwayTransport = RingwayTransport {
     name: "ringway-mpmc",
     flavour: Flavour::Mpmc,
     wait: WaitStrategy::Spin,
+    batch: 1,
+    select: 0,
+};
+/// SPSC blocking, receiving through a select over the one channel.
+pub(crate) static SELECT_1: RingwayTransport = RingwayTransport {
+    name: "ringway-select-1",
+    flavour: Flavour::Spsc,
+    wait: WaitStrategy::SpinThenPark,
+    select: 1,
+    batch: 1,
+};
+/// SPSC blocking, receiving through a select over the channel and 15 idle ones.
+pub(crate) static SELECT_16: RingwayTransport = RingwayTransport {
+    name: "ringway-select-16",
+    flavour: Flavour::Spsc,
+    wait: WaitStrategy::SpinThenPark,
+    select: 16,
     batch: 1,
 };
 /// SPSC, busy-spinning, the sender publishing batches of 8.
@@ -77,6 +102,7 @@ pub(crate) static SPSC_BATCH8: RingwayTransport = RingwayTransport {
     flavour: Flavour::Spsc,
     wait: WaitStrategy::Spin,
     batch: 8,
+    select: 0,
 };
 /// SPSC, busy-spinning, the sender publishing batches of 32.
 pub(crate) static SPSC_BATCH32: RingwayTransport = RingwayTransport {
@@ -84,6 +110,7 @@ pub(crate) static SPSC_BATCH32: RingwayTransport = RingwayTransport {
     flavour: Flavour::Spsc,
     wait: WaitStrategy::Spin,
     batch: 32,
+    select: 0,
 };
 /// SPSC, busy-spinning, the sender publishing batches of 256.
 pub(crate) static SPSC_BATCH256: RingwayTransport = RingwayTransport {
@@ -91,6 +118,7 @@ pub(crate) static SPSC_BATCH256: RingwayTransport = RingwayTransport {
     flavour: Flavour::Spsc,
     wait: WaitStrategy::Spin,
     batch: 256,
+    select: 0,
 };
 
 /// The largest message the batch rows measure: batches are for small messages, and a batch
@@ -110,6 +138,9 @@ pub(crate) struct RingwayTransport {
     wait: WaitStrategy,
     /// Messages the throughput sender publishes at once (1: one `send` each).
     batch: usize,
+    /// `0`: receive with `recv_ref`; `n`: wait in a select over `n` channels (the real one and
+    /// `n - 1` idle ones), then `try_recv_ref`.
+    select: usize,
 }
 
 /// Bytes of the SPSC ring for `size`-byte messages (see the module docs).
@@ -249,7 +280,49 @@ impl Transport for RingwayTransport {
             })
             .transpose()?;
         let batch = self.batch;
-        workload::drive(role, spec, ChannelLink { tx, rx, batch }, ctl)
+        let select = match (&rx, self.select) {
+            (Some(rx), n) if n > 0 => Some(Selecting::new(rx, n, self.wait)?),
+            _ => None,
+        };
+        workload::drive(
+            role,
+            spec,
+            ChannelLink {
+                tx,
+                rx,
+                batch,
+                select,
+            },
+            ctl,
+        )
+    }
+}
+
+/// A select over the channel a side receives from and `n - 1` idle channels of its own.
+#[derive(Debug)]
+struct Selecting {
+    sel: Select,
+    /// Kept attached, so their arms stay open and idle.
+    _idle: Vec<(ByteChannel, ByteReceiver)>,
+}
+
+impl Selecting {
+    fn new(rx: &ByteReceiver, n: usize, wait: WaitStrategy) -> Result<Selecting, PeerError> {
+        let mut sel = Select::new();
+        let opts = ChannelOptions::new().wait_strategy(wait).capacity(16);
+        let mut idle = Vec::new();
+        for _ in 1..n {
+            let ch = ByteChannel::anonymous(&opts)
+                .map_err(|e| PeerError::io("create an idle channel", io::Error::other(e)))?;
+            let idle_rx = ch
+                .receiver()
+                .map_err(|e| PeerError::io("attach to an idle channel", io::Error::other(e)))?;
+            sel.recv(&idle_rx);
+            idle.push((ch, idle_rx));
+        }
+        // The real channel last: a scan from the start looks at every idle arm first.
+        sel.recv(rx);
+        Ok(Selecting { sel, _idle: idle })
     }
 }
 
@@ -258,6 +331,7 @@ impl Transport for RingwayTransport {
 struct ChannelLink {
     tx: Option<ByteSender>,
     rx: Option<ByteReceiver>,
+    select: Option<Selecting>,
     batch: usize,
 }
 
@@ -296,7 +370,22 @@ impl Link for ChannelLink {
             .rx
             .as_mut()
             .ok_or_else(|| missing("channel to receive from"))?;
-        let msg = match rx.recv_ref() {
+        let next = match &mut self.select {
+            None => rx.recv_ref(),
+            Some(selecting) => loop {
+                // Only the real channel can become ready (the idle ones have no sender), and
+                // its receiver is the only one: a ready arm has its message or is closed.
+                match selecting.sel.select() {
+                    Ok(_) => {}
+                    Err(e) => return Err(io::Error::other(e.to_string())),
+                }
+                match rx.try_recv_ref() {
+                    Err(RecvError::Empty) => {}
+                    other => break other,
+                }
+            },
+        };
+        let msg = match next {
             Ok(msg) => msg,
             Err(RecvError::Disconnected) => return Ok(false),
             Err(e @ RecvError::Corrupted(_)) => {

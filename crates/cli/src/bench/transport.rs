@@ -59,6 +59,8 @@ pub(crate) static ALL: &[&dyn Transport] = &[
     &ringway::SPSC_BATCH8,
     &ringway::SPSC_BATCH32,
     &ringway::SPSC_BATCH256,
+    &ringway::SELECT_1,
+    &ringway::SELECT_16,
     &fdio::PIPE,
     &fdio::UNIX_STREAM,
     &fdio::UNIX_SEQPACKET,

@@ -63,6 +63,29 @@ impl Consumer {
         &self.ep.identity
     }
 
+    /// An owned readiness handle of this consumer for a
+    /// [`Select`](crate::select::Select): ready when a message is there or the producer
+    /// side is gone. It borrows nothing, so `pop` stays callable while a select holds it.
+    ///
+    /// # Examples
+    /// ```
+    /// use ringway_ring::select::Select;
+    /// let memory = ringway_ring::mpmc::heap(16, 8)?;
+    /// let mut tx = ringway_ring::mpmc::Producer::attach(&memory, &Default::default())?;
+    /// let mut rx = ringway_ring::mpmc::Consumer::attach(&memory, &Default::default())?;
+    /// let mut sel = Select::new();
+    /// let i = sel.add(rx.watch());
+    /// tx.push(b"x")?;
+    /// assert_eq!(sel.try_select()?.index(), i);
+    /// let mut out = Vec::new();
+    /// rx.pop(&mut out)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn watch(&self) -> crate::select::Watch {
+        crate::select::Watch::mpmc_consumer(&self.ep)
+    }
+
     /// Slots skipped because the producer that claimed them died before publishing.
     #[must_use]
     pub fn lost(&self) -> u64 {

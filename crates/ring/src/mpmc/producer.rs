@@ -61,6 +61,32 @@ impl Producer {
         &self.ep.identity
     }
 
+    /// An owned readiness handle of this producer for a
+    /// [`Select`](crate::select::Select): ready when the next slot is free or every
+    /// consumer is gone. It borrows nothing, so `push` stays callable while a select holds
+    /// it. Other producers may take the free slot first: readiness is a hint.
+    ///
+    /// # Examples
+    /// ```
+    /// use ringway_ring::select::Select;
+    /// let memory = ringway_ring::mpmc::heap(2, 8)?;
+    /// let mut tx = ringway_ring::mpmc::Producer::attach(&memory, &Default::default())?;
+    /// let mut rx = ringway_ring::mpmc::Consumer::attach(&memory, &Default::default())?;
+    /// let mut sel = Select::new();
+    /// let i = sel.add(tx.watch());
+    /// tx.push(b"a")?;
+    /// tx.push(b"b")?;
+    /// assert!(sel.try_select().is_err()); // full
+    /// let mut out = Vec::new();
+    /// rx.pop(&mut out)?;
+    /// assert_eq!(sel.try_select()?.index(), i);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn watch(&self) -> crate::select::Watch {
+        crate::select::Watch::mpmc_producer(&self.ep)
+    }
+
     /// Slots reclaimed from consumers that died holding them (their messages were lost).
     #[must_use]
     pub fn abandoned(&self) -> u64 {

@@ -76,6 +76,27 @@ impl Consumer {
         &self.ep.identity
     }
 
+    /// An owned readiness handle of this consumer for a
+    /// [`Select`](crate::select::Select): ready when a message is there or the producer
+    /// side is gone. It borrows nothing, so `pop` stays callable while a select holds it.
+    ///
+    /// # Examples
+    /// ```
+    /// use ringway_ring::select::Select;
+    /// let (mut tx, mut rx) = ringway_ring::spsc::heap(1024)?;
+    /// let mut sel = Select::new();
+    /// let i = sel.add(rx.watch());
+    /// tx.push(b"x")?;
+    /// assert_eq!(sel.try_select()?.index(), i);
+    /// let mut out = Vec::new();
+    /// rx.pop(&mut out)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn watch(&self) -> crate::select::Watch {
+        crate::select::Watch::spsc_consumer(&self.ep)
+    }
+
     /// The other side: not attached yet, attached and alive, left, or died (probes
     /// liveness: not for a hot loop).
     #[must_use]

@@ -137,6 +137,34 @@ impl Producer {
         &self.ep.identity
     }
 
+    /// An owned readiness handle of this producer for a
+    /// [`Select`](crate::select::Select): ready when a message of `len` bytes fits (padding
+    /// at the end of the lap counted) or the consumer side is gone. It borrows nothing, so
+    /// `push` stays callable while a select holds it. It judges room from the published
+    /// `tail`, so a producer holding [deferred](Producer::push_deferred) records may be
+    /// reported ready spuriously until a `push` that finds the ring full flushes them.
+    ///
+    /// # Examples
+    /// ```
+    /// use ringway_ring::select::Select;
+    /// let (mut tx, mut rx) = ringway_ring::spsc::heap(64)?;
+    /// let mut sel = Select::new();
+    /// let i = sel.add(tx.watch(16));
+    /// assert_eq!(sel.try_select()?.index(), i);
+    /// tx.push(&[0; 16])?; // a 24-byte record at 0
+    /// tx.push(&[0; 16])?; // at 24
+    /// assert!(tx.push(&[0; 16]).is_err()); // 16 bytes of padding and 24 do not fit
+    /// assert!(sel.try_select().is_err());
+    /// let mut out = Vec::new();
+    /// rx.pop(&mut out)?;
+    /// assert_eq!(sel.try_select()?.index(), i);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    #[must_use]
+    pub fn watch(&self, len: usize) -> crate::select::Watch {
+        crate::select::Watch::spsc_producer(&self.ep, len)
+    }
+
     /// The other side: not attached yet, attached and alive, left, or died (probes
     /// liveness: not for a hot loop).
     #[must_use]
