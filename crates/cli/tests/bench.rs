@@ -23,10 +23,12 @@ const FIELDS: [&str; 10] = [
     "bytes_per_sec",
     "trials",
 ];
-const TRANSPORTS: [&str; 12] = [
+const TRANSPORTS: [&str; 14] = [
     "ringway-spsc",
     "ringway-spsc-blocking",
     "ringway-mpmc",
+    "ringway-select-1",
+    "ringway-select-16",
     "ringway-spsc-batch8",
     "ringway-spsc-batch32",
     "ringway-spsc-batch256",
@@ -232,8 +234,8 @@ fn every_transport_produces_its_rows() {
     }
     assert_eq!(
         rows.len(),
-        35,
-        "8 ping-pong and 8 throughput rows per size, and 3 batch rows"
+        43,
+        "10 ping-pong and 10 throughput rows per size, and 3 batch rows"
     );
     // The table names the busy-spinning rows, and prints no ratio for the no-payload floor.
     assert!(
