@@ -69,7 +69,7 @@ impl Drop for Session {
         // Workers killed with SIGKILL cannot remove the name; the client that notices every
         // one dead removes it (only if it still names this segment: a new server's is left
         // alone).
-        if !self.seg.service_alive() {
+        if self.seg.abandoned() {
             let _ = self.seg.region.unlink();
         }
     }
@@ -148,7 +148,7 @@ impl ClientCore {
             } else {
                 last = "its server died or left, and no new one has bound the name yet".to_owned();
                 // Remove what dead workers left (the next bind would take it over anyway).
-                if !seg.service_alive() {
+                if seg.abandoned() {
                     let _ = seg.region.unlink();
                 }
             }

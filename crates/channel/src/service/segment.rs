@@ -182,6 +182,11 @@ impl Segment {
         workers::service_alive(&self.judge, self.header())
     }
 
+    /// Whether the service may be removed (see [`workers::abandoned`]).
+    pub(crate) fn abandoned(&self) -> bool {
+        workers::abandoned(&self.judge, self.header())
+    }
+
     /// Worker entry `w`'s grants counter (monitoring).
     pub(crate) fn worker_grants(&self, w: u32) -> &std::sync::atomic::AtomicU64 {
         &self.header().workers[w as usize % layout::MAX_WORKERS as usize].grants
@@ -543,7 +548,12 @@ pub(crate) fn judge(region: Region) -> Verdict {
     let Ok(judge) = Judge::for_region(&region) else {
         return Verdict::Foreign;
     };
-    if !judge_service(&judge, h) {
+    let stale = if h.version.load(Relaxed) == layout::VERSION_1 {
+        !judge_service(&judge, h)
+    } else {
+        workers::abandoned(&judge, h)
+    };
+    if stale {
         return Verdict::Stale(region);
     }
     let age = SystemTime::now()

@@ -249,7 +249,9 @@ impl ServerCore {
                 Some(c) if c.phase == Phase::Free => {}
                 Some(c) if c.phase == Phase::Claimed => self.grant(slot, c),
                 Some(c) if c.phase == Phase::Claiming => {
-                    // A claimant that died between its CAS and writing who it is.
+                    // A claimant that died between its CAS and writing who it is (or a
+                    // scribble): recycled like any slot, so the rings are re-made and no
+                    // client is attached when it is free again.
                     let claimant = Party {
                         index: slot,
                         pid: c.pid,
@@ -257,7 +259,7 @@ impl ServerCore {
                         pidns: self.seg.slot(slot).client_pidns.load(Relaxed),
                     };
                     if due && !self.claimant_alive(slot, &claimant) {
-                        self.seg.swap_ctl(slot, c, c.freed());
+                        self.adopt(slot, raw);
                     }
                 }
                 // A session of another live worker: theirs.

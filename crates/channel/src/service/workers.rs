@@ -90,10 +90,29 @@ pub(crate) fn live_workers(judge: &Judge, h: &Header) -> u32 {
         .fold(0, |mask, w| mask | 1 << w)
 }
 
-/// Whether the service is up: not closed by its last worker, and a worker alive.
+/// Whether some worker holds its read lock on `CREATOR_BYTE` (`None`: System V, no locks).
+/// The kernel's answer: a process writing the header cannot fake or hide it.
+fn held(judge: &Judge) -> Option<bool> {
+    match judge {
+        Judge::Locks(locks) => Some(locks.locked(CREATOR_BYTE)),
+        Judge::Pids => None,
+    }
+}
+
+/// Whether the service is up: not closed by its last worker, and a worker alive by the
+/// table or holding its lock.
 pub(crate) fn service_alive(judge: &Judge, h: &Header) -> bool {
     // SYNC(close): Acquire pairs with the Release `fetch_or` in `Segment::close`.
-    h.flags.load(Acquire) & layout::FLAG_CLOSED == 0 && live_workers(judge, h) != 0
+    h.flags.load(Acquire) & layout::FLAG_CLOSED == 0
+        && (live_workers(judge, h) != 0 || held(judge) == Some(true))
+}
+
+/// Whether the service may be removed or taken over: no worker alive by the table, and none
+/// holding its lock. The closed flag is not consulted: a scribbled flag or table alone never
+/// lets a client or a `bind` remove a service some worker still holds (a worker that really
+/// left has let go of its lock).
+pub(crate) fn abandoned(judge: &Judge, h: &Header) -> bool {
+    live_workers(judge, h) == 0 && held(judge) != Some(true)
 }
 
 /// The pids of the live workers, for messages.
@@ -205,18 +224,31 @@ impl Worker {
         fence(SeqCst);
         let fd = seg.region.fd();
         match (single, fd) {
-            (false, Some(fd)) => match crate::liveness::try_lock_exclusive(fd, CREATOR_BYTE) {
-                // No read lock left on the byte: no other worker, and none can join before
-                // the flag is set (a joiner's read lock would fail meanwhile).
-                Ok(Some(_last)) => seg.close_and_remove(),
-                Ok(None) => {}
-                // Cannot ask the kernel: judge the table instead.
-                Err(_) => {
-                    if live_workers(&seg.judge, seg.header()) == 0 {
-                        seg.close_and_remove();
+            (false, Some(fd)) => {
+                // A process of ours forking (another thread spawning a child) holds a copy of
+                // our lock fds until its exec closes them (O_CLOEXEC): retry a while before
+                // concluding another worker holds the byte.
+                let deadline = std::time::Instant::now() + std::time::Duration::from_millis(100);
+                loop {
+                    match crate::liveness::try_lock_exclusive(fd, CREATOR_BYTE) {
+                        // No read lock left on the byte: no other worker, and none can join
+                        // before the flag is set (a joiner's read lock would fail meanwhile).
+                        Ok(Some(_last)) => return seg.close_and_remove(),
+                        Ok(None) if std::time::Instant::now() < deadline => {
+                            std::thread::sleep(std::time::Duration::from_millis(1));
+                        }
+                        // Held all along (another worker), or the kernel cannot be asked:
+                        // judge the table (a joiner in the middle of joining is there as
+                        // JOINING once it took the entry).
+                        Ok(None) | Err(_) => {
+                            if live_workers(&seg.judge, seg.header()) == 0 {
+                                seg.close_and_remove();
+                            }
+                            return;
+                        }
                     }
                 }
-            },
+            }
             // System V: one worker, so this one was the last.
             _ => seg.close_and_remove(),
         }
