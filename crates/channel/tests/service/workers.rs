@@ -34,6 +34,10 @@ pub(super) fn tests() -> Vec<Trial> {
             "workers_joins_that_do_not_fit_are_refused",
             joins_that_do_not_fit_are_refused,
         ),
+        Trial::test(
+            "workers_a_hostile_client_scribbling_header_and_claim_words",
+            a_hostile_client_scribbling_header_and_claim_words,
+        ),
     ]
 }
 
@@ -446,5 +450,122 @@ fn joins_that_do_not_fit_are_refused() -> Result<(), Failed> {
     assert!(shm_exists(&name), "workers remain: the name stays");
     drop(more);
     assert!(!shm_exists(&name), "the last worker removed the name");
+    Ok(())
+}
+
+/// Two workers (threads here) and a client calling, while a hostile process writes random
+/// values into the words every client can reach besides its own rings: the header's flags,
+/// doorbell and sleepers count, the worker table, and every slot's `ctl` and `granted` word.
+/// Neither worker panics or hangs (both stop within a bound when interrupted), every call
+/// returns within its timeout, the name is never removed while the workers hold it, and once
+/// the scribbling stops (the flags and the worker table put back) a new client is served
+/// again. A process that can write the segment can forge any reply (guarantees.md,
+/// *Isolation*), so answers garbled meanwhile are counted, not failed.
+fn a_hostile_client_scribbling_header_and_claim_words() -> Result<(), Failed> {
+    use std::sync::atomic::{AtomicU32, AtomicU64, Ordering::Relaxed};
+    let scope = LeakScope::new();
+    let name = scope.posix_name("svc-scribble");
+    let stop = Interrupt::new();
+    let o = opts().sessions(4).max_request(64).max_reply(64);
+    let mut workers = Vec::new();
+    for join in [false, true] {
+        let wo = o.clone().interrupt(stop.clone());
+        let mut server = if join {
+            ByteServer::join(name.as_str(), &wo)?
+        } else {
+            ByteServer::bind(name.as_str(), &wo)?
+        };
+        workers.push(std::thread::spawn(move || {
+            server.serve(|req, rep| rep.extend_from_slice(req))
+        }));
+    }
+    let region = ringway_region::Region::open(
+        &ringway_region::Backing::posix(name.as_str()),
+        &ringway_region::RegionOptions::new(),
+    )?;
+    let info = ringway_channel::inspect_service(&region).unwrap()?;
+    let stride = 128 + (info.ring_bytes.0 + info.ring_bytes.1) as usize;
+    let word64 = |offset: usize| {
+        // SAFETY: every offset used lies inside the mapping (the header, or a slot header of
+        // a geometry inspect_service checked), 8-aligned, and is only accessed as an atomic:
+        // this test plays a hostile process.
+        unsafe { &*region.as_ptr().add(offset).cast::<AtomicU64>() }
+    };
+    let word32 = |offset: usize| {
+        // SAFETY: as for `word64`, 4-aligned.
+        unsafe { &*region.as_ptr().add(offset).cast::<AtomicU32>() }
+    };
+    let table: Vec<u64> = (0..32).map(|i| word64(256 + 8 * i).load(Relaxed)).collect();
+    let quick = opts().open_timeout(Duration::from_millis(50));
+    let mut client = ringway_channel::ByteClient::connect(name.as_str(), &o)?;
+    let mut state = 0x0123_4567_89AB_CDEFu64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let (mut answered, mut failed, mut garbled) = (0u32, 0u32, 0u32);
+    let mut out = Vec::new();
+    for round in 0..800u64 {
+        for _ in 0..4 {
+            let r = next();
+            let value = match r % 4 {
+                0 => 0,
+                1 => u64::MAX,
+                2 => r.rotate_left(29),
+                _ => r & 0x0F00_00FF_0000_FFFF,
+            };
+            let slot = (r >> 8) as usize % 4;
+            match (r >> 4) % 7 {
+                0 => word32(20).store(value as u32, Relaxed),  // flags
+                1 => word32(128).store(value as u32, Relaxed), // bell
+                2 => word32(132).store(value as u32, Relaxed), // sleepers
+                3 | 4 => word64(256 + 8 * ((r >> 12) as usize % 32)).store(value, Relaxed),
+                5 => word64(512 + slot * stride).store(value, Relaxed), // ctl
+                _ => word32(512 + slot * stride + 24).store(value as u32, Relaxed), // granted
+            }
+        }
+        let msg = round.to_le_bytes();
+        let started = Instant::now();
+        match client.call_timeout(&msg, &mut out, Duration::from_secs(5)) {
+            Ok(_) if out == msg => answered += 1,
+            Ok(_) => garbled += 1,
+            Err(_) => {
+                failed += 1;
+                if let Ok(again) = ringway_channel::ByteClient::connect(name.as_str(), &quick) {
+                    client = again;
+                }
+            }
+        }
+        assert!(started.elapsed() < TIMEOUT, "a call hung");
+        assert!(shm_exists(&name), "the name of a held service was removed");
+    }
+    // Put back what a hostile process can make every client refuse to use.
+    word32(20).store(0, Relaxed);
+    for (i, value) in table.iter().enumerate() {
+        word64(256 + 8 * i).store(*value, Relaxed);
+    }
+    drop(client);
+    let mut fresh = ringway_channel::ByteClient::connect(name.as_str(), &o)?;
+    assert_eq!(fresh.call(b"after", &mut out)?, 5);
+    drop(fresh);
+    drop(region);
+    println!(
+        "during the scribbling: {answered} calls answered, {failed} failed, {garbled} garbled"
+    );
+    stop.interrupt();
+    let start = Instant::now();
+    for worker in workers {
+        while !worker.is_finished() {
+            assert!(
+                start.elapsed() < TIMEOUT,
+                "a worker hung after the interrupt"
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        worker.join().expect("a worker panicked")?;
+    }
+    assert!(!shm_exists(&name), "the last worker removes the name");
     Ok(())
 }
