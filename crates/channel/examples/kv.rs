@@ -4,7 +4,9 @@
 //!
 //! ```text
 //! cargo run -p ringway-channel --example kv                # the demo: a server and 8 clients
+//! cargo run -p ringway-channel --example kv -- demo --workers 3   # 3 worker processes
 //! cargo run -p ringway-channel --example kv -- server      # a server; Ctrl-C stops it
+//! cargo run -p ringway-channel --example kv -- worker      # one more worker of a running server
 //! cargo run -p ringway-channel --example kv -- client 3    # client 3: puts, gets, deletes
 //! ```
 //!
@@ -15,7 +17,13 @@
 //! - each reply reaches the client that asked, and only it: every client checks every
 //!   answer against what it put;
 //! - a client that finds the server gone (`Disconnected`) reconnects to the next one;
-//! - Ctrl-C raises an `Interrupt` that ends `serve`; dropping the server removes the name.
+//! - Ctrl-C raises an `Interrupt` that ends `serve`; dropping the server removes the name;
+//! - `--workers N`: the server process binds, N - 1 worker processes `join`, and each
+//!   serves the sessions it granted; the name goes with the last worker. Each worker holds
+//!   its own map, which is right here only because a client keeps its session (and so its
+//!   worker) for its whole run and touches only its own keys: a real service with workers
+//!   shares its state (in shared memory, or a store behind the workers) or keeps it per
+//!   client.
 
 use std::collections::BTreeMap;
 use std::process::{Command, ExitCode};
@@ -82,9 +90,19 @@ fn install_signal_handlers() -> Interrupt {
     stop
 }
 
-/// Serves until interrupted; returns how many operations it answered.
-fn serve(stop: Interrupt) -> Result<u64, Box<dyn std::error::Error>> {
-    let mut server = Server::<Op, Answer>::bind(NAME, &options().interrupt(stop))?;
+/// Serves until interrupted (as the binder, or as one more worker with `join`); returns how
+/// many operations it answered.
+fn serve(stop: Interrupt, join: bool) -> Result<u64, Box<dyn std::error::Error>> {
+    let opts = options().interrupt(stop);
+    let mut server = if join {
+        Server::<Op, Answer>::join(NAME, &opts)?
+    } else {
+        Server::<Op, Answer>::bind(NAME, &opts)?
+    };
+    if join {
+        // The demo waits for this line before it starts the clients.
+        println!("worker {} joined", server.worker());
+    }
     let mut store = BTreeMap::<u64, u64>::new();
     let mut answered = 0u64;
     server.serve(|op| {
@@ -148,11 +166,25 @@ fn client(id: u64) -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
-fn demo() -> Result<(), Box<dyn std::error::Error>> {
+fn demo(workers: u32) -> Result<(), Box<dyn std::error::Error>> {
     let stop = install_signal_handlers();
     let server_stop = stop.clone();
-    let server = std::thread::spawn(move || serve(server_stop).map_err(|e| e.to_string()));
+    let server = std::thread::spawn(move || serve(server_stop, false).map_err(|e| e.to_string()));
     let exe = std::env::current_exe()?;
+    let mut joined = Vec::new();
+    for _ in 1..workers.max(1) {
+        let mut child = Command::new(&exe)
+            .arg("worker")
+            .stdout(std::process::Stdio::piped())
+            .spawn()?;
+        let mut line = String::new();
+        std::io::BufRead::read_line(
+            &mut std::io::BufReader::new(child.stdout.as_mut().expect("piped")),
+            &mut line,
+        )?;
+        print!("{line}");
+        joined.push(child);
+    }
     let children: Vec<_> = (0..CLIENTS)
         .map(|id| Command::new(&exe).args(["client", &id.to_string()]).spawn())
         .collect::<Result<_, _>>()?;
@@ -162,10 +194,23 @@ fn demo() -> Result<(), Box<dyn std::error::Error>> {
             failed += 1;
         }
     }
+    for mut worker in joined {
+        // SIGTERM: the worker's Ctrl-C handling ends its `serve`.
+        let pid = i32::try_from(worker.id())?;
+        // SAFETY: kill has no memory-safety preconditions; the pid is our unreaped child.
+        unsafe { libc::kill(pid, libc::SIGTERM) };
+        let mut out = String::new();
+        std::io::Read::read_to_string(worker.stdout.as_mut().expect("piped"), &mut out)?;
+        print!("{out}");
+        if !worker.wait()?.success() {
+            failed += 1;
+        }
+    }
     stop.interrupt(); // what Ctrl-C does
     let answered = server.join().expect("server thread")?;
     println!(
-        "{CLIENTS} client processes, {failed} failed; {answered} operations answered, each to \
+        "{CLIENTS} client processes, {failed} failed; {answered} operations answered by the \
+         binding process, each to \
          the client that asked; {NAME} removed: {}",
         !std::path::Path::new("/dev/shm").join(&NAME[1..]).exists()
     );
@@ -178,17 +223,30 @@ fn demo() -> Result<(), Box<dyn std::error::Error>> {
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let result = match args.first().map(String::as_str) {
-        None | Some("demo") => demo(),
+        None | Some("demo") => {
+            let workers = match args.get(1..3) {
+                Some([flag, n]) if flag == "--workers" => n.parse().unwrap_or(1),
+                _ => 1,
+            };
+            demo(workers)
+        }
         Some("server") => {
             let stop = install_signal_handlers();
             println!("serving {NAME}; Ctrl-C to stop");
-            serve(stop).map(|n| println!("{n} operations answered"))
+            serve(stop, false).map(|n| println!("{n} operations answered"))
+        }
+        Some("worker") => {
+            let stop = install_signal_handlers();
+            serve(stop, true).map(|n| println!("a worker answered {n} operations"))
         }
         Some("client") => {
             let id = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(0);
             client(id)
         }
-        Some(other) => Err(format!("unknown mode {other:?}: demo, server or client").into()),
+        Some(other) => Err(format!(
+            "unknown mode {other:?}: demo [--workers N], server, worker or client"
+        )
+        .into()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -151,7 +151,7 @@ pub use sender::{Loan, Sender};
 pub use serde::SerdeError;
 pub use service::{
     ByteClient, ByteServer, CallError, Client, ReplyTo, Request, ServeError, Server, ServiceError,
-    ServiceInfo, ServiceOptions, SessionInfo, Ticket, inspect_service,
+    ServiceInfo, ServiceOptions, SessionInfo, Ticket, WorkerInfo, inspect_service,
 };
 
 /// How the endpoints of a channel over `region` judge each other alive or dead, for tools

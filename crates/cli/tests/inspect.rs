@@ -500,9 +500,66 @@ fn bad_names_are_usage_errors() -> Result<(), Failed> {
     Ok(())
 }
 
+/// A service with two workers (one bound, one joined, both in this process): `ls` has a
+/// line for it, `ls --json` a row with `kind: "service"` and both workers alive, and `stat`
+/// shows the worker table.
+fn ls_and_stat_show_a_service_and_its_workers() -> Result<(), Failed> {
+    let scope = LeakScope::new();
+    let name = scope.posix_name("svc");
+    let opts = ringway_channel::ServiceOptions::new().sessions(3);
+    let first = ringway_channel::ByteServer::bind(name.as_str(), &opts)?;
+    let second = ringway_channel::ByteServer::join(name.as_str(), &opts)?;
+    let ls = ok(&["ls"]);
+    let line = ls
+        .lines()
+        .find(|l| l.starts_with(name.as_str()))
+        .ok_or_else(|| format!("ls does not list {name}:\n{ls}"))?;
+    for part in [
+        "service",
+        "3 sessions",
+        &format!("worker pid {0}, {0} alive", me()),
+    ] {
+        assert!(line.contains(part), "{part:?} missing from {line:?}");
+    }
+    let json: serde_json::Value = serde_json::from_str(&ok(&["ls", "--json"]))?;
+    let entry = json
+        .as_array()
+        .and_then(|rows| rows.iter().find(|r| r["name"] == name.as_str()))
+        .ok_or_else(|| format!("ls --json lacks {name}: {json}"))?;
+    assert_eq!(entry["kind"], "service", "{entry}");
+    assert_eq!(entry["sessions"], 3, "{entry}");
+    assert_eq!(entry["alive"], true, "{entry}");
+    assert_eq!(entry["mode"], "0600", "{entry}");
+    assert_eq!(entry["max_request"], 4096, "{entry}");
+    let workers = entry["workers"].as_array().expect("a workers array");
+    assert_eq!(workers.len(), 2, "{entry}");
+    for (index, w) in workers.iter().enumerate() {
+        assert_eq!(w["index"], index, "{entry}");
+        assert_eq!(w["pid"], std::process::id(), "{entry}");
+        assert_eq!(w["alive"], true, "{entry}");
+    }
+    let stat = ok(&["stat", &name]);
+    for expected in [
+        format!("worker 0       pid {} (alive)", me()),
+        format!("worker 1       pid {} (alive)", me()),
+        "session 2      free".to_owned(),
+    ] {
+        assert!(stat.contains(&expected), "{expected:?} missing:\n{stat}");
+    }
+    drop(first);
+    assert!(posix_exists(&name), "a worker remains: the name stays");
+    drop(second);
+    assert!(!posix_exists(&name), "the last worker removed the name");
+    Ok(())
+}
+
 fn main() {
     harness::main(
         vec![
+            Trial::test(
+                "ls_and_stat_show_a_service_and_its_workers",
+                ls_and_stat_show_a_service_and_its_workers,
+            ),
             Trial::test(
                 "ls_and_stat_show_a_live_spsc_channel",
                 ls_and_stat_show_a_live_spsc_channel,

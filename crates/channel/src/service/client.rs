@@ -26,6 +26,8 @@ struct Session {
     seg: Segment,
     slot: u32,
     generation: u32,
+    /// The worker that granted the session (its entry in the worker table).
+    worker: u32,
     /// The id the next request gets; every earlier one was sent in this session.
     next_id: u64,
     /// The lock on the slot's claim byte, held from before the claim until the end.
@@ -41,7 +43,11 @@ impl Session {
                     if c.generation == generation
                         && matches!(
                             c.phase,
-                            Phase::Claiming | Phase::Claimed | Phase::Granted | Phase::Connected
+                            Phase::Claiming
+                                | Phase::Claimed
+                                | Phase::Granting
+                                | Phase::Granted
+                                | Phase::Connected
                         ) =>
                 {
                     if seg.swap_ctl(slot, c, c.with(Phase::Left)) {
@@ -60,9 +66,10 @@ impl Drop for Session {
         drop(self.requests.take());
         drop(self.replies.take());
         Session::give_back(&self.seg, self.slot, self.generation);
-        // A server killed with SIGKILL cannot remove the name; the client that notices
-        // removes it (only if it still names this segment: a new server's is left alone).
-        if !self.seg.server_alive() {
+        // Workers killed with SIGKILL cannot remove the name; the client that notices every
+        // one dead removes it (only if it still names this segment: a new server's is left
+        // alone).
+        if self.seg.abandoned() {
             let _ = self.seg.region.unlink();
         }
     }
@@ -122,7 +129,7 @@ impl ClientCore {
                 Err(OpenFailure::Interrupted) => return Err(self.interrupted()),
                 Err(OpenFailure::Error(e)) => return Err(e),
             };
-            if seg.server_alive() {
+            if seg.service_alive() {
                 match self.claim(seg, deadline) {
                     Ok(session) => {
                         self.session = Some(session);
@@ -140,8 +147,8 @@ impl ClientCore {
                 }
             } else {
                 last = "its server died or left, and no new one has bound the name yet".to_owned();
-                // Remove what a dead server left (the next bind would take it over anyway).
-                if !seg.server_alive() {
+                // Remove what dead workers left (the next bind would take it over anyway).
+                if seg.abandoned() {
                     let _ = seg.region.unlink();
                 }
             }
@@ -225,7 +232,7 @@ impl ClientCore {
                 seg.bell().ring();
                 return self.await_grant(seg, slot, claimed, lock, deadline);
             }
-            if !seg.server_alive() {
+            if !seg.service_alive() {
                 return Err(Claim::ServerGone);
             }
             match self.nap(&mut pause, deadline) {
@@ -250,16 +257,18 @@ impl ClientCore {
             Session::give_back(seg, slot, generation);
             Err(claim)
         };
-        let granted = claimed.with(Phase::Granted);
-        loop {
+        // Ours while the generation and pid are (any worker may take it to GRANTING and then
+        // GRANTED, writing itself as the owner).
+        let ours = |c: &Ctl| c.generation == generation && c.pid == claimed.pid;
+        let granted = loop {
             let seq = seg.slot(slot).granted.load(Acquire);
             match seg.ctl(slot) {
-                Some(c) if c == granted => break,
-                Some(c) if c == claimed => {}
-                // Taken away (only a scribble or a server that judged us dead does that).
+                Some(c) if ours(&c) && c.phase == Phase::Granted => break c,
+                Some(c) if ours(&c) && matches!(c.phase, Phase::Claimed | Phase::Granting) => {}
+                // Taken away (only a scribble or a worker that judged us dead does that).
                 _ => return fail(&seg, Claim::ServerGone),
             }
-            if !seg.server_alive() {
+            if !seg.service_alive() {
                 return fail(&seg, Claim::ServerGone);
             }
             let now = Instant::now();
@@ -281,7 +290,7 @@ impl ClientCore {
             // SYNC(grant): the futex compares `granted` with the value read before the `ctl`
             // check, so a grant between the check and the sleep returns at once.
             super::doorbell::sleep(&seg.slot(slot).granted, seq, slice);
-        }
+        };
         let ends = (|| -> Result<_, ServiceError> {
             let attach_error = |e| Error::attach(&self.name, e);
             let requests = spsc::Producer::attach(
@@ -322,6 +331,7 @@ impl ClientCore {
             seg,
             slot,
             generation,
+            worker: granted.owner,
             next_id: 0,
             _claim: lock,
         })
@@ -466,6 +476,11 @@ impl ClientCore {
     /// The session's slot, for diagnostics.
     pub(crate) fn slot(&self) -> Option<u32> {
         self.session.as_ref().map(|s| s.slot)
+    }
+
+    /// The worker serving the session.
+    pub(crate) fn worker(&self) -> Option<u32> {
+        self.session.as_ref().map(|s| s.worker)
     }
 
     pub(crate) fn max_request(&self) -> usize {

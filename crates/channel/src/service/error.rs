@@ -44,11 +44,18 @@ pub enum ServiceError {
         /// How long `connect` waited.
         waited: Duration,
     },
-    /// `connect` was waiting when the [`Interrupt`](crate::Interrupt) of its options was
-    /// raised; nothing was claimed.
+    /// `connect` (or `join`) was waiting when the [`Interrupt`](crate::Interrupt) of its
+    /// options was raised; nothing was claimed.
     Interrupted {
         /// The service.
         service: String,
+    },
+    /// `join` found every entry of the worker table held by a live worker.
+    TooManyWorkers {
+        /// The service.
+        service: String,
+        /// The most workers a service has.
+        max: u32,
     },
 }
 
@@ -100,6 +107,11 @@ impl fmt::Display for ServiceError {
                 "connect to service {service}: interrupted while waiting (the Interrupt of \
                  its options was raised); nothing was claimed"
             ),
+            ServiceError::TooManyWorkers { service, max } => write!(
+                f,
+                "join service {service}: it has {max} live workers, the most a service has; \
+                 run another service (name) for more, or serve more clients per worker"
+            ),
         }
     }
 }
@@ -135,6 +147,11 @@ impl fmt::Debug for ServiceError {
                 .field("service", service)
                 .field("sessions", sessions)
                 .field("waited", waited)
+                .finish(),
+            ServiceError::TooManyWorkers { service, max } => f
+                .debug_struct("TooManyWorkers")
+                .field("service", service)
+                .field("max", max)
                 .finish(),
             ServiceError::Interrupted { service } => f
                 .debug_struct("Interrupted")

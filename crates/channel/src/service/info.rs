@@ -6,7 +6,8 @@ use std::sync::atomic::Ordering::{Acquire, Relaxed};
 use ringway_region::Region;
 
 use super::layout::{self, Ctl, Geometry};
-use super::segment::{Judge, judge_server};
+use super::segment::{Judge, judge_service};
+use super::workers;
 
 /// A service segment, as a tool sees it (a snapshot; every field was written by processes
 /// that are not trusted, and is shown, not acted on).
@@ -19,10 +20,13 @@ pub struct ServiceInfo {
     pub ring_bytes: (u64, u64),
     /// Largest request and reply payload, in bytes.
     pub max_message: (u64, u64),
-    /// The server's pid (in its pid namespace).
+    /// The pid of the worker that bound the service (in its pid namespace).
     pub server_pid: u32,
-    /// Whether the server is alive (by its lock, or its pid) and has not left.
+    /// Whether the service is up: a worker alive (by its lock, or its pid), and the last
+    /// one has not left.
     pub server_alive: bool,
+    /// The worker table's entries that hold a worker (alive or not).
+    pub workers: Vec<WorkerInfo>,
     /// Changes with every bind.
     pub epoch: u64,
     /// `CLOCK_REALTIME` at bind, ns.
@@ -31,6 +35,20 @@ pub struct ServiceInfo {
     pub grants: u64,
     /// Every slot, in order.
     pub slots: Vec<SessionInfo>,
+}
+
+/// One entry of the worker table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct WorkerInfo {
+    /// The entry, which is also the owner recorded in the sessions the worker granted.
+    pub index: u32,
+    /// The worker's pid (in its pid namespace).
+    pub pid: u32,
+    /// Whether it is alive (by its lock, or its pid).
+    pub alive: bool,
+    /// Sessions it granted.
+    pub grants: u64,
 }
 
 /// One session slot.
@@ -44,6 +62,8 @@ pub struct SessionInfo {
     pub generation: u32,
     /// The claimant's pid, `0` when free.
     pub client_pid: u32,
+    /// The worker that owns the session (granting it, serving it, or recycling it).
+    pub worker: Option<u32>,
     /// Requests answered in this slot since bind.
     pub served: u64,
 }
@@ -83,7 +103,21 @@ pub fn inspect_service(region: &Region) -> Option<Result<ServiceInfo, String>> {
         return Some(Err(format!("a service with a bad geometry: {what}")));
     }
     let judge = Judge::for_region(region).ok();
-    let server_alive = judge.is_some_and(|j| judge_server(&j, h));
+    let server_alive = judge.as_ref().is_some_and(|j| judge_service(j, h));
+    let workers = (0..layout::MAX_WORKERS)
+        .filter_map(|w| {
+            let e = &h.workers[w as usize];
+            let word = e.word.load(Relaxed);
+            (word >> 56 != layout::WORKER_FREE).then(|| WorkerInfo {
+                index: w,
+                pid: word as u32,
+                alive: judge
+                    .as_ref()
+                    .is_some_and(|j| workers::worker_alive(j, h, w)),
+                grants: e.grants.load(Relaxed),
+            })
+        })
+        .collect();
     let slots = (0..geometry.sessions)
         .map(|slot| {
             let offset = geometry.slot_offset(slot) as usize;
@@ -96,6 +130,7 @@ pub fn inspect_service(region: &Region) -> Option<Result<ServiceInfo, String>> {
                 phase: ctl.map_or("invalid", |c| c.phase.name()),
                 generation: ctl.map_or(0, |c| c.generation),
                 client_pid: ctl.map_or(0, |c| c.pid),
+                worker: ctl.filter(|c| c.is_owned()).map(|c| c.owner),
                 served: s.served.load(Relaxed),
             }
         })
@@ -106,6 +141,7 @@ pub fn inspect_service(region: &Region) -> Option<Result<ServiceInfo, String>> {
         max_message: (h.max_request.load(Relaxed), h.max_reply.load(Relaxed)),
         server_pid: h.server_pid.load(Relaxed),
         server_alive,
+        workers,
         epoch: h.epoch.load(Relaxed),
         created_ns: h.created_ns.load(Relaxed),
         grants: h.grants.load(Relaxed),

@@ -14,20 +14,29 @@
 //! compare-and-swap from a value they read, so a scribbled value can make a session fail, never
 //! make a process act on a slot it does not hold.
 //!
-//! # The slot protocol (`ctl` word: phase in bits 56..64, generation in 32..56, pid in 0..32)
+//! # The slot protocol (`ctl` word: owner in bits 60..64, phase in 56..60, generation in
+//! 32..56, pid in 0..32)
 //!
 //! ```text
 //! FREE(g)  --client CAS-->  CLAIMING(g, pid)  --client, identity written-->  CLAIMED(g, pid)
-//! CLAIMED  --server attaches its ends, CAS-->  GRANTED(g)  --client attaches, CAS-->  CONNECTED(g)
-//! GRANTED/CONNECTED  --client leaves-->  LEFT(g)
-//! any held phase  --server, once the client is gone-->  FREE(g + 1)
-//! CONNECTED  --server finds a ring corrupted-->  BROKEN(g)  --client gone, rings re-made-->  FREE(g + 1)
+//! CLAIMED  --worker w CAS-->  GRANTING(g, pid, w)  --w attaches its ends, CAS-->  GRANTED(g, pid, w)
+//! GRANTED  --client attaches, CAS-->  CONNECTED(g, pid, w)
+//! GRANTING/GRANTED/CONNECTED  --client leaves-->  LEFT(g, pid, w)
+//! any phase w holds  --w, once the client is gone-->  FREE(g + 1)
+//! a slot of a dead or departed worker  --live worker v CAS-->  BROKEN(g + 1, pid, v)
+//! BROKEN(_, _, v)  --v, once the client is gone, rings re-made-->  FREE
 //! ```
 //!
-//! Only the server frees a slot, and only once its client is gone (left, or judged dead by
-//! its lock or pid), so a slot is never handed to a second client while the first can still
-//! write it. The generation goes into every request and reply header: a record left over from
-//! an earlier session of the slot is recognised and dropped.
+//! A service has one to [`MAX_WORKERS`] worker processes (the first `bind`s, the others
+//! `join`), each registered in the header's worker table. The worker whose CAS takes a
+//! `CLAIMED` slot to `GRANTING` owns the session: it alone serves and frees it. A slot owned
+//! by a worker that died or left is adopted by one live worker, whose CAS to `BROKEN` (the
+//! generation bumped, so two adopters that read the same word cannot both win) makes it the
+//! owner; it frees the slot once the client is gone. Only an owner frees a slot, and only
+//! once its client is gone (left, or judged dead by its lock or pid), so a slot is never
+//! handed to a second client while the first can still write it. The generation goes into
+//! every request and reply header: a record left over from an earlier session of the slot is
+//! recognised and dropped.
 
 use core::mem::offset_of;
 
@@ -35,11 +44,14 @@ use std::sync::atomic::{AtomicU32, AtomicU64};
 
 /// `RWSERVC\0`, little-endian: not a ring's magic, so ring tools do not take it for one.
 pub(crate) const MAGIC: u64 = u64::from_le_bytes(*b"RWSERVC\0");
-/// Layout version; see `docs/layout.md`, *Service segments*.
-pub(crate) const VERSION: u32 = 1;
+/// Layout version; see `docs/layout.md`, *Service segments*. Version 2 added the worker
+/// table and the owner in `ctl`; version 1 readers refuse it by this field.
+pub(crate) const VERSION: u32 = 2;
+/// The version before the worker table: judged (for takeover) by its one server.
+pub(crate) const VERSION_1: u32 = 1;
 /// The `init` word's value once the header and every slot are ready.
 pub(crate) const INIT_READY: u32 = u32::from_le_bytes(*b"SVC!");
-/// Header flag: the server left (dropped its `Server`); clients get `Disconnected`.
+/// Header flag: the last worker left (dropped its `Server`); clients get `Disconnected`.
 pub(crate) const FLAG_CLOSED: u32 = 1;
 
 /// Where slot 0 starts.
@@ -48,12 +60,17 @@ pub(crate) const SLOTS_OFFSET: u64 = 512;
 pub(crate) const SLOT_HEADER_LEN: u64 = 128;
 /// The most sessions a service may have.
 pub(crate) const MAX_SESSIONS: u32 = 1024;
+/// The most worker processes a service may have at once (entries of the worker table).
+pub(crate) const MAX_WORKERS: u32 = 8;
 
 /// Bytes of the liveness-lock space (see `liveness.rs`): a client holds a read lock on
 /// `CLAIM_BYTE + slot` from before it claims a slot until it leaves; the endpoints of ring `k`
 /// (`2 * slot` for requests, `2 * slot + 1` for replies) lock `RING_BYTE + k * RING_BYTES +
-/// entry`. The server holds `liveness::CREATOR_BYTE`, as a channel's creator does.
+/// entry`. Every worker holds a read lock on `liveness::CREATOR_BYTE` (the service is held
+/// while any does; the last to leave is the one that gets a write lock there) and one on
+/// `WORKER_BYTE + w` for its table entry `w`.
 pub(crate) const CLAIM_BYTE: u32 = 1 << 20;
+pub(crate) const WORKER_BYTE: u32 = 1 << 19;
 pub(crate) const RING_BYTE: u32 = 1 << 21;
 pub(crate) const RING_BYTES: u32 = 1024;
 
@@ -81,7 +98,8 @@ pub(crate) struct Header {
     pub(crate) epoch: AtomicU64,
     /// `CLOCK_REALTIME` at bind, ns.
     pub(crate) created_ns: AtomicU64,
-    /// The server's pid, start time and pid namespace (for clients and tools judging it).
+    /// The pid, start time and pid namespace of the worker that bound the service (for
+    /// tools; version 1 judged its one server by them, version 2 judges the worker table).
     pub(crate) server_pid: AtomicU32,
     pub(crate) reserved0: AtomicU32,
     pub(crate) server_start: AtomicU64,
@@ -97,8 +115,33 @@ pub(crate) struct Header {
     pub(crate) bell: AtomicU32,
     pub(crate) sleepers: AtomicU32,
     pub(crate) reserved2: [AtomicU64; 15],
-    /// Reserved for worker processes sharing the sessions (not used by version 1).
-    pub(crate) reserved3: [AtomicU64; 32],
+    /// The worker table: one entry per worker process serving the sessions.
+    pub(crate) workers: [WorkerEntry; MAX_WORKERS as usize],
+}
+
+/// One entry of the worker table (32 bytes).
+#[repr(C)]
+#[derive(Debug)]
+pub(crate) struct WorkerEntry {
+    /// State in bits 56..64 ([`WORKER_FREE`], [`WORKER_JOINING`], [`WORKER_ACTIVE`]), pid in
+    /// 0..32. Taken by CAS from `FREE` (or from an entry whose worker is dead) by a worker
+    /// holding the entry's lock byte; given back (`FREE`) by the worker when it leaves.
+    pub(crate) word: AtomicU64,
+    /// The worker's start time and pid namespace, written while `JOINING`.
+    pub(crate) start: AtomicU64,
+    pub(crate) pidns: AtomicU64,
+    /// Sessions this worker granted (monitoring; reset when the entry is taken).
+    pub(crate) grants: AtomicU64,
+}
+
+/// Worker entry states.
+pub(crate) const WORKER_FREE: u64 = 0;
+pub(crate) const WORKER_JOINING: u64 = 1;
+pub(crate) const WORKER_ACTIVE: u64 = 2;
+
+/// A worker entry's word for `state` and `pid`.
+pub(crate) fn worker_word(state: u64, pid: u32) -> u64 {
+    (state << 56) | u64::from(pid)
 }
 
 /// One session slot's header.
@@ -138,7 +181,11 @@ const _: () = {
     assert!(offset_of!(Header, max_reply) == 104);
     assert!(offset_of!(Header, bell) == 128);
     assert!(offset_of!(Header, sleepers) == 132);
-    assert!(offset_of!(Header, reserved3) == 256);
+    assert!(offset_of!(Header, workers) == 256);
+    assert!(core::mem::size_of::<WorkerEntry>() == 32);
+    assert!(offset_of!(WorkerEntry, start) == 8);
+    assert!(offset_of!(WorkerEntry, pidns) == 16);
+    assert!(offset_of!(WorkerEntry, grants) == 24);
     assert!(core::mem::size_of::<SlotHeader>() == SLOT_HEADER_LEN as usize);
     assert!(offset_of!(SlotHeader, ctl) == 0);
     assert!(offset_of!(SlotHeader, client_start) == 8);
@@ -157,10 +204,11 @@ pub(crate) enum Phase {
     Connected,
     Left,
     Broken,
+    Granting,
 }
 
 impl Phase {
-    const ALL: [Phase; 7] = [
+    const ALL: [Phase; 8] = [
         Phase::Free,
         Phase::Claiming,
         Phase::Claimed,
@@ -168,6 +216,7 @@ impl Phase {
         Phase::Connected,
         Phase::Left,
         Phase::Broken,
+        Phase::Granting,
     ];
 
     fn code(self) -> u64 {
@@ -183,6 +232,7 @@ impl Phase {
             Phase::Connected => "connected",
             Phase::Left => "left",
             Phase::Broken => "broken",
+            Phase::Granting => "granting",
         }
     }
 }
@@ -194,6 +244,9 @@ pub(crate) struct Ctl {
     /// 24 bits, wrapping.
     pub(crate) generation: u32,
     pub(crate) pid: u32,
+    /// The worker that owns the session (`GRANTING` onwards); 0 in `FREE`, `CLAIMING`,
+    /// `CLAIMED`.
+    pub(crate) owner: u32,
 }
 
 const GEN_MASK: u64 = (1 << 24) - 1;
@@ -204,21 +257,39 @@ impl Ctl {
             phase,
             generation: generation & GEN_MASK as u32,
             pid,
+            owner: 0,
         }
     }
 
-    /// Decodes a word read from shared memory; `None` for a phase no version writes.
+    /// The same word owned by worker `owner`.
+    pub(crate) fn owned(self, owner: u32) -> Ctl {
+        Ctl { owner, ..self }
+    }
+
+    /// Whether a worker owns the session in this phase.
+    pub(crate) fn is_owned(self) -> bool {
+        !matches!(self.phase, Phase::Free | Phase::Claiming | Phase::Claimed)
+    }
+
+    /// Decodes a word read from shared memory; `None` for a phase or owner no version
+    /// writes.
     pub(crate) fn decode(word: u64) -> Option<Ctl> {
-        let phase = *Phase::ALL.get(usize::try_from(word >> 56).ok()?)?;
+        let phase = *Phase::ALL.get(((word >> 56) & 0xF) as usize)?;
+        let owner = (word >> 60) as u32;
+        if owner >= MAX_WORKERS {
+            return None;
+        }
         Some(Ctl {
             phase,
             generation: ((word >> 32) & GEN_MASK) as u32,
             pid: word as u32,
+            owner,
         })
     }
 
     pub(crate) fn encode(self) -> u64 {
-        (self.phase.code() << 56)
+        (u64::from(self.owner & 0xF) << 60)
+            | (self.phase.code() << 56)
             | ((u64::from(self.generation) & GEN_MASK) << 32)
             | u64::from(self.pid)
     }
@@ -323,10 +394,13 @@ mod tests {
     #[test]
     fn ctl_words_round_trip_and_unknown_phases_are_refused() {
         for phase in Phase::ALL {
-            let ctl = Ctl::new(phase, 0x00AB_CDEF, 4242);
-            assert_eq!(Ctl::decode(ctl.encode()), Some(ctl));
+            for owner in [0, 3, MAX_WORKERS - 1] {
+                let ctl = Ctl::new(phase, 0x00AB_CDEF, 4242).owned(owner);
+                assert_eq!(Ctl::decode(ctl.encode()), Some(ctl));
+            }
         }
-        assert_eq!(Ctl::decode(7 << 56), None);
+        assert_eq!(Ctl::decode(8 << 56), None, "an unknown phase");
+        assert_eq!(Ctl::decode(8 << 60), None, "an owner past the table");
         assert_eq!(Ctl::decode(u64::MAX), None);
         let wrapped = Ctl::new(Phase::Connected, (1 << 24) - 1, 1).freed();
         assert_eq!(

@@ -6,7 +6,8 @@
 //! leaves (or by a client that finds the server dead, or by the next `bind` after a
 //! `kill -9` of everything). Liveness is the channels' (open-file-description locks on the
 //! segment's fd, pids in the same pid namespace, pids alone for System V), each party on a
-//! byte of its own (see [`layout::CLAIM_BYTE`]).
+//! byte of its own (see [`layout::CLAIM_BYTE`]). The workers serving it are in the header's
+//! worker table (`workers.rs`): the service is alive while any of them is.
 
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
@@ -20,6 +21,7 @@ use super::doorbell::Bell;
 use super::error::ServiceError;
 use super::layout::{self, Ctl, Geometry, Header, Phase, SlotHeader};
 use super::options::ServiceOptions;
+use super::workers::{self, Worker};
 use crate::error::Error;
 use crate::liveness::{CREATOR_BYTE, LockLiveness};
 use crate::options::Address;
@@ -111,7 +113,6 @@ pub(crate) struct Segment {
     /// The largest request and reply payloads.
     pub(crate) max_request: usize,
     pub(crate) max_reply: usize,
-    server: Party,
 }
 
 /// The two ring configurations of every slot.
@@ -175,10 +176,20 @@ impl Segment {
         }
     }
 
-    /// Whether the server is still there: not left, and alive by its lock or pid.
-    pub(crate) fn server_alive(&self) -> bool {
-        self.header().flags.load(Acquire) & layout::FLAG_CLOSED == 0
-            && self.judge.alive(&self.server, CREATOR_BYTE)
+    /// Whether the service is still there: not closed by its last worker, and a worker
+    /// alive by its lock or pid.
+    pub(crate) fn service_alive(&self) -> bool {
+        workers::service_alive(&self.judge, self.header())
+    }
+
+    /// Whether the service may be removed (see [`workers::abandoned`]).
+    pub(crate) fn abandoned(&self) -> bool {
+        workers::abandoned(&self.judge, self.header())
+    }
+
+    /// Worker entry `w`'s grants counter (monitoring).
+    pub(crate) fn worker_grants(&self, w: u32) -> &std::sync::atomic::AtomicU64 {
+        &self.header().workers[w as usize % layout::MAX_WORKERS as usize].grants
     }
 
     /// Reads slot `slot`'s `ctl` word once; `None` for a value no version writes.
@@ -189,24 +200,36 @@ impl Segment {
         Ctl::decode(self.slot(slot).ctl.load(Acquire))
     }
 
+    /// Reads slot `slot`'s `ctl` word once, undecoded (see [`ctl`](Segment::ctl)).
+    pub(crate) fn raw_ctl(&self, slot: u32) -> u64 {
+        // SYNC(claim): as in `ctl`.
+        self.slot(slot).ctl.load(Acquire)
+    }
+
     /// Moves slot `slot` from `from` to `to`; `false` if it held something else.
     pub(crate) fn swap_ctl(&self, slot: u32, from: Ctl, to: Ctl) -> bool {
+        self.swap_raw(slot, from.encode(), to.encode())
+    }
+
+    /// [`swap_ctl`](Segment::swap_ctl) from a word as read (which may not decode).
+    pub(crate) fn swap_raw(&self, slot: u32, from: u64, to: u64) -> bool {
         // SYNC(claim): Release publishes what the caller wrote before (see `ctl`).
         self.slot(slot)
             .ctl
-            .compare_exchange(from.encode(), to.encode(), Release, Relaxed)
+            .compare_exchange(from, to, Release, Relaxed)
             .is_ok()
     }
 
     /// Creates the segment for the server's `bind`, taking over a stale name; a failure
-    /// leaves nothing. Returns the segment and the server's lock.
+    /// leaves nothing. Returns the segment and the binder's place in the worker table
+    /// (entry 0).
     pub(crate) fn create(
         address: &Address,
         opts: &ServiceOptions,
         rings: &Rings,
         max_request: usize,
         max_reply: usize,
-    ) -> Result<(Segment, Option<OwnedFd>), ServiceError> {
+    ) -> Result<(Segment, Worker), ServiceError> {
         let backing = address.backing();
         let name = backing.to_string();
         if !matches!(
@@ -276,23 +299,14 @@ impl Segment {
         rings: &Rings,
         max_request: usize,
         max_reply: usize,
-    ) -> Result<(Segment, Option<OwnedFd>), ServiceError> {
+    ) -> Result<(Segment, Worker), ServiceError> {
         let unsupported = |what: String| Error::Unsupported {
             channel: name.to_owned(),
             what,
         };
         let judge = Judge::for_region(region).map_err(unsupported)?;
-        // The server's lock is taken before `init` publishes the segment: whoever sees it
-        // initialised (a process judging the name) also sees it held.
-        let token = judge.token(CREATOR_BYTE).map_err(unsupported)?;
         let me = ProcessId::current();
         let created = now_ns();
-        let server = Party {
-            index: u32::MAX,
-            pid: me.pid,
-            start_time: me.start_time,
-            pidns: ringway_ring::pid_namespace(),
-        };
         let segment = Segment {
             region: region.clone(),
             geometry,
@@ -301,8 +315,10 @@ impl Segment {
             epoch: created ^ (u64::from(me.pid) << 32) ^ me.start_time.rotate_left(17),
             max_request,
             max_reply,
-            server,
         };
+        // The binder's locks and worker entry are taken before `init` publishes the
+        // segment: whoever sees it initialised (a process judging the name) sees it held.
+        let worker = Worker::first(&segment).map_err(unsupported)?;
         let h = segment.header();
         h.magic.store(layout::MAGIC, Relaxed);
         h.version.store(layout::VERSION, Relaxed);
@@ -312,9 +328,9 @@ impl Segment {
         h.reply_len.store(geometry.reply_len, Relaxed);
         h.epoch.store(segment.epoch, Relaxed);
         h.created_ns.store(created, Relaxed);
-        h.server_pid.store(server.pid, Relaxed);
-        h.server_start.store(server.start_time, Relaxed);
-        h.server_pidns.store(server.pidns, Relaxed);
+        h.server_pid.store(me.pid, Relaxed);
+        h.server_start.store(me.start_time, Relaxed);
+        h.server_pidns.store(ringway_ring::pid_namespace(), Relaxed);
         h.max_request.store(max_request as u64, Relaxed);
         h.max_reply.store(max_reply as u64, Relaxed);
         for slot in 0..geometry.sessions {
@@ -327,7 +343,7 @@ impl Segment {
         // SYNC(service-init): Release publishes everything above; pairs with the Acquire in
         // `wait_initialised` (clients) and `judge` (takers, tools).
         h.init.store(layout::INIT_READY, Release);
-        Ok((segment, token))
+        Ok((segment, worker))
     }
 
     /// (Re-)initialises slot `slot`'s two rings: fresh indices, fresh registration tables,
@@ -462,9 +478,15 @@ impl Segment {
             epoch: h.epoch.load(Relaxed),
             max_request: max(&h.max_request),
             max_reply: max(&h.max_reply),
-            server: server_party(h),
             region,
         })
+    }
+
+    /// Marks the service closed (its last worker left), wakes everyone who waits on the
+    /// segment, and removes the name if it still names this segment.
+    pub(crate) fn close_and_remove(&self) {
+        self.close();
+        let _ = self.region.unlink();
     }
 
     /// Marks the service left (clients see `Disconnected` and stop waiting for grants) and
@@ -512,8 +534,8 @@ pub(crate) fn is_service(region: &Region) -> bool {
         && header_of(region).magic.load(Relaxed) == layout::MAGIC
 }
 
-/// Takeover's verdict on a service segment: stale once its server is dead or left, whatever
-/// its clients (they see `Disconnected` and reconnect to the new server's segment).
+/// Takeover's verdict on a service segment: stale once every worker is dead or the last one
+/// left, whatever its clients (they see `Disconnected` and reconnect to the new segment).
 pub(crate) fn judge(region: Region) -> Verdict {
     let h = header_of(&region);
     // SYNC(service-init): an Acquire fence after a Relaxed load (the mapping may be
@@ -526,21 +548,36 @@ pub(crate) fn judge(region: Region) -> Verdict {
     let Ok(judge) = Judge::for_region(&region) else {
         return Verdict::Foreign;
     };
-    let server = server_party(h);
-    if !judge_server(&judge, h) {
+    let stale = if h.version.load(Relaxed) == layout::VERSION_1 {
+        !judge_service(&judge, h)
+    } else {
+        workers::abandoned(&judge, h)
+    };
+    if stale {
         return Verdict::Stale(region);
     }
     let age = SystemTime::now()
         .duration_since(UNIX_EPOCH + Duration::from_nanos(h.created_ns.load(Relaxed)))
         .map(|d| format!("bound {} s ago", d.as_secs()))
         .unwrap_or_else(|_| "bound just now".to_owned());
+    let pids = if h.version.load(Relaxed) == layout::VERSION_1 {
+        vec![server_party(h).pid]
+    } else {
+        workers::live_pids(&judge, h)
+    };
+    let pids: Vec<String> = pids.iter().map(u32::to_string).collect();
     Verdict::Held(format!(
-        "a service whose server is alive (pid {}, {age})",
-        server.pid
+        "a service whose workers are alive (pid {}, {age})",
+        pids.join(", ")
     ))
 }
 
-/// Whether the server of the segment with header `h` is alive and has not left.
-pub(crate) fn judge_server(judge: &Judge, h: &Header) -> bool {
-    h.flags.load(Relaxed) & layout::FLAG_CLOSED == 0 && judge.alive(&server_party(h), CREATOR_BYTE)
+/// Whether the service with header `h` is alive: a worker of its table (version 2), or its
+/// one server (version 1, as that version judged it), alive and not closed.
+pub(crate) fn judge_service(judge: &Judge, h: &Header) -> bool {
+    if h.version.load(Relaxed) == layout::VERSION_1 {
+        return h.flags.load(Relaxed) & layout::FLAG_CLOSED == 0
+            && judge.alive(&server_party(h), CREATOR_BYTE);
+    }
+    workers::service_alive(judge, h)
 }

@@ -5,8 +5,12 @@
 //! word only for the steps a client takes (claimed, connected, left). A `ctl` value that does
 //! not fit the server's view (a scribble, a client that lost track) ends that session: the
 //! server lets go of the slot's rings and frees the slot once no client can still write it.
+//!
+//! One `ServerCore` is one worker process of the service (`workers.rs`). It serves the
+//! sessions it granted (its index is the owner in their `ctl` words), leaves the sessions of
+//! other live workers alone, and adopts, once due, a slot whose owner died or left (or whose
+//! word no version writes), to free it when its client is gone.
 
-use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::{Relaxed, Release};
 use std::time::{Duration, Instant};
@@ -19,6 +23,7 @@ use super::layout::{self, Ctl, Phase};
 use super::options::ServiceOptions;
 use super::segment::{Rings, Segment};
 use super::wire::{self, Wire};
+use super::workers::{self, Worker};
 
 /// The server's view of one slot.
 #[derive(Debug)]
@@ -63,15 +68,20 @@ pub(crate) struct ServerCore {
     opts: ServiceOptions,
     /// The next slot a scan starts at, so every session gets its turn.
     cursor: u32,
-    /// When the slow checks (claimants alive, recycling) are next due.
+    /// When the slow checks (claimants alive, recycling, other workers) are next due.
     next_check: Instant,
-    _token: Option<OwnedFd>,
+    /// This worker's entry in the worker table: the owner of the sessions it grants.
+    me: u32,
+    /// The workers alive at the last slow check (bit `w`), re-checked before adopting.
+    live: u32,
+    /// Given back in `Drop`, after the sessions.
+    worker: Option<Worker>,
 }
 
 impl ServerCore {
     pub(crate) fn new(
         seg: Segment,
-        token: Option<OwnedFd>,
+        worker: Worker,
         rings: Rings,
         opts: &ServiceOptions,
     ) -> ServerCore {
@@ -83,8 +93,15 @@ impl ServerCore {
             opts: opts.clone(),
             cursor: 0,
             next_check: Instant::now(),
-            _token: token,
+            me: worker.index,
+            live: 1 << worker.index,
+            worker: Some(worker),
         }
+    }
+
+    /// This worker's entry in the worker table.
+    pub(crate) fn worker(&self) -> u32 {
+        self.me
     }
 
     fn attach_options(&self, slot: u32, reply: bool) -> AttachOptions {
@@ -103,7 +120,7 @@ impl ServerCore {
         self.opts.channel.open_timeout
     }
 
-    /// Sessions granted to a client now.
+    /// Sessions this worker serves now.
     pub(crate) fn connected(&self) -> usize {
         self.local
             .iter()
@@ -134,6 +151,7 @@ impl ServerCore {
             let due = Instant::now() >= self.next_check;
             if due {
                 self.next_check = Instant::now() + interval;
+                self.live = workers::live_workers(&self.seg.judge, self.seg.header());
             }
             if let Found::Request(to) = self.scan(out, due) {
                 return Ok(to);
@@ -222,14 +240,18 @@ impl ServerCore {
     }
 
     fn visit(&mut self, slot: u32, out: &mut Vec<u8>, due: bool) -> Option<ReplyTo> {
-        let ctl = self.seg.ctl(slot);
+        let raw = self.seg.raw_ctl(slot);
+        let ctl = Ctl::decode(raw);
         let i = slot as usize;
+        let me = self.me;
         match &mut self.local[i] {
             Local::Idle => match ctl {
                 Some(c) if c.phase == Phase::Free => {}
                 Some(c) if c.phase == Phase::Claimed => self.grant(slot, c),
                 Some(c) if c.phase == Phase::Claiming => {
-                    // A claimant that died between its CAS and writing who it is.
+                    // A claimant that died between its CAS and writing who it is (or a
+                    // scribble): recycled like any slot, so the rings are re-made and no
+                    // client is attached when it is free again.
                     let claimant = Party {
                         index: slot,
                         pid: c.pid,
@@ -237,14 +259,16 @@ impl ServerCore {
                         pidns: self.seg.slot(slot).client_pidns.load(Relaxed),
                     };
                     if due && !self.claimant_alive(slot, &claimant) {
-                        self.seg.swap_ctl(slot, c, c.freed());
+                        self.adopt(slot, raw);
                     }
                 }
-                // Nothing else is written by a client of a slot the server has not granted.
-                other => {
+                // A session of another live worker: theirs.
+                Some(c) if c.owner != self.me && self.live & (1 << c.owner) != 0 => {}
+                // Owned by a worker that died or left, by this worker's entry before this
+                // worker took it, or a value no version writes: adopt it to free it.
+                _ => {
                     if due {
-                        let generation = other.map_or(0, |c| c.generation);
-                        self.end(slot, generation, None);
+                        self.adopt(slot, raw);
                     }
                 }
             },
@@ -254,8 +278,9 @@ impl ServerCore {
                 ends,
             } => {
                 let (generation, client) = (*generation, *client);
+                let ours = |c: &Ctl| c.generation == generation && c.owner == me;
                 match ctl {
-                    Some(c) if c.generation == generation && c.phase == Phase::Connected => {
+                    Some(c) if ours(&c) && c.phase == Phase::Connected => {
                         match ends.requests.pop_with(out, Wait::Try) {
                             Ok(_) => return self.accept(slot, generation, out),
                             Err(PopError::Empty) => {}
@@ -263,13 +288,13 @@ impl ServerCore {
                             Err(_) => self.end(slot, generation, None),
                         }
                     }
-                    Some(c) if c.generation == generation && c.phase == Phase::Granted => {
+                    Some(c) if ours(&c) && c.phase == Phase::Granted => {
                         if due && !self.claimant_alive(slot, &client) {
                             self.end(slot, generation, Some(client));
                         }
                     }
                     // Gave it back: its ends are closed already.
-                    Some(c) if c.generation == generation && c.phase == Phase::Left => {
+                    Some(c) if ours(&c) && c.phase == Phase::Left => {
                         self.end(slot, generation, None);
                     }
                     // A value the server never agreed to: wait for the claimant to go.
@@ -283,6 +308,41 @@ impl ServerCore {
             }
         }
         None
+    }
+
+    /// Takes over a slot this worker has no session in, whose word says it is owned by a
+    /// worker that is not alive (or by this worker's entry before this worker took it, or
+    /// says nothing a version writes), and recycles it once its client is gone. The CAS to
+    /// `BROKEN` with the generation bumped changes the word whatever it was, so of two
+    /// workers adopting from the same read, one wins.
+    fn adopt(&mut self, slot: u32, raw: u64) {
+        let old = Ctl::decode(raw);
+        if let Some(c) = old {
+            // Fresh verdict: a worker that joined since the last slow check is alive.
+            if c.owner != self.me
+                && workers::worker_alive(&self.seg.judge, self.seg.header(), c.owner)
+            {
+                self.live |= 1 << c.owner;
+                return;
+            }
+        }
+        let (generation, pid) = old.map_or((0, 0), |c| (c.generation.wrapping_add(1), c.pid));
+        let broken = Ctl::new(Phase::Broken, generation, pid).owned(self.me);
+        if !self.seg.swap_raw(slot, raw, broken.encode()) {
+            return;
+        }
+        let h = self.seg.slot(slot);
+        let claimant = (pid != 0).then(|| Party {
+            index: slot,
+            pid,
+            start_time: h.client_start.load(Relaxed),
+            pidns: h.client_pidns.load(Relaxed),
+        });
+        self.local[slot as usize] = Local::Recycling {
+            generation: broken.generation,
+            claimant,
+        };
+        self.try_free(slot);
     }
 
     /// Checks a received record's header; a bad one ends the session.
@@ -310,9 +370,15 @@ impl ServerCore {
             .claimant_alive(party, layout::CLAIM_BYTE + slot)
     }
 
-    /// Grants a claimed slot: attaches the server's ends of its (fresh) rings, then tells the
-    /// client.
+    /// Grants a claimed slot: takes it (`GRANTING`, owned by this worker: of several
+    /// workers, the one whose CAS lands), attaches this worker's ends of its (fresh) rings,
+    /// then tells the client.
     fn grant(&mut self, slot: u32, ctl: Ctl) {
+        let granting = ctl.with(Phase::Granting).owned(self.me);
+        if !self.seg.swap_ctl(slot, ctl, granting) {
+            // Another worker took it, or the claimant gave up: the next scan sees which.
+            return;
+        }
         let h = self.seg.slot(slot);
         let client = Party {
             index: slot,
@@ -338,8 +404,13 @@ impl ServerCore {
             self.end(slot, ctl.generation, Some(client));
             return;
         };
-        if !self.seg.swap_ctl(slot, ctl, ctl.with(Phase::Granted)) {
-            // The claimant gave up meanwhile; the next scan sees what it wrote.
+        if !self
+            .seg
+            .swap_ctl(slot, granting, granting.with(Phase::Granted))
+        {
+            // The claimant gave up meanwhile (the slot is still this worker's, `LEFT`).
+            drop((requests, replies));
+            self.end(slot, ctl.generation, Some(client));
             return;
         }
         self.local[slot as usize] = Local::Serving {
@@ -348,6 +419,7 @@ impl ServerCore {
             ends: Box::new(Ends { requests, replies }),
         };
         self.seg.header().grants.fetch_add(1, Relaxed);
+        self.seg.worker_grants(self.me).fetch_add(1, Relaxed);
         let granted = &self.seg.slot(slot).granted;
         // SYNC(grant): Release orders the CAS above before the bump the client sleeps on.
         granted.fetch_add(1, Release);
@@ -378,6 +450,13 @@ impl ServerCore {
         if claimant.is_some_and(|c| self.claimant_alive(slot, &c)) {
             return;
         }
+        let raw = self.seg.raw_ctl(slot);
+        if Ctl::decode(raw).is_some_and(|c| c.is_owned() && c.owner != self.me) {
+            // Another worker adopted it (it judged this one dead, or a scribble made it look
+            // so): the slot is theirs to free.
+            self.local[slot as usize] = Local::Idle;
+            return;
+        }
         if !self.rings_released(slot) {
             return;
         }
@@ -386,10 +465,11 @@ impl ServerCore {
         }
         let freed = Ctl::new(Phase::Free, generation, 0).freed();
         // SYNC(claim): Release publishes the fresh rings to the next claimant, whose Acquire
-        // load of `ctl` sees FREE; only the server writes a recycling slot's word (a late CAS
-        // of the old client fails against it).
-        self.seg.slot(slot).ctl.store(freed.encode(), Release);
-        self.local[slot as usize] = Local::Idle;
+        // load of `ctl` sees FREE. A CAS from the word read above: a late CAS of the old
+        // client (to LEFT) makes it fail, and the next slow check tries again.
+        if self.seg.swap_raw(slot, raw, freed.encode()) {
+            self.local[slot as usize] = Local::Idle;
+        }
     }
 
     /// Whether no live client end is registered on the slot's rings (judged as the ring
@@ -483,10 +563,13 @@ impl ServerCore {
 
 impl Drop for ServerCore {
     fn drop(&mut self) {
-        // Clients waiting for a grant see the flag; connected ones see their rings closed
-        // when the server's ends drop; the name goes (if it still names this segment).
-        self.seg.close();
+        // This worker's clients see their rings closed when its ends drop (and reconnect to
+        // another worker); then the entry goes back, and the last worker closes the service
+        // (clients waiting for a grant see the flag) and removes the name (if it still names
+        // this segment). The slots this worker held are adopted by the others.
         self.local.clear();
-        let _ = self.seg.region.unlink();
+        if let Some(worker) = self.worker.take() {
+            worker.leave(&self.seg);
+        }
     }
 }

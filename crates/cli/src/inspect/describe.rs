@@ -98,12 +98,21 @@ pub(crate) fn service_line(
     let age = now
         .saturating_sub(std::time::Duration::from_nanos(info.created_ns))
         .as_secs();
+    let live: Vec<String> = info
+        .workers
+        .iter()
+        .filter(|w| w.alive)
+        .map(|w| w.pid.to_string())
+        .collect();
+    let workers = if live.is_empty() {
+        "no live worker".to_owned()
+    } else {
+        format!("worker pid {} alive", live.join(", "))
+    };
     format!(
-        "{name}  service  {} sessions ({connected} connected)  server pid {} {}  {} requests \
-         granted {}  bound {age} s ago",
+        "{name}  service  {} sessions ({connected} connected)  {workers}  {} requests served, \
+         {} sessions granted  bound {age} s ago",
         info.sessions,
-        info.server_pid,
-        if info.server_alive { "alive" } else { "dead" },
         info.slots.iter().map(|s| s.served).sum::<u64>(),
         info.grants,
     )
@@ -137,12 +146,25 @@ pub(crate) fn service_fields(info: &ringway_channel::ServiceInfo) -> String {
         info.epoch,
         info.grants
     );
+    for w in &info.workers {
+        let _ = writeln!(
+            out,
+            "{:<15}pid {} ({}), {} sessions granted",
+            format!("worker {}", w.index),
+            w.pid,
+            if w.alive { "alive" } else { "dead" },
+            w.grants
+        );
+    }
     for (slot, s) in info.slots.iter().enumerate() {
-        let client = if s.client_pid == 0 {
+        let mut client = if s.client_pid == 0 {
             String::new()
         } else {
             format!(", client pid {}", s.client_pid)
         };
+        if let Some(w) = s.worker {
+            client.push_str(&format!(", worker {w}"));
+        }
         let _ = writeln!(
             out,
             "{:<15}{} (generation {}{client}), {} served",

@@ -5,7 +5,9 @@
 //! skipped silently; the objects that cannot be opened for lack of permission (other users')
 //! are counted in one note on stderr; any other failure to open one, and one that carries the
 //! magic but whose header is not a valid ring (being created, or damaged), get a note each.
-//! `--json` prints the same rows as one JSON array, for scripts.
+//! Services (`ringway_channel::Server`) get a line each after the rings' table. `--json`
+//! prints the same rows as one JSON array, for scripts: rings and services alike, each with a
+//! `kind` field (`SPSC`, `MPMC`, `broadcast`, `service`).
 
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -46,9 +48,7 @@ fn ls(args: &LsArgs) -> Result<(), String> {
                      (ringway stat {name} shows its header)"
                 )),
                 Found::Service(service) => match *service {
-                    Ok(info) => {
-                        services.push(crate::inspect::describe::service_line(&name, &info, now))
-                    }
+                    Ok(info) => services.push(ListedService::new(seg, name, &info, now)),
                     Err(why) => notes.push(format!("{name}: {why}")),
                 },
                 Found::Foreign { .. } => {}
@@ -61,7 +61,12 @@ fn ls(args: &LsArgs) -> Result<(), String> {
         }
     }
     if args.json {
-        let json = serde_json::to_string_pretty(&rings).map_err(|e| e.to_string())?;
+        let rows: Vec<Row<'_>> = rings
+            .iter()
+            .map(Row::Ring)
+            .chain(services.iter().map(Row::Service))
+            .collect();
+        let json = serde_json::to_string_pretty(&rows).map_err(|e| e.to_string())?;
         println!("{json}");
     } else if rings.is_empty() && services.is_empty() {
         println!("no ringway segments");
@@ -72,8 +77,8 @@ fn ls(args: &LsArgs) -> Result<(), String> {
         print!("{}", columns(&rows));
     }
     if !args.json {
-        for line in &services {
-            println!("{line}");
+        for service in &services {
+            println!("{}", service.line);
         }
     }
     for note in notes {
@@ -86,6 +91,98 @@ fn ls(args: &LsArgs) -> Result<(), String> {
         );
     }
     Ok(())
+}
+
+/// One row of `ls --json`: a ring or a service, each with its `kind`.
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+enum Row<'a> {
+    Ring(&'a Listed),
+    Service(&'a ListedService),
+}
+
+/// One service as `ls` shows it, as a line and as a JSON object.
+#[derive(Debug, Serialize)]
+struct ListedService {
+    name: String,
+    backing: String,
+    removed: bool,
+    size: u64,
+    /// `service`.
+    kind: &'static str,
+    uid: u32,
+    owner: String,
+    mode: String,
+    /// Seconds since it was bound.
+    age_s: u64,
+    sessions: u32,
+    /// Sessions a client is connected to now.
+    connected: usize,
+    /// Largest request and reply payloads, in bytes.
+    max_request: u64,
+    max_reply: u64,
+    /// Sessions granted since bind, and requests answered.
+    grants: u64,
+    served: u64,
+    /// Whether a worker is alive (and the last has not left).
+    alive: bool,
+    /// The pid of the worker that bound it.
+    server_pid: u32,
+    workers: Vec<Worker>,
+    #[serde(skip)]
+    line: String,
+}
+
+/// A worker process of a service, for `--json`.
+#[derive(Debug, Serialize)]
+struct Worker {
+    index: u32,
+    pid: u32,
+    alive: bool,
+    grants: u64,
+}
+
+impl ListedService {
+    fn new(
+        seg: &SegmentInfo,
+        name: String,
+        info: &ringway_channel::ServiceInfo,
+        now: Duration,
+    ) -> ListedService {
+        let line = crate::inspect::describe::service_line(&name, info, now);
+        ListedService {
+            name,
+            backing: target::kind(&seg.backing).to_owned(),
+            removed: seg.is_removed(),
+            size: seg.size,
+            kind: "service",
+            uid: seg.uid,
+            owner: owner(seg.uid),
+            mode: format!("{:04o}", seg.mode & 0o777),
+            age_s: now
+                .saturating_sub(Duration::from_nanos(info.created_ns))
+                .as_secs(),
+            sessions: info.sessions,
+            connected: info.slots.iter().filter(|s| s.phase == "connected").count(),
+            max_request: info.max_message.0,
+            max_reply: info.max_message.1,
+            grants: info.grants,
+            served: info.slots.iter().map(|s| s.served).sum(),
+            alive: info.server_alive,
+            server_pid: info.server_pid,
+            workers: info
+                .workers
+                .iter()
+                .map(|w| Worker {
+                    index: w.index,
+                    pid: w.pid,
+                    alive: w.alive,
+                    grants: w.grants,
+                })
+                .collect(),
+            line,
+        }
+    }
 }
 
 /// One ring as `ls` shows it, in the table and as a JSON object.

@@ -1,6 +1,9 @@
 //! Request-response services across real processes: clients and servers killed with SIGKILL
 //! at random, a dead client's session given back, a server restart, more clients than
-//! sessions, and a client scribbling over its own rings.
+//! sessions, and a client scribbling over its own rings; worker processes sharing a service
+//! (`workers.rs`).
+
+mod workers;
 
 use std::io::{Read, Write};
 use std::os::unix::fs::OpenOptionsExt;
@@ -462,7 +465,7 @@ fn a_hostile_client_cannot_crash_the_server() -> Result<(), Failed> {
 }
 
 fn main() {
-    let tests = vec![
+    let mut tests = vec![
         Trial::test(
             "kill9_at_random_every_answer_is_served_exactly_once",
             kill9_at_random_every_answer_is_served_exactly_once,
@@ -484,12 +487,14 @@ fn main() {
             a_hostile_client_cannot_crash_the_server,
         ),
     ];
+    tests.extend(workers::tests());
     harness::main(
         tests,
         &[
             ("server", role_server as fn() -> i32),
             ("client", role_client),
             ("hold", role_hold),
+            ("worker", workers::role_worker),
         ],
     );
 }
