@@ -86,6 +86,28 @@ impl Interrupt {
         self.is_interrupted()
     }
 
+    /// Sleeps while the futex `word` (in shared memory or not) holds `expected`, up to
+    /// `timeout`, or until this flag is raised: the building block for a layer above that
+    /// waits on a word of its own (a doorbell) and must stay interruptible. Returns whether
+    /// the flag is raised. A wake on `word`, a value other than `expected`, the timeout or a
+    /// signal all return; callers re-check what they wait for.
+    ///
+    /// Both words are slept on at once with `futex_waitv` (Linux 5.16); without it, the sleep
+    /// is on `word` alone, cut into slices of at most 10 ms, so a raise is seen within one.
+    pub fn wait_on(&self, word: &AtomicU32, expected: u32, timeout: std::time::Duration) -> bool {
+        #[cfg(not(ringway_loom))]
+        if !self.is_interrupted() {
+            let words = [(word, expected, true), (&*self.word, 0, false)];
+            if !crate::futex::wait_any(words, Some(timeout)) {
+                let slice = timeout.min(std::time::Duration::from_millis(10));
+                crate::futex::wait(word, expected, Some(slice));
+            }
+        }
+        #[cfg(ringway_loom)]
+        let _ = (word, expected, timeout);
+        self.is_interrupted()
+    }
+
     /// Lowers the flag: blocking calls wait again.
     pub fn clear(&self) {
         self.word.store(0, Ordering::SeqCst);
@@ -99,5 +121,46 @@ impl Interrupt {
     #[cfg(not(ringway_loom))]
     pub(crate) fn word(&self) -> &AtomicU32 {
         &self.word
+    }
+}
+
+#[cfg(all(test, not(ringway_loom)))]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    /// `wait_on` ends on a raise of the flag and on a wake of the word, each long before its
+    /// timeout (a minute: a missed raise or wake would make the wait run it out).
+    #[test]
+    fn wait_on_ends_on_a_raise_or_a_wake_of_the_word() {
+        let long = Duration::from_secs(60);
+        let word = Arc::new(AtomicU32::new(7));
+        let stop = Interrupt::new();
+        let (w, s) = (word.clone(), stop.clone());
+        let waiter = std::thread::spawn(move || {
+            let start = Instant::now();
+            let raised = s.wait_on(&w, 7, long);
+            (raised, start.elapsed())
+        });
+        std::thread::sleep(Duration::from_millis(20));
+        stop.interrupt();
+        let (raised, took) = waiter.join().unwrap();
+        assert!(raised && took < Duration::from_secs(30), "{took:?}");
+
+        stop.clear();
+        let (w, s) = (word.clone(), stop.clone());
+        let waiter = std::thread::spawn(move || {
+            let start = Instant::now();
+            // Re-checks its own condition as a caller would: until the word moved.
+            while w.load(Ordering::SeqCst) == 7 && start.elapsed() < long {
+                assert!(!s.wait_on(&w, 7, long), "not raised");
+            }
+            start.elapsed()
+        });
+        std::thread::sleep(Duration::from_millis(20));
+        word.store(8, Ordering::SeqCst);
+        crate::futex::wake_all(&word);
+        let took = waiter.join().unwrap();
+        assert!(took < Duration::from_secs(30), "{took:?}");
     }
 }

@@ -13,8 +13,10 @@
 //! `sleepers` costs spurious wake-ups, a scribbled `bell` one early return, never a lost
 //! request (the server's sleeps are bounded by the liveness interval anyway).
 //!
-//! Once `Select` (futex_waitv over many rings) is on main, [`Bell::wait`] is the one function
-//! to replace: the server's wait for "any session or a new connection" goes through it alone.
+//! The doorbell stays rather than a `Select` over every session's request ring: one word
+//! covers any number of sessions (a `futex_waitv` takes at most 128), and a grant, a claim and
+//! a departure ring it too. With an [`Interrupt`](ringway_ring::Interrupt), the sleep is on
+//! the bell and the interrupt's flag at once (`Interrupt::wait_on`, `futex_waitv`).
 
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
 use std::sync::atomic::{AtomicU32, fence};
@@ -41,20 +43,27 @@ impl Bell<'_> {
     }
 
     /// Server side: announces, re-checks with `ready` (which may do the work it finds and
-    /// returns whether it found any), and sleeps up to `slice` if it found none. Returns what
-    /// `ready` returned.
+    /// returns whether it found any), and sleeps up to `slice` if it found none, on the bell
+    /// and on `interrupt`'s flag at once. Returns what `ready` returned.
     pub(crate) fn wait<T>(
         &self,
         slice: Duration,
+        interrupt: Option<&ringway_ring::Interrupt>,
         mut ready: impl FnMut() -> Option<T>,
     ) -> Option<T> {
         let seq = self.seq.load(Acquire);
         self.sleepers.fetch_add(1, SeqCst);
         // SYNC(bell): pairs with the fence in `ring` (see there).
+        // SYNC(interrupt): the same fence pairs with the SeqCst store that raises the flag:
+        // either the check below sees it, or the raise's wake ends the sleep.
         fence(SeqCst);
         let found = ready();
         if found.is_none() {
-            sleep(self.seq, seq, slice);
+            match interrupt {
+                Some(interrupt) if interrupt.is_interrupted() => {}
+                Some(interrupt) => drop(interrupt.wait_on(self.seq, seq, slice)),
+                None => sleep(self.seq, seq, slice),
+            }
         }
         self.sleepers.fetch_sub(1, SeqCst);
         found

@@ -185,9 +185,8 @@ impl ServerCore {
                 }
                 continue;
             }
-            // Sleep until a client rings, the slow checks are due, or the deadline; in slices
-            // of 10 ms when an interrupt may come (its flag is a futex of this process that
-            // only a futex_waitv could sleep on together with the bell).
+            // Sleep until a client rings, the slow checks are due, the deadline, or the
+            // interrupt is raised.
             let mut slice = self
                 .next_check
                 .saturating_duration_since(now)
@@ -195,19 +194,21 @@ impl ServerCore {
             if let Some(d) = deadline {
                 slice = slice.min(d.saturating_duration_since(now));
             }
-            if interrupt.is_some() {
-                slice = slice.min(Duration::from_millis(10));
-            }
-            if let Some(to) = self.wait_any(out, slice) {
+            if let Some(to) = self.wait_any(out, slice, interrupt.as_ref()) {
                 return Ok(to);
             }
         }
     }
 
     /// Waits up to `slice` for any session to have a request or a client to claim a slot,
-    /// and returns a request if the re-check found one. The one place the server sleeps: when
-    /// `Select` (futex_waitv over the rings) lands, it replaces this function.
-    fn wait_any(&mut self, out: &mut Vec<u8>, slice: Duration) -> Option<ReplyTo> {
+    /// and returns a request if the re-check found one. The one place the server sleeps: on
+    /// the doorbell, and on the interrupt's flag if there is one.
+    fn wait_any(
+        &mut self,
+        out: &mut Vec<u8>,
+        slice: Duration,
+        interrupt: Option<&crate::Interrupt>,
+    ) -> Option<ReplyTo> {
         let region = self.seg.region.clone();
         let _keep = &region;
         let header = {
@@ -220,7 +221,7 @@ impl ServerCore {
             seq: &header.bell,
             sleepers: &header.sleepers,
         };
-        bell.wait(slice, || match self.scan(out, false) {
+        bell.wait(slice, interrupt, || match self.scan(out, false) {
             Found::Request(to) => Some(to),
             Found::Nothing => None,
         })
