@@ -46,11 +46,13 @@
 //! ```
 
 mod park;
+mod reactor;
 mod watch;
 
 use std::time::{Duration, Instant};
 
 pub use park::{FALLBACK_SLICE, FUTEX_WAITV_MAX, waitv_unavailable};
+pub use reactor::{Parking, Reactor, SHARD_ENTRIES};
 pub use watch::Watch;
 
 use crate::interrupt::Interrupt;
