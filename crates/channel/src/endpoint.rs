@@ -41,8 +41,11 @@ pub(crate) trait RingEnd: Sized + std::fmt::Debug {
 /// channel's name for errors.
 #[derive(Debug)]
 pub(crate) struct Endpoint<E> {
-    // Field order is drop order: leave the ring (CLOSED, wake the peer) before the membership
-    // may remove the name.
+    // Field order is drop order: withdraw a parked async operation, then leave the ring
+    // (CLOSED, wake the peer) before the membership may remove the name.
+    /// The state of this endpoint's async operations (a parked task, a buffered sink item).
+    #[cfg(feature = "async")]
+    pub(crate) waiting: crate::future::Waiting,
     pub(crate) ring: E,
     member: Membership,
     /// How errors name the channel, shared with every error that names it.
@@ -75,6 +78,8 @@ impl<E: RingEnd> Endpoint<E> {
     pub(crate) fn attach(shared: &Arc<Shared>) -> Result<Endpoint<E>, Error> {
         let ring = E::attach(shared, &shared.attach_options())?;
         Ok(Endpoint {
+            #[cfg(feature = "async")]
+            waiting: crate::future::Waiting::default(),
             ring,
             member: Membership::join(shared),
             name: Arc::from(shared.name.as_str()),

@@ -49,6 +49,10 @@
 //!   ready in one call.
 //! - [`Select`]: wait for the first of many receivers and senders, across processes, in one
 //!   sleep (`futex_waitv`); it holds owned readiness handles, so the endpoints stay usable.
+//! - Async (feature `tokio`, or `async`: the same, runtime-agnostic): `recv_async`,
+//!   `recv_ref_async`, `send_async`, `poll_recv`/`poll_send`, `futures::Stream` for receivers and
+//!   `futures::Sink` for senders; no system call while the peer keeps up, a parked task woken
+//!   by a per-process waker thread (`futex_waitv` over every parked ring).
 //! - Errors: [`Error`] (setting up), [`SendError`] (hands the value back), [`RecvError`].
 //!
 //! Each call waits the way its name says: `send`/`recv` block (while the other side is alive),
@@ -95,6 +99,42 @@
 //!
 //! (docs.rs builds these docs with every feature; so does CI.)
 //!
+//! - `tokio` (or `async`, the same thing): the async calls, `Stream` and `Sink` (see
+//!   `docs/design.md`, *Async*). Copy this into a tokio program:
+//!
+//! ```
+//! use ringway_channel::{ChannelOptions, Receiver, RecvError, Sender};
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! #   let name = format!("/ringway-doc-tokio-{}", std::process::id());
+//! #   let name = name.as_str();
+//!     // Process A (`name` is a POSIX shm name such as "/prices"):
+//!     let mut tx = Sender::<u64>::create(name, &ChannelOptions::new())?;
+//!     // Process B, here a task (either process may be blocking instead):
+//!     let mut rx = Receiver::<u64>::open(name, &ChannelOptions::new())?;
+//!     let consumer = tokio::spawn(async move {
+//!         let mut sum = 0;
+//!         loop {
+//!             tokio::select! {
+//!                 got = rx.recv_async() => match got {
+//!                     Ok(price) => sum += price,
+//!                     Err(RecvError::Disconnected) => return sum, // every sender left
+//!                     Err(e) => panic!("{e}"),
+//!                 },
+//!                 // Cancel safe: a message is never lost to the other branch.
+//!                 _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+//!             }
+//!         }
+//!     });
+//!     for price in 1..=100 {
+//!         tx.send_async(price).await?;
+//!     }
+//!     drop(tx);
+//!     assert_eq!(consumer.await?, 5050);
+//!     Ok(())
+//! }
+//! ```
 #![cfg_attr(
     feature = "serde",
     doc = "- `serde`: [`ChannelOptions::serialized`], [`ByteSender::send_serialized`] and \
@@ -116,6 +156,8 @@ mod capacity;
 mod channel;
 mod endpoint;
 mod error;
+#[cfg(feature = "async")]
+mod future;
 mod liveness;
 mod message;
 mod options;
@@ -129,6 +171,8 @@ mod serde;
 mod service;
 mod shape;
 mod signature;
+#[cfg(feature = "async")]
+mod stream;
 mod takeover;
 
 pub use batch::ByteBatch;

@@ -77,7 +77,7 @@ pub trait SelectSend {
 }
 
 impl Rx {
-    fn watch(&self) -> Watch {
+    pub(crate) fn watch(&self) -> Watch {
         match self {
             Rx::Spsc(c) => c.watch(),
             Rx::Mpmc(c) => c.watch(),
@@ -86,7 +86,7 @@ impl Rx {
 }
 
 impl Tx {
-    fn watch(&self, len: usize) -> Watch {
+    pub(crate) fn watch(&self, len: usize) -> Watch {
         match self {
             Tx::Spsc(p) => p.watch(len),
             Tx::Mpmc(p) => p.watch(),

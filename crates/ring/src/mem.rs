@@ -772,6 +772,27 @@ impl Mem {
         }
     }
 
+    /// The model of a `futex_waitv` over words that need not live in a ring (the async
+    /// reactor's private control word with the rings' words): sleeps unless a word differs
+    /// from its expected value, until any ring's `futex_wake` or [`Mem::futex_wake_words`].
+    pub(crate) fn futex_wait_words(words: &[(&AtomicU32, u32)]) {
+        let (lock, cv) = &*WAITV;
+        let guard = lock.lock().unwrap();
+        let unchanged = words
+            .iter()
+            .all(|&(word, expected)| word.load(crate::sync::Ordering::SeqCst) == expected);
+        if unchanged {
+            drop(cv.wait(guard).unwrap());
+        }
+    }
+
+    /// The model of a `FUTEX_WAKE` on a word [`Mem::futex_wait_words`] sleeps on.
+    pub(crate) fn futex_wake_words() {
+        let (lock, cv) = &*WAITV;
+        let _guard = lock.lock().unwrap();
+        cv.notify_all();
+    }
+
     /// The futex model: the value check and the sleep are atomic with respect to a wake,
     /// because the waker takes the same lock before notifying. Timeouts are not modelled (loom
     /// has no clock): a lost wake-up shows up as a deadlock, which loom reports.

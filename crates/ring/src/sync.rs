@@ -11,6 +11,12 @@ pub(crate) use core::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
 #[cfg(ringway_loom)]
 pub(crate) use loom::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
 
+#[cfg(ringway_loom)]
+pub(crate) use loom::sync::{Mutex, MutexGuard};
+/// The async reactor's lock (modelled under loom, where its blocking matters).
+#[cfg(not(ringway_loom))]
+pub(crate) use std::sync::{Mutex, MutexGuard};
+
 /// One iteration of a busy-wait loop.
 #[inline]
 pub(crate) fn spin_hint() {

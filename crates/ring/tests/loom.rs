@@ -433,3 +433,54 @@ fn select_two_arms_never_loses_a_wake_up() {
         }
     });
 }
+
+/// The lost-wake-up argument of the async path (`select::Parking` with a reactor thread): the
+/// task finds the ring empty, announces, fences, re-checks and hands its waker to the
+/// reactor (whose control word it bumps), then returns `Pending`; the reactor thread loads the
+/// control word and the ring's `seq`, looks, and sleeps on both; the producer runs the
+/// unchanged `notify`. Every interleaving of the push with the park and with the reactor's
+/// round must wake the task: a lost wake-up leaves `block_on` waiting for ever, which loom
+/// reports as a deadlock. The reactor thread may be asleep on its control word alone when the
+/// registration arrives, so the control word's wake is checked too.
+#[test]
+fn async_park_never_loses_a_wake_up() {
+    use ringway_ring::select::{Parking, Reactor};
+    use std::task::Poll;
+    model(|| {
+        let memory = RingMemory::heap(&RingConfig::spsc(64)).unwrap();
+        let mut tx = spsc::Producer::attach(&memory, &opts(1)).unwrap();
+        let mut rx = spsc::Consumer::attach(&memory, &opts(2)).unwrap();
+        let reactor = Reactor::manual();
+        let serving = {
+            let reactor = reactor.clone();
+            thread::spawn(move || reactor.serve())
+        };
+        let producer = thread::spawn(move || {
+            tx.push(&msg(1)).unwrap();
+            tx // kept alive: the task must be woken by the push, not by a close
+        });
+        let watch = rx.watch();
+        let mut parking = Parking::with_reactor(reactor.clone());
+        let mut out = Vec::new();
+        {
+            let recv = std::future::poll_fn(|cx| {
+                loop {
+                    match rx.pop(&mut out) {
+                        Err(PopError::Empty) => {}
+                        other => return Poll::Ready(other),
+                    }
+                    if parking.poll_park(&watch, cx).is_pending() {
+                        return Poll::Pending;
+                    }
+                }
+            });
+            loom::future::block_on(recv).unwrap();
+            assert_eq!(out, msg(1));
+        }
+        drop(parking);
+        let tx = producer.join().unwrap();
+        reactor.stop();
+        serving.join().unwrap();
+        drop(tx);
+    });
+}

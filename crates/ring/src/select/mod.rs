@@ -7,7 +7,7 @@
 //! endpoint it still owns (a `pop`, a `push`): a watch borrows nothing, so the endpoints'
 //! `&mut self` calls borrow-check while the select lives.
 //!
-//! Waiting follows the endpoint's [`WaitStrategy`](crate::WaitStrategy): spin over the arms
+//! Waiting follows the endpoint's [`WaitStrategy`]: spin over the arms
 //! briefly, yield, then sleep on every arm's wait word at once with `futex_waitv` (Linux
 //! 5.16), announcing on every arm before a re-check so that no wake-up is lost (see `park`
 //! and `docs/layout.md`, *Waiting and waking*); a producer's `notify` is the one a single
@@ -46,11 +46,13 @@
 //! ```
 
 mod park;
+mod reactor;
 mod watch;
 
 use std::time::{Duration, Instant};
 
 pub use park::{FALLBACK_SLICE, FUTEX_WAITV_MAX, waitv_unavailable};
+pub use reactor::{Parking, Reactor, SHARD_ENTRIES};
 pub use watch::Watch;
 
 use crate::interrupt::Interrupt;

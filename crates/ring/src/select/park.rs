@@ -41,7 +41,7 @@ pub const FUTEX_WAITV_MAX: usize = 128;
 /// Relaxed everywhere: a process-private hint that publishes nothing (a select that has not
 /// seen it yet makes one more `ENOSYS` call).
 #[cfg(not(ringway_loom))]
-static NO_WAITV: AtomicBool = AtomicBool::new(false);
+pub(super) static NO_WAITV: AtomicBool = AtomicBool::new(false);
 
 /// One announcement: the arm's memory, its word, and the `seq` value loaded before it.
 struct Announced<'a> {

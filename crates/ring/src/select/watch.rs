@@ -181,6 +181,19 @@ impl Watch {
         &self.mem
     }
 
+    /// Starts this watch's probe schedule one interval from now (a fresh watch probes at its
+    /// first look): a watch cloned for every park of an async task would otherwise probe the
+    /// peer's liveness on every park.
+    pub(super) fn defer_probes(&self) {
+        let _ = self.schedule.due();
+    }
+
+    /// Makes this watch's probes due now (the reactor runs the probes of all its watches
+    /// together, so that it wakes once per interval rather than once per watch).
+    pub(super) fn probe_soon(&self) {
+        self.schedule.expedite();
+    }
+
     /// How long until this watch's probes are due.
     pub(super) fn until_due(&self) -> Duration {
         self.schedule.until_due()
