@@ -9,8 +9,10 @@
 //! when the publisher stops, as in the other rows; a child whose window is cut short by the
 //! end of the stream reports what it measured until then.
 //!
-//! The channel: [`Policy::Block`] (every subscriber sees every message), the MPMC rows'
-//! payload space in S-byte slots, and the default spin-then-park waiting on every side:
+//! The channel: [`Policy::Block`] (every subscriber sees every message), S-byte slots (the
+//! MPMC rows' payload space, or up to 256 slots within 4 MiB if that is more: 1024 slots of
+//! 64 B, 256 of 4 KiB, 64 of 64 KiB, 4 of 1 MiB), and the default spin-then-park waiting on
+//! every side:
 //! with up to five processes on a small machine, busy-spinning subscribers would measure the
 //! scheduler. B creates the channel; its children open it and tell B over a pipe once they
 //! are attached, and B passes the start gate only then, so every subscriber starts at
@@ -56,12 +58,20 @@ pub(crate) struct Fanout {
     readers: usize,
 }
 
+/// Slots of the fan-out ring: the MPMC rows' payload space, or up to 256 slots within 4 MiB
+/// if that is more (a small ring makes a publisher and several subscribers on few CPUs take
+/// turns sleeping, which measures the scheduler rather than the ring).
+fn slots(size: usize) -> usize {
+    let roomy = ((4 << 20) / size.max(1)).min(256);
+    mpmc_slots(size).max(roomy)
+}
+
 fn options(size: usize) -> ChannelOptions {
     ChannelOptions::new()
         .policy(Policy::Block)
         .wait_strategy(WaitStrategy::SpinThenPark)
         .max_message(size)
-        .capacity(mpmc_slots(size))
+        .capacity(slots(size))
 }
 
 fn io_err(what: &str, e: impl std::fmt::Display) -> PeerError {
@@ -319,6 +329,14 @@ impl Link for SubLink {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rings_are_roomy_but_bounded() {
+        assert_eq!(slots(64), 1024);
+        assert_eq!(slots(4096), 256);
+        assert_eq!(slots(64 << 10), 64);
+        assert_eq!(slots(1 << 20), 4);
+    }
 
     #[test]
     fn reports_parse() {
