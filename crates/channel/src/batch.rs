@@ -104,6 +104,13 @@ impl ByteBatch {
         self.ends.clear();
     }
 
+    /// Removes the last message (one a broadcast subscriber found torn after copying it).
+    pub(crate) fn pop_last(&mut self) {
+        if self.ends.pop().is_some() {
+            self.data.truncate(self.ends.last().copied().unwrap_or(0));
+        }
+    }
+
     /// Appends a message of `len` bytes, written by `fill` into the space made for it.
     pub(crate) fn push_with(&mut self, len: usize, fill: impl FnOnce(&mut [u8]) -> usize) {
         let start = self.data.len();

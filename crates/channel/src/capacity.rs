@@ -77,6 +77,8 @@ pub(crate) fn plan(size: Option<u64>, opts: &ChannelOptions, name: &str) -> Resu
             ));
         }
         Some(n) => n as u64,
+        // A broadcast ring is slots, like MPMC.
+        None if opts.broadcast => default_messages(Flavour::Mpmc, message, uniform),
         None => default_messages(opts.flavour, message, uniform),
     };
     let too_large = |what: String| {
@@ -89,6 +91,32 @@ pub(crate) fn plan(size: Option<u64>, opts: &ChannelOptions, name: &str) -> Resu
         )
     };
     let config = match opts.flavour {
+        _ if opts.broadcast => {
+            if message > u64::from(MPMC_MAX_SLOT_SIZE) {
+                return Err(invalid(
+                    "ChannelOptions::max_message",
+                    format!(
+                        "{message} bytes: a broadcast slot carries at most \
+                         {MPMC_MAX_SLOT_SIZE} bytes"
+                    ),
+                ));
+            }
+            // History needs one slot more than it keeps (the one being written).
+            let slots = messages
+                .max(u64::from(opts.history) + 1)
+                .max(2)
+                .checked_next_power_of_two()
+                .filter(|&slots| slots <= MPMC_MAX_CAPACITY)
+                .ok_or_else(|| {
+                    too_large(format!(
+                        "a broadcast ring has at most {MPMC_MAX_CAPACITY} slots"
+                    ))
+                })?;
+            RingConfig::broadcast(slots, message as u32)
+                .max_readers(opts.max_readers)
+                .policy(opts.policy)
+                .history(opts.history)
+        }
         Flavour::Mpmc => {
             if message > u64::from(MPMC_MAX_SLOT_SIZE) {
                 return Err(invalid(

@@ -80,7 +80,7 @@ pub type ByteChannel = Channel<Bytes>;
 /// ```
 #[derive(Debug)]
 pub struct Channel<P: Payload> {
-    shared: Arc<Shared>,
+    pub(crate) shared: Arc<Shared>,
     _payload: PhantomData<fn(P)>,
 }
 

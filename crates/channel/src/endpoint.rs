@@ -24,6 +24,12 @@ pub(crate) trait RingEnd: Sized + std::fmt::Debug {
     /// Attaches this end to the ring in `shared`.
     fn attach(shared: &Shared, opts: &AttachOptions) -> Result<Self, Error>;
 
+    /// Whether `shared` has room for another endpoint of this end ([`Endpoint::try_clone`]):
+    /// only MPMC channels, unless an end says otherwise (a broadcast subscriber).
+    fn may_clone(shared: &Shared) -> Result<(), Error> {
+        shared.require_mpmc(Self::CLONE)
+    }
+
     /// Whether the other side has gone (probes liveness).
     fn is_disconnected(&self) -> bool;
 
@@ -89,7 +95,7 @@ impl<E: RingEnd> Endpoint<E> {
     /// Another endpoint of the same end (its own registration, so its own crash
     /// accounting); only where the ring has room for more than one.
     pub(crate) fn try_clone(&self) -> Result<Endpoint<E>, Error> {
-        self.shared().require_mpmc(E::CLONE)?;
+        E::may_clone(self.shared())?;
         Endpoint::attach(self.shared())
     }
 

@@ -653,6 +653,11 @@ pub enum RecvError {
     Interrupted,
     /// Every sender dropped or died, and everything they sent has been received.
     Disconnected,
+    /// Broadcast subscribers only: the publisher overwrote this many messages before this
+    /// subscriber received them (a channel with [`Policy::Overwrite`](crate::Policy)). The
+    /// subscriber now stands at the oldest message still in the channel, which the next call
+    /// returns; nothing torn is ever delivered.
+    Lagged(u64),
     /// The other side wrote values that break the ring's layout, or a message of the wrong
     /// size for the type.
     Corrupted(Corruption),
@@ -666,6 +671,7 @@ impl RecvError {
             P::Timeout => RecvError::Timeout,
             P::Interrupted => RecvError::Interrupted,
             P::Corrupted(c) => RecvError::Corrupted(c),
+            P::Lagged(n) => RecvError::Lagged(n),
             _ => RecvError::Disconnected,
         }
     }
@@ -682,6 +688,11 @@ impl fmt::Display for RecvError {
             RecvError::Disconnected => {
                 f.write_str("recv: no sender left (dropped or died) and every message was received")
             }
+            RecvError::Lagged(n) => write!(
+                f,
+                "recv: this subscriber fell behind and the publisher overwrote {n} messages it \
+                 had not received (the next recv returns the oldest one left)"
+            ),
             RecvError::Corrupted(c) => write!(f, "recv: {c}"),
         }
     }
@@ -697,6 +708,7 @@ impl fmt::Debug for RecvError {
             RecvError::Timeout => f.write_str("Timeout"),
             RecvError::Interrupted => f.write_str("Interrupted"),
             RecvError::Disconnected => f.write_str("Disconnected"),
+            RecvError::Lagged(n) => f.debug_tuple("Lagged").field(n).finish(),
             RecvError::Corrupted(c) => f.debug_tuple("Corrupted").field(c).finish(),
         }
     }

@@ -35,6 +35,15 @@
 //!   process, `open` in another, in either order. **By inheritance** or **fd passing**:
 //!   [`Channel`] (anonymous or `/dev/zero` across `fork`, a sealed memfd across `exec` or over a
 //!   Unix socket); each process takes its end after the split.
+//! - **Broadcast**: [`Publisher`] / [`Subscriber`] (typed) and [`BytePublisher`] /
+//!   [`ByteSubscriber`]: one publisher, up to [`ChannelOptions::max_readers`] subscriber
+//!   processes (32 by default), each receiving every message; the publisher waits for the
+//!   slowest live subscriber or overwrites ([`Policy`]), and a lapped subscriber gets
+//!   [`RecvError::Lagged`] with the number it missed; late subscribers can start with the
+//!   newest [`history`](ChannelOptions::history) messages. Zero-copy reads
+//!   ([`BroadcastRef`], [`BroadcastByteRef`]) are checked for overwrites after the copy, and
+//!   a subscriber's process maps the messages read-only. By name, or by inheritance and fd
+//!   passing through [`BroadcastChannel`].
 //! - **Services**: [`Server`] / [`Client`] (typed) and [`ByteServer`] / [`ByteClient`]:
 //!   request and response between processes, each client with a session of its own handed
 //!   out under the service's name, many clients served from one server thread, client and
@@ -151,6 +160,7 @@
 )]
 
 mod batch;
+mod broadcast;
 mod bytes;
 mod capacity;
 mod channel;
@@ -176,6 +186,10 @@ mod stream;
 mod takeover;
 
 pub use batch::ByteBatch;
+pub use broadcast::{
+    BroadcastByteRef, BroadcastChannel, BroadcastRef, BytePublisher, ByteSubscriber, Publisher,
+    Subscriber,
+};
 /// bytemuck, whose [`Pod`] types are [`Message`](trait@Message)s by name. Its derives need
 /// `bytemuck` as a dependency of your own; `#[derive(Message)]` needs nothing else.
 pub use bytemuck::{self, Pod, Zeroable};
@@ -188,7 +202,7 @@ pub use receiver::{IntoIter, Iter, Receiver, RecvRef, TryIter};
 /// Derives [`Message`](trait@Message): see the trait for what it checks and the options.
 pub use ringway_derive::Message;
 pub use ringway_region::{Backing, HugePages};
-pub use ringway_ring::{Corruption, Interrupt, PeerState, WaitStrategy};
+pub use ringway_ring::{Corruption, Interrupt, PeerState, Policy, WaitStrategy};
 pub use select::{FALLBACK_SLICE, Select, SelectError, SelectRecv, SelectSend, Selected, Watch};
 pub use sender::{Loan, Sender};
 #[cfg(feature = "serde")]

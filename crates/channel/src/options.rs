@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use ringway_region::{Backing, HugePages, RegionOptions};
-use ringway_ring::{AttachOptions, WaitStrategy};
+use ringway_ring::{AttachOptions, Policy, WaitStrategy};
 
 /// The ring under a channel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -162,6 +162,16 @@ pub struct ChannelOptions {
     /// Byte channels: `core::any::type_name` of the type whose serialized values the channel
     /// carries (feature `serde`, `ChannelOptions::serialized`).
     pub(crate) serialized: Option<&'static str>,
+    /// Broadcast channels: readers that may be attached at once.
+    pub(crate) max_readers: u32,
+    /// Broadcast channels: what the publisher does when the slowest subscriber is a ring behind.
+    pub(crate) policy: Policy,
+    /// Broadcast channels: messages a late subscriber starts with.
+    pub(crate) history: u32,
+    /// Set by publishers and subscribers (and [`BroadcastChannel`](crate::BroadcastChannel)),
+    /// never by the user: the channel is a broadcast ring. The endpoint type decides the kind
+    /// of ring, so a sender can never be handed broadcast options by mistake.
+    pub(crate) broadcast: bool,
 }
 
 impl Default for ChannelOptions {
@@ -183,6 +193,10 @@ impl Default for ChannelOptions {
             interrupt: None,
             takeover: true,
             serialized: None,
+            max_readers: 32,
+            policy: Policy::Block,
+            history: 0,
+            broadcast: false,
         }
     }
 }
@@ -252,6 +266,45 @@ impl ChannelOptions {
         self.max_producers = senders;
         self.max_consumers = receivers;
         self
+    }
+
+    /// Broadcast channels ([`Publisher`](crate::Publisher), [`Subscriber`](crate::Subscriber)
+    /// and their byte forms): how many subscribers may be attached at once (1 ..= 256, default
+    /// 32). Ignored by senders and receivers; set by the creator.
+    #[must_use]
+    pub fn max_readers(mut self, n: u32) -> ChannelOptions {
+        self.max_readers = n;
+        self
+    }
+
+    /// Broadcast channels: what the publisher does when the slowest live subscriber is a whole
+    /// channel behind: wait for it ([`Policy::Block`], the default; a subscriber that dies
+    /// stops holding it back within the liveness interval) or overwrite the oldest message
+    /// ([`Policy::Overwrite`]; the lapped subscriber gets
+    /// [`RecvError::Lagged`](crate::RecvError::Lagged)). Ignored by senders and receivers;
+    /// set by the creator.
+    #[must_use]
+    pub fn policy(mut self, policy: Policy) -> ChannelOptions {
+        self.policy = policy;
+        self
+    }
+
+    /// Broadcast channels: a subscriber that attaches late starts with the newest `k`
+    /// messages still in the channel (default 0: with the next message published). The
+    /// channel holds at least `k + 1` messages whatever [`capacity`](ChannelOptions::capacity)
+    /// says. Ignored by senders and receivers; set by the creator.
+    #[must_use]
+    pub fn history(mut self, k: u32) -> ChannelOptions {
+        self.history = k;
+        self
+    }
+
+    /// These options for a broadcast endpoint (see the `broadcast` field).
+    pub(crate) fn for_broadcast(&self) -> ChannelOptions {
+        ChannelOptions {
+            broadcast: true,
+            ..self.clone()
+        }
     }
 
     /// How this process's endpoints wait: busy-spin, spin-then-park (default), or park.

@@ -44,6 +44,9 @@ pub(crate) struct Shared {
     /// The creator's lock on [`liveness::CREATOR_BYTE`], held while this process has the
     /// channel it created open, so a stale-name takeover never replaces it.
     _creator_token: Option<ringway_ring::Token>,
+    /// Broadcast: whether this process's view of the data area is read-only (see
+    /// `broadcast::guard`).
+    pub(crate) data_guard: std::sync::Mutex<crate::broadcast::DataGuard>,
 }
 
 /// Creates the region, taking over a stale name (see `takeover`) when that is allowed.
@@ -152,7 +155,36 @@ fn flavour_of(kind: RingKind) -> Option<Flavour> {
 fn not_point_to_point(name: &str) -> Error {
     Error::Unsupported {
         channel: name.to_owned(),
-        what: "it is a broadcast channel, which senders and receivers cannot attach to".to_owned(),
+        what: "it is a broadcast channel, which senders and receivers cannot attach to (open \
+               it with Publisher or Subscriber)"
+            .to_owned(),
+    }
+}
+
+fn not_broadcast(name: &str, flavour: Flavour) -> Error {
+    Error::Unsupported {
+        channel: name.to_owned(),
+        what: format!(
+            "it is an {flavour} channel, which publishers and subscribers cannot attach to \
+             (open it with Sender or Receiver)"
+        ),
+    }
+}
+
+/// Checks that a ring of `kind` is what endpoints made with `opts` attach to: a broadcast
+/// ring for publishers and subscribers, a point-to-point ring of the options' flavour for
+/// senders and receivers.
+fn expect_kind(kind: RingKind, opts: &ChannelOptions, name: &str) -> Result<(), Error> {
+    match (opts.broadcast, flavour_of(kind)) {
+        (true, None) => Ok(()),
+        (true, Some(flavour)) => Err(not_broadcast(name, flavour)),
+        (false, None) => Err(not_point_to_point(name)),
+        (false, Some(flavour)) if flavour != opts.flavour => Err(Error::FlavourMismatch {
+            channel: name.to_owned(),
+            ours: opts.flavour,
+            theirs: flavour,
+        }),
+        (false, Some(_)) => Ok(()),
     }
 }
 
@@ -160,6 +192,12 @@ impl Shared {
     /// The error of a sender or receiver attaching to a broadcast ring.
     pub(crate) fn not_point_to_point(&self) -> Error {
         not_point_to_point(&self.name)
+    }
+
+    /// The error of a publisher or subscriber attaching to a point-to-point ring.
+    pub(crate) fn not_broadcast(&self) -> Error {
+        let flavour = flavour_of(self.geometry.kind).unwrap_or_default();
+        not_broadcast(&self.name, flavour)
     }
 }
 
@@ -225,6 +263,7 @@ impl Shared {
             precounted: AtomicBool::new(named),
             liveness,
             _creator_token: token,
+            data_guard: Default::default(),
         }))
     }
 
@@ -304,22 +343,15 @@ impl Shared {
             }
             Err(source) => return Err(Error::attach(&name, source)),
         };
+        // The kind first: a sender given a broadcast name learns that, not that a broadcast
+        // byte channel's label differs from its type's.
+        expect_kind(geometry.kind, opts, &name)?;
         let theirs = MessageType::recorded(identity.fingerprint, &identity.label);
         if !message.matches(&theirs) {
             return Err(Error::TypeMismatch {
                 channel: name,
                 ours: Box::new(message),
                 theirs: Box::new(theirs),
-            });
-        }
-        let Some(flavour) = flavour_of(geometry.kind) else {
-            return Err(not_point_to_point(&name));
-        };
-        if flavour != opts.flavour {
-            return Err(Error::FlavourMismatch {
-                channel: name,
-                ours: opts.flavour,
-                theirs: flavour,
             });
         }
         let liveness = region_liveness(&region, &name)?;
@@ -333,6 +365,7 @@ impl Shared {
             precounted: AtomicBool::new(false),
             liveness,
             _creator_token: None,
+            data_guard: Default::default(),
         }))
     }
 

@@ -23,7 +23,7 @@ const FIELDS: [&str; 10] = [
     "bytes_per_sec",
     "trials",
 ];
-const TRANSPORTS: [&str; 14] = [
+const TRANSPORTS: [&str; 17] = [
     "ringway-spsc",
     "ringway-spsc-blocking",
     "ringway-mpmc",
@@ -32,6 +32,9 @@ const TRANSPORTS: [&str; 14] = [
     "ringway-spsc-batch8",
     "ringway-spsc-batch32",
     "ringway-spsc-batch256",
+    "ringway-fanout1",
+    "ringway-fanout2",
+    "ringway-fanout4",
     "pipe",
     "unix-stream",
     "unix-seqpacket",
@@ -211,10 +214,9 @@ fn every_transport_produces_its_rows() {
     let rows = rows(&dir.join("all.jsonl"));
     for size in [64, 65536] {
         // Every message transport runs both workloads; the floors are checked below.
-        for t in TRANSPORTS
-            .iter()
-            .filter(|t| !["shm-flag", "memcpy"].contains(t) && !t.contains("-batch"))
-        {
+        for t in TRANSPORTS.iter().filter(|t| {
+            !["shm-flag", "memcpy"].contains(t) && !t.contains("-batch") && !t.contains("-fanout")
+        }) {
             assert!(
                 has(&rows, t, "pingpong", size) && has(&rows, t, "throughput", size),
                 "missing {t} {size}"
@@ -232,10 +234,17 @@ fn every_transport_produces_its_rows() {
         assert!(has(&rows, t, "throughput", 64), "missing {t} 64");
         assert!(!has(&rows, t, "pingpong", 64) && !has(&rows, t, "throughput", 65536));
     }
+    // The fan-out rows are throughput rows, of every size.
+    for t in TRANSPORTS.iter().filter(|t| t.contains("-fanout")) {
+        for size in [64, 65536] {
+            assert!(has(&rows, t, "throughput", size), "missing {t} {size}");
+            assert!(!has(&rows, t, "pingpong", size));
+        }
+    }
     assert_eq!(
         rows.len(),
-        43,
-        "10 ping-pong and 10 throughput rows per size, and 3 batch rows"
+        49,
+        "10 ping-pong and 10 throughput rows per size, 3 batch rows and 3 fan-out rows per size"
     );
     // The table names the busy-spinning rows, and prints no ratio for the no-payload floor.
     assert!(

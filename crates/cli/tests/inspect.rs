@@ -553,12 +553,54 @@ fn ls_and_stat_show_a_service_and_its_workers() -> Result<(), Failed> {
     Ok(())
 }
 
+/// A broadcast channel made by `ringway-channel`: `ls` shows it as `BCAST` with its
+/// publisher and subscribers, `stat` names the kind, the policy and the history.
+fn ls_and_stat_show_a_broadcast_channel() -> Result<(), Failed> {
+    let scope = LeakScope::new();
+    let name = scope.posix_name("bcast");
+    let opts = ChannelOptions::new()
+        .capacity(64)
+        .policy(ringway_channel::Policy::Overwrite)
+        .history(8);
+    let mut tx = ringway_channel::Publisher::<u64>::create(&name, &opts)?;
+    let _a = ringway_channel::Subscriber::<u64>::open(&name, &opts)?;
+    let _b = ringway_channel::Subscriber::<u64>::open(&name, &opts)?;
+    tx.send(1)?;
+    let ls = ok(&["ls"]);
+    let line = ls_line(&ls, &name).ok_or_else(|| format!("ls does not list {name}:\n{ls}"))?;
+    assert!(
+        line.contains("BCAST") && line.contains("64 x 8 B"),
+        "{line}"
+    );
+    assert_eq!(
+        line.matches(&format!("{} alive", me())).count(),
+        3,
+        "{line}"
+    );
+    let stat = ok(&["stat", &name]);
+    for expected in [
+        "kind           3 (broadcast slot ring)",
+        "history        8 msgs",
+        "overwrite",
+    ] {
+        assert!(
+            stat.contains(expected),
+            "{expected:?} missing from:\n{stat}"
+        );
+    }
+    Ok(())
+}
+
 fn main() {
     harness::main(
         vec![
             Trial::test(
                 "ls_and_stat_show_a_service_and_its_workers",
                 ls_and_stat_show_a_service_and_its_workers,
+            ),
+            Trial::test(
+                "ls_and_stat_show_a_broadcast_channel",
+                ls_and_stat_show_a_broadcast_channel,
             ),
             Trial::test(
                 "ls_and_stat_show_a_live_spsc_channel",

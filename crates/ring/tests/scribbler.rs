@@ -14,7 +14,11 @@
 //! scribbler keeps writing, so `init` and `attach` meet garbage too) and starts the next round.
 //! The processes coordinate through a control page beside the ring that the scribbler leaves
 //! alone. `RINGWAY_SCRIBBLE_SECS` sets the duration of each run (default 3 s).
+//!
+//! The broadcast ring's hostile readers (a reader process writing whatever a reader can
+//! reach, while a writer and an honest reader run) are in `bscribble`.
 
+mod bscribble;
 mod common;
 mod xproc;
 
@@ -600,11 +604,20 @@ fn main() {
             Trial::test("scribbler_over_a_live_mpmc_ring", || {
                 scribbled(RingKind::Mpmc)
             }),
+            Trial::test("hostile_reader_of_a_block_broadcast_ring", || {
+                bscribble::hostile_reader(ringway_ring::Policy::Block)
+            }),
+            Trial::test("hostile_reader_of_an_overwrite_broadcast_ring", || {
+                bscribble::hostile_reader(ringway_ring::Policy::Overwrite)
+            }),
         ],
         &[
             ("victim", || role(victim)),
             ("feeder", || role(feeder)),
             ("scribbler", || role(scribbler)),
+            ("bs-writer", || role(bscribble::writer)),
+            ("bs-reader", || role(bscribble::reader)),
+            ("bs-hostile", || role(bscribble::hostile)),
         ],
     );
 }

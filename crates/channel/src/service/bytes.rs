@@ -45,27 +45,27 @@ pub struct ByteServer {
 }
 
 impl ByteServer {
-    /// Creates the byte service `address`; see [`Server::bind`].
+    /// Creates the byte service `address`; see [`Server::bind`](crate::Server::bind).
     ///
     /// # Errors
-    /// As [`Server::bind`].
+    /// As [`Server::bind`](crate::Server::bind).
     pub fn bind(address: impl Into<Address>, opts: &ServiceOptions) -> Result<Self, ServiceError> {
         let bytes = MessageType::bytes();
         let core = bind_core(address.into(), opts, (&bytes, None), (&bytes, None))?;
         Ok(ByteServer { core })
     }
 
-    /// Joins the live byte service `address` as one more worker; see [`Server::join`].
+    /// Joins the live byte service `address` as one more worker; see [`Server::join`](crate::Server::join).
     ///
     /// # Errors
-    /// As [`Server::join`].
+    /// As [`Server::join`](crate::Server::join).
     pub fn join(address: impl Into<Address>, opts: &ServiceOptions) -> Result<Self, ServiceError> {
         let bytes = MessageType::bytes();
         let core = join_core(address.into(), opts, (&bytes, None), (&bytes, None))?;
         Ok(ByteServer { core })
     }
 
-    /// This worker's entry in the worker table; see [`Server::worker`].
+    /// This worker's entry in the worker table; see [`Server::worker`](crate::Server::worker).
     #[must_use]
     pub fn worker(&self) -> u32 {
         self.core.worker()
@@ -74,7 +74,7 @@ impl ByteServer {
     /// Receives the next request from any client into `out` (replacing its contents).
     ///
     /// # Errors
-    /// As [`Server::recv`].
+    /// As [`Server::recv`](crate::Server::recv).
     pub fn recv(&mut self, out: &mut Vec<u8>) -> Result<ReplyTo, ServeError> {
         self.core.recv_with(out, Wait::Forever)
     }
@@ -82,7 +82,7 @@ impl ByteServer {
     /// Receives a request if one is there now.
     ///
     /// # Errors
-    /// As [`Server::try_recv`].
+    /// As [`Server::try_recv`](crate::Server::try_recv).
     pub fn try_recv(&mut self, out: &mut Vec<u8>) -> Result<ReplyTo, ServeError> {
         self.core.recv_with(out, Wait::Try)
     }
@@ -90,7 +90,7 @@ impl ByteServer {
     /// Receives the next request, waiting up to `timeout`.
     ///
     /// # Errors
-    /// As [`Server::recv_timeout`].
+    /// As [`Server::recv_timeout`](crate::Server::recv_timeout).
     pub fn recv_timeout(
         &mut self,
         out: &mut Vec<u8>,
@@ -99,10 +99,10 @@ impl ByteServer {
         self.core.recv_with(out, Wait::For(timeout))
     }
 
-    /// Replies to the request `to` came with; see [`Server::reply`].
+    /// Replies to the request `to` came with; see [`Server::reply`](crate::Server::reply).
     ///
     /// # Errors
-    /// [`ServeError::TooLarge`], and as [`Server::reply`].
+    /// [`ServeError::TooLarge`], and as [`Server::reply`](crate::Server::reply).
     pub fn reply(&mut self, to: ReplyTo, reply: &[u8]) -> Result<(), ServeError> {
         self.reply_with(to, reply, Wait::Forever)
     }
@@ -110,7 +110,7 @@ impl ByteServer {
     /// Replies if there is room now.
     ///
     /// # Errors
-    /// As [`Server::try_reply`].
+    /// As [`Server::try_reply`](crate::Server::try_reply).
     pub fn try_reply(&mut self, to: ReplyTo, reply: &[u8]) -> Result<(), ServeError> {
         self.reply_with(to, reply, Wait::Try)
     }
@@ -118,7 +118,7 @@ impl ByteServer {
     /// Replies, waiting up to `timeout` for room.
     ///
     /// # Errors
-    /// As [`Server::reply_timeout`].
+    /// As [`Server::reply_timeout`](crate::Server::reply_timeout).
     pub fn reply_timeout(
         &mut self,
         to: ReplyTo,
@@ -134,10 +134,10 @@ impl ByteServer {
     }
 
     /// Answers every request with `handler(request, reply)` until the options' interrupt is
-    /// raised; see [`Server::serve`].
+    /// raised; see [`Server::serve`](crate::Server::serve).
     ///
     /// # Errors
-    /// As [`Server::serve`].
+    /// As [`Server::serve`](crate::Server::serve).
     pub fn serve(
         &mut self,
         mut handler: impl FnMut(&[u8], &mut Vec<u8>),
@@ -186,10 +186,10 @@ pub struct ByteClient {
 }
 
 impl ByteClient {
-    /// Connects to the byte service `address`; see [`Client::connect`].
+    /// Connects to the byte service `address`; see [`Client::connect`](crate::Client::connect).
     ///
     /// # Errors
-    /// As [`Client::connect`].
+    /// As [`Client::connect`](crate::Client::connect).
     pub fn connect(
         address: impl Into<Address>,
         opts: &ServiceOptions,
@@ -199,10 +199,10 @@ impl ByteClient {
         Ok(ByteClient { core })
     }
 
-    /// See [`Client::reconnect`].
+    /// See [`Client::reconnect`](crate::Client::reconnect).
     ///
     /// # Errors
-    /// As [`Client::connect`].
+    /// As [`Client::connect`](crate::Client::connect).
     pub fn reconnect(&mut self) -> Result<(), ServiceError> {
         self.core.reconnect()
     }
@@ -210,7 +210,7 @@ impl ByteClient {
     /// Sends `request` and receives its reply into `reply`; returns the reply's length.
     ///
     /// # Errors
-    /// [`CallError::TooLarge`], and as [`Client::call`].
+    /// [`CallError::TooLarge`], and as [`Client::call`](crate::Client::call).
     pub fn call(&mut self, request: &[u8], reply: &mut Vec<u8>) -> Result<usize, CallError> {
         self.call_with(request, reply, Wait::Forever)
     }
@@ -218,7 +218,7 @@ impl ByteClient {
     /// [`call`](ByteClient::call) within `timeout`.
     ///
     /// # Errors
-    /// As [`Client::call_timeout`].
+    /// As [`Client::call_timeout`](crate::Client::call_timeout).
     pub fn call_timeout(
         &mut self,
         request: &[u8],
@@ -239,10 +239,10 @@ impl ByteClient {
         Ok(reply.len())
     }
 
-    /// See [`Client::send`].
+    /// See [`Client::send`](crate::Client::send).
     ///
     /// # Errors
-    /// As [`Client::send`].
+    /// As [`Client::send`](crate::Client::send).
     pub fn send(&mut self, request: &[u8]) -> Result<Ticket, CallError> {
         self.core
             .send_with(
@@ -253,36 +253,36 @@ impl ByteClient {
             .map(Ticket)
     }
 
-    /// See [`Client::try_send`].
+    /// See [`Client::try_send`](crate::Client::try_send).
     ///
     /// # Errors
-    /// As [`Client::try_send`].
+    /// As [`Client::try_send`](crate::Client::try_send).
     pub fn try_send(&mut self, request: &[u8]) -> Result<Ticket, CallError> {
         self.core
             .send_with(request.len(), |g| g.write(wire::LEN, request), Wait::Try)
             .map(Ticket)
     }
 
-    /// Receives the next reply into `reply`; see [`Client::recv`].
+    /// Receives the next reply into `reply`; see [`Client::recv`](crate::Client::recv).
     ///
     /// # Errors
-    /// As [`Client::recv`].
+    /// As [`Client::recv`](crate::Client::recv).
     pub fn recv(&mut self, reply: &mut Vec<u8>) -> Result<Ticket, CallError> {
         self.core.recv_with(reply, Wait::Forever).map(Ticket)
     }
 
-    /// See [`Client::try_recv`].
+    /// See [`Client::try_recv`](crate::Client::try_recv).
     ///
     /// # Errors
-    /// As [`Client::try_recv`].
+    /// As [`Client::try_recv`](crate::Client::try_recv).
     pub fn try_recv(&mut self, reply: &mut Vec<u8>) -> Result<Ticket, CallError> {
         self.core.recv_with(reply, Wait::Try).map(Ticket)
     }
 
-    /// See [`Client::recv_timeout`].
+    /// See [`Client::recv_timeout`](crate::Client::recv_timeout).
     ///
     /// # Errors
-    /// As [`Client::recv_timeout`].
+    /// As [`Client::recv_timeout`](crate::Client::recv_timeout).
     pub fn recv_timeout(
         &mut self,
         reply: &mut Vec<u8>,
@@ -297,19 +297,19 @@ impl ByteClient {
         self.core.max_request()
     }
 
-    /// See [`Client::epoch`].
+    /// See [`Client::epoch`](crate::Client::epoch).
     #[must_use]
     pub fn epoch(&self) -> Option<u64> {
         self.core.epoch()
     }
 
-    /// See [`Client::session`].
+    /// See [`Client::session`](crate::Client::session).
     #[must_use]
     pub fn session(&self) -> Option<u32> {
         self.core.slot()
     }
 
-    /// See [`Client::worker`].
+    /// See [`Client::worker`](crate::Client::worker).
     #[must_use]
     pub fn worker(&self) -> Option<u32> {
         self.core.worker()

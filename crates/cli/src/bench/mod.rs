@@ -19,6 +19,7 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 mod buf;
 mod control;
+mod fanout;
 mod fdio;
 mod machine;
 mod measure;
@@ -66,6 +67,10 @@ of the same payload space in S-byte slots):
                          channel, then try_recv_ref.
   ringway-select-16      The same Select over its channel and 15 idle channels (one futex_waitv
                          sleep covers all 16).
+  ringway-fanoutN        Broadcast (throughput only): one BytePublisher, N = 1, 2, 4 subscriber
+                         processes, each checking every number; the row is the slowest
+                         subscriber's msgs/s (the per-reader rate). Block policy, every side
+                         spin-then-park (N + 1 processes may outnumber the CPUs).
 
 Reference rows:
   shm-flag    Two processes ping-pong one shared cache line: the latency floor. Ping-pong only;

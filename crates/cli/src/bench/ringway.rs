@@ -184,7 +184,7 @@ fn channel_name(base: &str, direction: &str) -> String {
 }
 
 /// A base name no other measurement of any bench run uses: the parent's pid and a counter.
-fn fresh_base() -> String {
+pub(crate) fn fresh_base() -> String {
     static NEXT: AtomicU32 = AtomicU32::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     format!("/ringway-bench-{}-{n}", std::process::id())
@@ -194,7 +194,7 @@ fn fresh_base() -> String {
 /// removes its own name when its last endpoint leaves cleanly, so this only finds something
 /// after a crash, a kill at the deadline, or a failed create.
 #[derive(Debug)]
-struct RemoveNames(Vec<String>);
+pub(crate) struct RemoveNames(pub(crate) Vec<String>);
 
 impl Drop for RemoveNames {
     fn drop(&mut self) {

@@ -46,7 +46,7 @@ use serde::{Deserialize, Serialize};
 
 use super::control::PeerControl;
 use super::peer::PeerReport;
-use super::{fdio, memcpy, ringway, shmflag};
+use super::{fanout, fdio, memcpy, ringway, shmflag};
 
 /// The transport every row is compared with in the ratio column.
 pub(crate) const BASELINE: &str = "pipe";
@@ -61,6 +61,9 @@ pub(crate) static ALL: &[&dyn Transport] = &[
     &ringway::SPSC_BATCH256,
     &ringway::SELECT_1,
     &ringway::SELECT_16,
+    &fanout::FANOUT1,
+    &fanout::FANOUT2,
+    &fanout::FANOUT4,
     &fdio::PIPE,
     &fdio::UNIX_STREAM,
     &fdio::UNIX_SEQPACKET,

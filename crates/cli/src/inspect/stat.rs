@@ -4,7 +4,7 @@
 use std::fmt::Write as _;
 use std::process::ExitCode;
 
-use ringway_ring::layout::{INIT_READY, KIND_MPMC, KIND_SPSC, MAGIC};
+use ringway_ring::layout::{INIT_READY, KIND_BROADCAST, KIND_MPMC, KIND_SPSC, MAGIC};
 use ringway_ring::{PartyInfo, RingInfo, RingKind};
 
 use super::describe::{capacity, fill, party_state};
@@ -76,6 +76,7 @@ fn raw_fields(out: &mut String, raw: &RawHeader) {
     let kind = match raw.kind {
         KIND_SPSC => "SPSC byte ring",
         KIND_MPMC => "MPMC slot ring",
+        KIND_BROADCAST => "broadcast slot ring",
         _ => "unknown",
     };
     field(out, "kind", format!("{} ({kind})", raw.kind));

@@ -249,6 +249,22 @@ impl Reader {
         self.peek_with(Wait::Try)
     }
 
+    /// Like [`peek`](Reader::peek), waiting up to `timeout` for a message.
+    ///
+    /// # Errors
+    /// As [`pop_timeout`](Reader::pop_timeout).
+    pub fn peek_timeout(&mut self, timeout: Duration) -> Result<ReadGrant<'_>, PopError> {
+        self.peek_with(Wait::For(timeout))
+    }
+
+    /// Like [`peek`](Reader::peek), waiting as long as the writer is there.
+    ///
+    /// # Errors
+    /// As [`pop_blocking`](Reader::pop_blocking).
+    pub fn peek_blocking(&mut self) -> Result<ReadGrant<'_>, PopError> {
+        self.peek_with(Wait::Forever)
+    }
+
     /// Whether the slot at `pos` still holds message `pos`: the seqlock's second check, made
     /// after a copy.
     fn intact(&self, pos: u64) -> bool {
