@@ -62,8 +62,9 @@ use crate::segment::{Rx, Tx};
 use crate::{ByteReceiver, ByteSender, Message, Receiver, Sender, WaitStrategy};
 
 /// A receiving endpoint a [`Select`] can wait on: ready when a message is waiting or the
-/// channel is disconnected. Implemented by [`Receiver`] and [`ByteReceiver`]; other
-/// receiving kinds (broadcast subscribers) implement it by handing out their ring's watch.
+/// channel is disconnected. Implemented by [`Receiver`], [`ByteReceiver`], and the broadcast
+/// [`Subscriber`](crate::Subscriber) and [`ByteSubscriber`](crate::ByteSubscriber) (ready
+/// also when lapped: the receive reports `Lagged`).
 pub trait SelectRecv {
     /// An owned readiness handle of this endpoint.
     fn watch(&self) -> Watch;

@@ -214,8 +214,67 @@ fn a_peer_killed_on_one_arm_is_reported_closed() -> Result<(), Failed> {
     Ok(())
 }
 
+/// Broadcast subscribers are arms too: two subscribers of a publisher in another process and
+/// an idle receiver in one select; each subscriber receives every message in order, then its
+/// arm reports closed once the publisher has exited and it has read everything.
+fn subscribers_are_arms() -> Result<(), Failed> {
+    const COUNT: u64 = 200;
+    let bopts = opts().capacity(16).policy(ringway_channel::Policy::Block);
+    let feed = ringway_channel::BroadcastChannel::<u64>::anonymous(&bopts)?;
+    let idle = Channel::<u64>::anonymous(&opts())?;
+    let mut subs = [feed.subscriber()?, feed.subscriber()?];
+    let _idle_tx = idle.sender()?;
+    let idle_rx = idle.receiver()?;
+    let feed_ref = &feed;
+    let child = fork_child(move || {
+        let Ok(mut tx) = feed_ref.publisher() else {
+            return 2;
+        };
+        for i in 0..COUNT {
+            if tx.send(i).is_err() {
+                return 3;
+            }
+        }
+        0
+    });
+    let mut sel = Select::new();
+    let arms = [sel.recv(&subs[0]), sel.recv(&subs[1])];
+    let idle_arm = sel.recv(&idle_rx);
+    let mut next = [0u64; 2];
+    let mut closed = [false; 2];
+    while closed != [true, true] {
+        let ready = sel.select_timeout(PATIENCE)?;
+        assert_ne!(
+            ready.index(),
+            idle_arm,
+            "nothing was sent on the idle channel"
+        );
+        let k = arms
+            .iter()
+            .position(|&a| a == ready.index())
+            .expect("an arm we added");
+        match subs[k].try_recv() {
+            Ok(v) => {
+                assert_eq!(v, next[k], "subscriber {k} in order");
+                next[k] += 1;
+            }
+            Err(RecvError::Empty) => {} // a hint, as documented
+            Err(RecvError::Disconnected) => {
+                assert!(ready.is_closed() || next[k] == COUNT);
+                closed[k] = true;
+                sel.remove(ready.index());
+            }
+            Err(e) => return Err(format!("subscriber {k}: {e}").into()),
+        }
+    }
+    assert_eq!(next, [COUNT; 2], "every message to each subscriber");
+    child.expect_success(PATIENCE);
+    Ok(())
+}
+
 fn main() {
     let tests = vec![
+        Trial::test("subscribers_are_arms", subscribers_are_arms),
         Trial::test("select_over_64_receivers_fed_by_other_processes", || {
             sixty_four_receivers(false)
         }),

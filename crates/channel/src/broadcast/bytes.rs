@@ -484,3 +484,10 @@ impl BroadcastByteRef<'_> {
         self.grant.release().map_err(RecvError::from_pop)
     }
 }
+
+impl crate::select::SelectRecv for ByteSubscriber {
+    /// As for [`Subscriber`](crate::Subscriber).
+    fn watch(&self) -> crate::select::Watch {
+        self.ep.ring.watch()
+    }
+}

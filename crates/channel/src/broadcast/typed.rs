@@ -501,3 +501,11 @@ impl<T: Message> BroadcastRef<'_, T> {
         self.grant.release().map_err(RecvError::from_pop)
     }
 }
+
+impl<T: Message> crate::select::SelectRecv for Subscriber<T> {
+    /// Ready when a message is complete at this subscriber's position, when it was lapped
+    /// (the receive reports `Lagged`), or when the publisher has gone and nothing is left.
+    fn watch(&self) -> crate::select::Watch {
+        self.ep.ring.watch()
+    }
+}

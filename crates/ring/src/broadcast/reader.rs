@@ -69,6 +69,14 @@ impl Reader {
         })
     }
 
+    /// A readiness handle for [`Select`](crate::select::Select) and async parking: ready
+    /// when a message is complete at this reader's cursor (or it was lapped, or the writer
+    /// has gone and nothing is left to read).
+    #[must_use]
+    pub fn watch(&self) -> crate::select::Watch {
+        crate::select::Watch::broadcast_reader(&self.ep)
+    }
+
     /// The ring's geometry, as read at attach time (its policy and history included).
     #[must_use]
     pub fn geometry(&self) -> &Geometry {

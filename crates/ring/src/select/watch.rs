@@ -27,6 +27,10 @@ enum What {
     MpmcConsumer(Slots),
     /// The slot at the producers' `tail` is free.
     MpmcProducer(Slots),
+    /// The broadcast writer's `tail` passed the cursor this reader publishes in its entry
+    /// `index` (a message is complete there, or the reader was lapped: either way a pop does
+    /// not block).
+    BroadcastReader { index: usize },
 }
 
 /// What one look at an arm concluded.
@@ -136,6 +140,15 @@ impl Watch {
 
     pub(crate) fn mpmc_producer(ep: &crate::endpoint::Endpoint) -> Watch {
         Watch::new(ep, What::MpmcProducer(Slots::new(&ep.geo)))
+    }
+
+    pub(crate) fn broadcast_reader(ep: &crate::endpoint::Endpoint) -> Watch {
+        Watch::new(
+            ep,
+            What::BroadcastReader {
+                index: ep.reg.index,
+            },
+        )
     }
 
     /// Whether this watches a producer (waiting for room) rather than a consumer.
@@ -248,6 +261,13 @@ impl Watch {
                 let seq = slots.seq(&self.mem, tail).load(Relaxed) & !crate::layout::SEQ_LOST;
                 !before(seq, tail)
             }
+            What::BroadcastReader { index } => {
+                // The reader stores its cursor in its own entry after every read; a value a
+                // peer scribbled there makes the arm ready, and the pop reports the truth.
+                let cursor = self.mem.entry(index).cursor.load(Relaxed);
+                let tail = header.producer.tail.load(Relaxed);
+                cursor >= crate::layout::BROADCAST_MAX_POSITION || tail > cursor
+            }
         }
     }
 
@@ -340,7 +360,7 @@ impl Watch {
                 let prev = tail.wrapping_sub(slots.cap);
                 seq == prev.wrapping_add(1) && before(prev, head)
             }
-            What::SpscConsumer | What::SpscProducer { .. } => false,
+            What::SpscConsumer | What::SpscProducer { .. } | What::BroadcastReader { .. } => false,
         }
     }
 }
