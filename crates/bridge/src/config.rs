@@ -82,7 +82,10 @@ impl Route {
         }
     }
 
-    /// Parses `CHANNEL=KEY[,option...]` (out) or `KEY=CHANNEL[,option...]` (in).
+    /// Parses `CHANNEL=KEY[,option...]` (out) or `KEY=CHANNEL[,option...]` (in). Options:
+    /// `lossy` (drop and count instead of back-pressure), `reliable` (the default), `create`
+    /// (the bridge creates the channel instead of opening the one its local peer created),
+    /// `capacity=N` and `max_message=N` (for `create`).
     ///
     /// # Errors
     ///
@@ -185,7 +188,19 @@ impl Default for BridgeConfig {
 }
 
 impl BridgeConfig {
-    /// Reads a configuration file (see the [module](self) documentation for the format).
+    /// Reads a configuration file of `key = value` lines (`#` starts a comment): the
+    /// settings [`set`](BridgeConfig::set) takes, e.g.
+    ///
+    /// ```text
+    /// mode = peer
+    /// listen = tcp/10.0.0.1:7447
+    /// out = /ticks=ringway/ticks
+    /// in = ringway/orders=/orders,create,capacity=4096
+    /// status_interval = 1s
+    /// ```
+    ///
+    /// A route is `CHANNEL=KEY` (out) or `KEY=CHANNEL` (in), then options separated by
+    /// commas (see [`Route::parse`]).
     ///
     /// # Errors
     ///
