@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use hosts::{ADDR_A, Hosts, Proc};
+use hosts::{ADDR_A, ADDR_B, Hosts, Proc};
 use ringway_bridge::BridgeError;
 pub(crate) use roles::{RoleArgs, role};
 
@@ -69,11 +69,12 @@ impl Place {
             .map(|h| if a { h.a.as_str() } else { h.b.as_str() })
     }
 
-    fn addr(&self) -> &'static str {
-        if self.hosts.is_some() {
-            ADDR_A
-        } else {
-            "127.0.0.1"
+    /// The address of host A (`a`) or B.
+    fn addr(&self, a: bool) -> &'static str {
+        match (&self.hosts, a) {
+            (None, _) => "127.0.0.1",
+            (Some(_), true) => ADDR_A,
+            (Some(_), false) => ADDR_B,
         }
     }
 }
@@ -112,9 +113,11 @@ fn role_args(role: &str, addr: &str, size: usize, count: u64, tx: &str, rx: &str
 fn measure(place: &Place, transport: Transport, size: usize, count: u64, rtt: bool) -> u64 {
     let n = SEQ.fetch_add(1, Ordering::Relaxed);
     let port = 20_000 + (std::process::id() % 20_000) as u16 + n as u16 % 1000;
-    let addr = place.addr();
+    // The far side (in B) listens, except for the bridges, where bridge A listens.
+    let addr = place.addr(false);
     let tcp = format!("{addr}:{port}");
     let zenoh = format!("tcp/{addr}:{port}");
+    let zenoh_a = format!("tcp/{}:{port}", place.addr(true));
     let chan = |s: &str| format!("/rwbench-{}-{n}-{s}", std::process::id());
     let (a1, a2, b1, b2) = (chan("a1"), chan("a2"), chan("b1"), chan("b2"));
     let mut bridges = Vec::new();
@@ -138,12 +141,12 @@ fn measure(place: &Place, transport: Transport, size: usize, count: u64, rtt: bo
         (Transport::Bridge, _) => {
             let mut a = vec![
                 "run".to_owned(),
-                format!("--listen={zenoh}"),
+                format!("--listen={zenoh_a}"),
                 format!("--out={a1}=bench/{n}/ab"),
             ];
             let mut b = vec![
                 "run".to_owned(),
-                format!("--connect={zenoh}"),
+                format!("--connect={zenoh_a}"),
                 format!("--in=bench/{n}/ab={b1}"),
             ];
             if rtt {
@@ -167,14 +170,16 @@ fn measure(place: &Place, transport: Transport, size: usize, count: u64, rtt: bo
     };
     let mut far = spawn(place, "far", false, far);
     let mut near = spawn(place, "near", true, near);
-    let timeout = Duration::from_secs(300);
+    let timeout = Duration::from_secs(120);
     let (key, measured) = if rtt {
-        ("p50=", near.expect_success(timeout))
+        let measured = near.expect_success(timeout);
+        far.expect_success(timeout);
+        ("p50=", measured)
     } else {
-        ("ns=", far.expect_success(timeout))
+        let measured = far.expect_success(timeout);
+        near.expect_success(timeout);
+        ("ns=", measured)
     };
-    near.wait(timeout);
-    far.wait(timeout);
     for b in &bridges {
         b.terminate();
     }
@@ -222,6 +227,8 @@ pub(crate) fn main(args: &BenchArgs) -> Result<(), BridgeError> {
             dir,
         });
     }
+    // Removes this run's channels and logs at the end, also when a measurement panics.
+    let _cleanup = Cleanup(dir.clone());
     let sizes = [(64usize, args.small), (65_536usize, args.large)];
     let mut table = String::new();
     let _ = writeln!(
@@ -251,8 +258,15 @@ pub(crate) fn main(args: &BenchArgs) -> Result<(), BridgeError> {
         }
     }
     println!("{table}");
-    remove_leftovers(&dir);
     Ok(())
+}
+
+struct Cleanup(PathBuf);
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        remove_leftovers(&self.0);
+    }
 }
 
 /// Channels of a failed run, and the log directory.
