@@ -134,10 +134,10 @@ fn nix_uid() -> String {
 impl Drop for Hosts {
     fn drop(&mut self) {
         for ns in [&self.a, &self.b] {
-            if Path::new("/run/netns").join(ns).exists() {
-                if let Err(e) = ip(&["netns", "del", ns]) {
-                    eprintln!("cleanup: {e}");
-                }
+            if Path::new("/run/netns").join(ns).exists()
+                && let Err(e) = ip(&["netns", "del", ns])
+            {
+                eprintln!("cleanup: {e}");
             }
         }
         let _ = std::fs::remove_dir_all(&self.dir);
