@@ -92,10 +92,10 @@ impl Hosts {
         if let Err(e) = setup() {
             drop(hosts);
             panic!(
-                "these tests need two network namespaces joined by a veth pair, made with \
-                 `ip netns add` and `ip link add ... type veth`, which takes root (uid {}) and a \
-                 kernel with network namespaces: {e}",
-                nix_uid()
+                "two hosts need two network namespaces joined by a veth pair, made with \
+                 `ip netns add` and `ip link add ... type veth`, which takes root (this process \
+                 runs as uid {}) and a kernel with network namespaces: {e}",
+                euid()
             );
         }
         hosts
@@ -120,15 +120,15 @@ impl Hosts {
     }
 }
 
-fn nix_uid() -> String {
+/// The effective uid, from `/proc/self/status` (`Uid: real effective saved fs`).
+fn euid() -> String {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Uid:"))
-                .map(|l| l[4..].trim().to_owned())
+            let line = s.lines().find(|l| l.starts_with("Uid:"))?;
+            line.split_whitespace().nth(2).map(str::to_owned)
         })
-        .unwrap_or_default()
+        .unwrap_or_else(|| "?".to_owned())
 }
 
 impl Drop for Hosts {
