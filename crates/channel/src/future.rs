@@ -35,6 +35,14 @@ use crate::shape::Message;
 /// for a peer that answers within a few microseconds, short enough not to hold a worker.
 pub(crate) const YIELDS: u32 = 32;
 
+/// How long a `SpinThenPark` operation re-queues its task at most, from the first poll that
+/// found nothing, whatever [`YIELDS`] says. Re-queueing is worth it while the task comes back
+/// within microseconds; when many tasks wait at once (1,000 receivers on two workers), one
+/// trip through the run queue takes longer than a peer's answer, every re-queued poll is
+/// spent on the others' re-queues and their slow-path checks, and the tasks never reach
+/// their park. With the bound, such tasks park after a trip or two and the workers go idle.
+pub(crate) const YIELD_WINDOW: std::time::Duration = std::time::Duration::from_micros(50);
+
 /// The async state of one endpoint.
 #[derive(Debug, Default)]
 pub(crate) struct Waiting {
@@ -44,6 +52,8 @@ pub(crate) struct Waiting {
     watch: Option<(Watch, usize)>,
     /// Polls in a row that found nothing and re-queued the task.
     yields: u32,
+    /// When the first of those polls was (`None` while `yields` is 0).
+    since: Option<std::time::Instant>,
     /// A sink's message that found no room (`start_send` may not wait): sent by the next
     /// `poll_ready` or `poll_flush`.
     pub(crate) unsent: Option<Vec<core::mem::MaybeUninit<u8>>>,
@@ -53,6 +63,7 @@ impl Waiting {
     /// The operation completed: withdraw a registration still in place.
     fn finish(&mut self) {
         self.yields = 0;
+        self.since = None;
         if let Some(p) = &mut self.parking {
             p.cancel();
         }
@@ -108,10 +119,15 @@ pub(crate) fn poll_wait<X: AsyncEnd>(
     let w = x.waiting();
     let yield_now = match strategy {
         WaitStrategy::Spin => true,
-        WaitStrategy::SpinThenPark => w.yields < YIELDS,
+        WaitStrategy::SpinThenPark => {
+            w.yields < YIELDS && w.since.is_none_or(|t| t.elapsed() < YIELD_WINDOW)
+        }
         _ => false,
     };
     if yield_now {
+        if w.yields == 0 {
+            w.since = Some(std::time::Instant::now());
+        }
         w.yields = w.yields.saturating_add(1);
         cx.waker().wake_by_ref();
         return Poll::Pending;

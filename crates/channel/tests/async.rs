@@ -13,7 +13,7 @@ use futures_util::{SinkExt, StreamExt};
 use libtest_mimic::{Failed, Trial};
 use ringway_channel::{
     ByteChannel, ByteReceiver, ByteSender, Channel, ChannelOptions, Flavour, Receiver, RecvError,
-    SendError, Sender, WaitStrategy,
+    SendError, Sender,
 };
 use ringway_ring::select::Reactor;
 use ringway_testkit::{ChildExit, ForkedChild, fork_child, spawn_role, unique_posix_name};
@@ -182,8 +182,8 @@ fn thousand_channels() -> Result<(), Failed> {
     const CHANNELS: usize = 1_000;
     const ROUNDS: u64 = 4;
     let channels: Vec<Channel<u64>> = (0..CHANNELS)
-        // Park at once (no re-queueing first), so that every task is parked in each pause.
-        .map(|_| Channel::anonymous(&opts().capacity(4).wait_strategy(WaitStrategy::Park)))
+        // The default wait strategy: re-queue, then park (the pauses let every task park).
+        .map(|_| Channel::anonymous(&opts().capacity(4)))
         .collect::<Result<_, _>>()?;
     let feeder = fork_child(|| {
         let Ok(mut txs) = channels
