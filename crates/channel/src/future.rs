@@ -193,6 +193,12 @@ pub(crate) struct RecvRefFuture<'a, X: RefEnd> {
 
 impl<'a, X: RefEnd> RecvRefFuture<'a, X> {
     pub(crate) fn new(end: &'a mut X) -> RecvRefFuture<'a, X> {
+        // A lent message borrows the endpoint, so the poll that completes with one cannot
+        // reset the endpoint's async state: the next operation starts by doing it (without
+        // this, every receive after the first park parked at once, its re-queue count spent).
+        // It also withdraws a registration the last operation completed with (a task woken by
+        // something else found its message): until then it costs the publisher a wake.
+        end.waiting().finish();
         RecvRefFuture { end: Some(end) }
     }
 }
@@ -538,5 +544,47 @@ impl ByteSender {
         Op::new(self, move |tx: &mut ByteSender, cx: &mut Context<'_>| {
             tx.poll_send(cx, msg)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::task::{Context, Poll, Waker};
+
+    use ringway_ring::select::Reactor;
+
+    use crate::{ByteChannel, ChannelOptions};
+
+    /// After a receive in place that parked, the next one re-queues its task on its first
+    /// empty poll, as the default strategy says, instead of parking at once (the lent message
+    /// keeps the completing poll from resetting the endpoint's state). No other unit test of
+    /// this crate parks, so the process's reactor counts this test's parks only.
+    #[test]
+    fn a_receive_in_place_after_a_park_re_queues_first() {
+        let ch = ByteChannel::anonymous(&ChannelOptions::new()).unwrap();
+        let (mut tx, mut rx) = (ch.sender().unwrap(), ch.receiver().unwrap());
+        let mut cx = Context::from_waker(Waker::noop());
+        {
+            let mut first = std::pin::pin!(rx.recv_ref_async());
+            let mut polls = 0;
+            while Reactor::global().parked() == 0 {
+                assert!(first.as_mut().poll(&mut cx).is_pending());
+                polls += 1;
+                assert!(polls <= super::YIELDS + 1, "never parked");
+            }
+            tx.send(b"x").unwrap();
+            let Poll::Ready(msg) = first.as_mut().poll(&mut cx) else {
+                panic!("a message is there");
+            };
+            assert_eq!(msg.unwrap().len(), 1);
+        }
+        let mut second = std::pin::pin!(rx.recv_ref_async());
+        assert!(second.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(
+            Reactor::global().parked(),
+            0,
+            "the second receive parked on its first poll"
+        );
     }
 }
