@@ -13,7 +13,7 @@
 //!
 //! # Extension point
 //!
-//! A new kind of endpoint (a broadcast subscriber, say) gets the same async calls by holding
+//! A new kind of endpoint (the broadcast subscribers, in `broadcast/future.rs`) gets the same async calls by holding
 //! a [`Waiting`], implementing [`AsyncEnd`], and calling [`poll_op`] with its non-blocking
 //! operation and its ring's watch (the one it hands to [`Select`](crate::Select) through
 //! [`SelectRecv`](crate::SelectRecv)); [`RecvRefFuture`] serves an in-place receive.
@@ -308,7 +308,7 @@ impl RefEnd for ByteReceiver {
     }
 }
 
-fn empty(e: &RecvError) -> bool {
+pub(crate) fn empty(e: &RecvError) -> bool {
     matches!(e, RecvError::Empty)
 }
 
