@@ -164,8 +164,9 @@ impl Liveness for ProbeLiveness {
 }
 
 /// The inode of this process's pid namespace (`/proc/self/ns/pid`), or `0` if it cannot be
-/// read. Cached per process (see [`process_key`]): a process cannot change its own pid
-/// namespace (`unshare` changes its children's), but a forked child must read its own.
+/// read. Cached per process (keyed by a count of forks, not by `getpid`): a process cannot
+/// change its own pid namespace (`unshare` changes its children's), but a forked child must
+/// read its own.
 #[must_use]
 pub fn pid_namespace() -> u64 {
     static NS_KEY: AtomicU64 = AtomicU64::new(0);
