@@ -13,7 +13,7 @@
 //!
 //! # Extension point
 //!
-//! A new kind of endpoint (a broadcast subscriber, say) gets the same async calls by holding
+//! A new kind of endpoint (the broadcast subscribers, in `broadcast/future.rs`) gets the same async calls by holding
 //! a [`Waiting`], implementing [`AsyncEnd`], and calling [`poll_op`] with its non-blocking
 //! operation and its ring's watch (the one it hands to [`Select`](crate::Select) through
 //! [`SelectRecv`](crate::SelectRecv)); [`RecvRefFuture`] serves an in-place receive.
@@ -35,6 +35,14 @@ use crate::shape::Message;
 /// for a peer that answers within a few microseconds, short enough not to hold a worker.
 pub(crate) const YIELDS: u32 = 32;
 
+/// How long a `SpinThenPark` operation re-queues its task at most, from the first poll that
+/// found nothing, whatever [`YIELDS`] says. Re-queueing is worth it while the task comes back
+/// within microseconds; when many tasks wait at once (1,000 receivers on two workers), one
+/// trip through the run queue takes longer than a peer's answer, every re-queued poll is
+/// spent on the others' re-queues and their slow-path checks, and the tasks never reach
+/// their park. With the bound, such tasks park after a trip or two and the workers go idle.
+pub(crate) const YIELD_WINDOW: std::time::Duration = std::time::Duration::from_micros(50);
+
 /// The async state of one endpoint.
 #[derive(Debug, Default)]
 pub(crate) struct Waiting {
@@ -44,6 +52,8 @@ pub(crate) struct Waiting {
     watch: Option<(Watch, usize)>,
     /// Polls in a row that found nothing and re-queued the task.
     yields: u32,
+    /// When the first of those polls was (`None` while `yields` is 0).
+    since: Option<std::time::Instant>,
     /// A sink's message that found no room (`start_send` may not wait): sent by the next
     /// `poll_ready` or `poll_flush`.
     pub(crate) unsent: Option<Vec<core::mem::MaybeUninit<u8>>>,
@@ -53,6 +63,7 @@ impl Waiting {
     /// The operation completed: withdraw a registration still in place.
     fn finish(&mut self) {
         self.yields = 0;
+        self.since = None;
         if let Some(p) = &mut self.parking {
             p.cancel();
         }
@@ -108,10 +119,15 @@ pub(crate) fn poll_wait<X: AsyncEnd>(
     let w = x.waiting();
     let yield_now = match strategy {
         WaitStrategy::Spin => true,
-        WaitStrategy::SpinThenPark => w.yields < YIELDS,
+        WaitStrategy::SpinThenPark => {
+            w.yields < YIELDS && w.since.is_none_or(|t| t.elapsed() < YIELD_WINDOW)
+        }
         _ => false,
     };
     if yield_now {
+        if w.yields == 0 {
+            w.since = Some(std::time::Instant::now());
+        }
         w.yields = w.yields.saturating_add(1);
         cx.waker().wake_by_ref();
         return Poll::Pending;
@@ -177,6 +193,12 @@ pub(crate) struct RecvRefFuture<'a, X: RefEnd> {
 
 impl<'a, X: RefEnd> RecvRefFuture<'a, X> {
     pub(crate) fn new(end: &'a mut X) -> RecvRefFuture<'a, X> {
+        // A lent message borrows the endpoint, so the poll that completes with one cannot
+        // reset the endpoint's async state: the next operation starts by doing it (without
+        // this, every receive after the first park parked at once, its re-queue count spent).
+        // It also withdraws a registration the last operation completed with (a task woken by
+        // something else found its message): until then it costs the publisher a wake.
+        end.waiting().finish();
         RecvRefFuture { end: Some(end) }
     }
 }
@@ -286,7 +308,7 @@ impl RefEnd for ByteReceiver {
     }
 }
 
-fn empty(e: &RecvError) -> bool {
+pub(crate) fn empty(e: &RecvError) -> bool {
     matches!(e, RecvError::Empty)
 }
 
@@ -522,5 +544,47 @@ impl ByteSender {
         Op::new(self, move |tx: &mut ByteSender, cx: &mut Context<'_>| {
             tx.poll_send(cx, msg)
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::task::{Context, Poll, Waker};
+
+    use ringway_ring::select::Reactor;
+
+    use crate::{ByteChannel, ChannelOptions};
+
+    /// After a receive in place that parked, the next one re-queues its task on its first
+    /// empty poll, as the default strategy says, instead of parking at once (the lent message
+    /// keeps the completing poll from resetting the endpoint's state). No other unit test of
+    /// this crate parks, so the process's reactor counts this test's parks only.
+    #[test]
+    fn a_receive_in_place_after_a_park_re_queues_first() {
+        let ch = ByteChannel::anonymous(&ChannelOptions::new()).unwrap();
+        let (mut tx, mut rx) = (ch.sender().unwrap(), ch.receiver().unwrap());
+        let mut cx = Context::from_waker(Waker::noop());
+        {
+            let mut first = std::pin::pin!(rx.recv_ref_async());
+            let mut polls = 0;
+            while Reactor::global().parked() == 0 {
+                assert!(first.as_mut().poll(&mut cx).is_pending());
+                polls += 1;
+                assert!(polls <= super::YIELDS + 1, "never parked");
+            }
+            tx.send(b"x").unwrap();
+            let Poll::Ready(msg) = first.as_mut().poll(&mut cx) else {
+                panic!("a message is there");
+            };
+            assert_eq!(msg.unwrap().len(), 1);
+        }
+        let mut second = std::pin::pin!(rx.recv_ref_async());
+        assert!(second.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(
+            Reactor::global().parked(),
+            0,
+            "the second receive parked on its first poll"
+        );
     }
 }

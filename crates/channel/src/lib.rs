@@ -60,8 +60,9 @@
 //!   sleep (`futex_waitv`); it holds owned readiness handles, so the endpoints stay usable.
 //! - Async (feature `tokio`, or `async`: the same, runtime-agnostic): `recv_async`,
 //!   `recv_ref_async`, `send_async`, `poll_recv`/`poll_send`, `futures::Stream` for receivers and
-//!   `futures::Sink` for senders; no system call while the peer keeps up, a parked task woken
-//!   by a per-process waker thread (`futex_waitv` over every parked ring).
+//!   `futures::Sink` for senders, and the receiving calls and `Stream` for broadcast
+//!   subscribers; no system call while the peer keeps up, a parked task woken by a per-process
+//!   waker thread (`futex_waitv` over every parked ring).
 //! - Errors: [`Error`] (setting up), [`SendError`] (hands the value back), [`RecvError`].
 //!
 //! Each call waits the way its name says: `send`/`recv` block (while the other side is alive),

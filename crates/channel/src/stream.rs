@@ -55,6 +55,32 @@ impl Stream for ByteReceiver {
     }
 }
 
+impl<T: Message> Stream for crate::Subscriber<T> {
+    type Item = Result<T, RecvError>;
+
+    /// The next value (or `Err(Lagged(n))` after this subscriber was lapped, then the oldest
+    /// value left); `None` once the publisher has gone and everything was received.
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        item(self.get_mut().poll_recv(cx))
+    }
+}
+
+impl Stream for crate::ByteSubscriber {
+    type Item = Result<Vec<u8>, RecvError>;
+
+    /// The next message, in a new vector (or `Err(Lagged(n))`, as for
+    /// [`Subscriber`](crate::Subscriber)); `None` once the publisher has gone and everything
+    /// was received.
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let mut out = Vec::new();
+        item(
+            self.get_mut()
+                .poll_recv(cx, &mut out)
+                .map(|r| r.map(|_| out)),
+        )
+    }
+}
+
 /// An endpoint whose `Sink` keeps a message that found no room.
 trait SinkEnd: AsyncEnd {
     fn tx(&mut self) -> &mut Tx;

@@ -2,7 +2,8 @@
 //! with an async and with a blocking peer, `tokio::select!` over a receiver, a timer and a
 //! `TcpListener`, 1,000 channels each with a peer in another process, a peer killed with
 //! SIGKILL while tasks wait, cancelled receives that lose nothing, an idle process with 100
-//! parked receivers using no CPU, and the `Stream`/`Sink` implementations.
+//! parked receivers using no CPU, the `Stream`/`Sink` implementations, and async broadcast
+//! subscribers.
 //!
 //! Peers are forked children (anonymous channels) or, for ping-pong, this binary run again
 //! in a role that opens the channels by name (unrelated processes).
@@ -12,8 +13,8 @@ use std::time::{Duration, Instant};
 use futures_util::{SinkExt, StreamExt};
 use libtest_mimic::{Failed, Trial};
 use ringway_channel::{
-    ByteChannel, ByteReceiver, ByteSender, Channel, ChannelOptions, Flavour, Receiver, RecvError,
-    SendError, Sender, WaitStrategy,
+    BroadcastChannel, ByteChannel, ByteReceiver, ByteSender, Bytes, Channel, ChannelOptions,
+    Flavour, Policy, Receiver, RecvError, SendError, Sender,
 };
 use ringway_ring::select::Reactor;
 use ringway_testkit::{ChildExit, ForkedChild, fork_child, spawn_role, unique_posix_name};
@@ -182,8 +183,8 @@ fn thousand_channels() -> Result<(), Failed> {
     const CHANNELS: usize = 1_000;
     const ROUNDS: u64 = 4;
     let channels: Vec<Channel<u64>> = (0..CHANNELS)
-        // Park at once (no re-queueing first), so that every task is parked in each pause.
-        .map(|_| Channel::anonymous(&opts().capacity(4).wait_strategy(WaitStrategy::Park)))
+        // The default wait strategy: re-queue, then park (the pauses let every task park).
+        .map(|_| Channel::anonymous(&opts().capacity(4)))
         .collect::<Result<_, _>>()?;
     let feeder = fork_child(|| {
         let Ok(mut txs) = channels
@@ -369,13 +370,11 @@ fn cpu_ticks() -> Result<u64, Failed> {
     Ok(fields[11].parse::<u64>()? + fields[12].parse::<u64>()?)
 }
 
-/// 100 async receivers parked on live but silent peers: over 2 s the process uses no more
-/// than a few clock ticks. In a process of its own, so that the other tests' CPU does not
-/// count. The waker thread wakes only to probe the peers' liveness, once per liveness
-/// interval for all of them; each probe reads `/proc` (some twenty system calls), so the
-/// cost scales with the interval: at the default 50 ms, 100 parked receivers (like 100
-/// blocked threads) spend about 5 ticks a second in a debug build, all of it probes. The
-/// test sets 500 ms to measure what it is about: that nothing else wakes or spins.
+/// 100 async receivers parked on live but silent peers, at the default liveness interval:
+/// over 2 s the process uses no more than a few clock ticks. In a process of its own, so
+/// that the other tests' CPU does not count. The waker thread wakes only to probe the peers'
+/// liveness, once per liveness interval for all of them, and its round asks about each peer
+/// process once (here one process feeds all 100 channels: one `/proc` read per round).
 fn idle_parked_receivers_use_no_cpu() -> Result<(), Failed> {
     spawn_role("idle", &[]).expect_success(PATIENCE);
     Ok(())
@@ -395,13 +394,7 @@ fn idle() -> i32 {
 fn idle_measure() -> Result<(), Failed> {
     const N: usize = 100;
     let channels: Vec<Channel<u64>> = (0..N)
-        .map(|_| {
-            Channel::anonymous(
-                &ChannelOptions::new()
-                    .capacity(4)
-                    .liveness_interval(Duration::from_millis(500)),
-            )
-        })
+        .map(|_| Channel::anonymous(&ChannelOptions::new().capacity(4)))
         .collect::<Result<_, _>>()?;
     let peer = fork_child(|| {
         let Ok(_txs) = channels
@@ -447,6 +440,89 @@ fn idle_measure() -> Result<(), Failed> {
         return Err(format!("{ticks} clock ticks of CPU in 2 s with {N} parked receivers").into());
     }
     Ok(())
+}
+
+/// Broadcast subscribers, async: a publisher in another process sends 0..N in bursts (with
+/// pauses in which the subscribers park); one subscriber receives with `recv_async`, one
+/// through its `Stream`, one byte subscriber with `recv_ref_async`, each in its own task, and
+/// every one gets every value in order, then the end when the publisher leaves. The block
+/// policy makes the publisher wait for the slowest, so a descheduled task loses nothing.
+fn broadcast_subscribers() -> Result<(), Failed> {
+    const N: u64 = 2_000;
+    let typed = BroadcastChannel::<u64>::anonymous(&opts().policy(Policy::Block))?;
+    let bytes = BroadcastChannel::<Bytes>::anonymous(&opts().policy(Policy::Block).max_message(8))?;
+    let (mut a, mut b, mut c) = (
+        typed.subscriber()?,
+        typed.subscriber()?,
+        bytes.subscriber()?,
+    );
+    let publisher = fork_child(|| {
+        let (Ok(mut tp), Ok(mut bp)) = (typed.publisher(), bytes.publisher()) else {
+            return 2;
+        };
+        for i in 0..N {
+            if tp.send(i).is_err() || bp.send(&i.to_le_bytes()).is_err() {
+                return 3;
+            }
+            if i % 128 == 0 {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+        0
+    });
+    runtime().block_on(async {
+        let by_recv = tokio::spawn(async move {
+            for i in 0..N {
+                let v = a.recv_async().await.map_err(|e| format!("a, {i}: {e}"))?;
+                if v != i {
+                    return Err(format!("a: got {v}, want {i}"));
+                }
+            }
+            match a.recv_async().await {
+                Err(RecvError::Disconnected) => Ok(()),
+                other => Err(format!("a at the end: {other:?}")),
+            }
+        });
+        let by_stream = tokio::spawn(async move {
+            let got: Vec<u64> = (&mut b)
+                .map(|v| v.map_err(|e| e.to_string()))
+                .collect::<Vec<_>>()
+                .await
+                .into_iter()
+                .collect::<Result<_, _>>()?;
+            if got != (0..N).collect::<Vec<_>>() {
+                return Err(format!("b: {} values, not 0..{N} in order", got.len()));
+            }
+            Ok(())
+        });
+        let by_ref = tokio::spawn(async move {
+            for i in 0..N {
+                let msg = c
+                    .recv_ref_async()
+                    .await
+                    .map_err(|e| format!("c, {i}: {e}"))?;
+                let v = msg
+                    .to_vec()
+                    .ok_or("c: overwritten under the block policy")?;
+                msg.release().map_err(|e| e.to_string())?;
+                if v != i.to_le_bytes() {
+                    return Err(format!("c: got {v:?}, want {i}"));
+                }
+            }
+            match c.recv_ref_async().await {
+                Err(RecvError::Disconnected) => Ok(()),
+                other => Err(format!("c at the end: {:?}", other.map(|m| m.len()))),
+            }
+        });
+        for t in [by_recv, by_stream, by_ref] {
+            tokio::time::timeout(PATIENCE, t)
+                .await
+                .map_err(|_| "a subscriber never finished")??
+                .map_err(Failed::from)?;
+        }
+        Ok::<_, Failed>(())
+    })?;
+    expect_exit_0(publisher)
 }
 
 /// `Sink` and `Stream`: a typed SPSC channel and a byte MPMC one with two sinks feeding one
@@ -521,6 +597,7 @@ fn main() {
             idle_parked_receivers_use_no_cpu,
         ),
         Trial::test("stream_and_sink", stream_and_sink),
+        Trial::test("broadcast_subscribers", broadcast_subscribers),
     ];
     ringway_testkit::harness::main(tests, &[("pong", pong), ("idle", idle)]);
 }

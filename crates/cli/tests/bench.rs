@@ -23,9 +23,12 @@ const FIELDS: [&str; 10] = [
     "bytes_per_sec",
     "trials",
 ];
-const TRANSPORTS: [&str; 17] = [
+const TRANSPORTS: [&str; 21] = [
     "ringway-spsc",
     "ringway-spsc-blocking",
+    "ringway-spsc-park",
+    "ringway-async",
+    "ringway-async-park",
     "ringway-mpmc",
     "ringway-select-1",
     "ringway-select-16",
@@ -39,6 +42,7 @@ const TRANSPORTS: [&str; 17] = [
     "unix-stream",
     "unix-seqpacket",
     "tcp",
+    "tokio-unix",
     "shm-flag",
     "memcpy",
 ];
@@ -243,8 +247,8 @@ fn every_transport_produces_its_rows() {
     }
     assert_eq!(
         rows.len(),
-        49,
-        "10 ping-pong and 10 throughput rows per size, 3 batch rows and 3 fan-out rows per size"
+        65,
+        "14 ping-pong and 14 throughput rows per size, 3 batch rows and 3 fan-out rows per size"
     );
     // The table names the busy-spinning rows, and prints no ratio for the no-payload floor.
     assert!(

@@ -91,21 +91,66 @@ pub fn pid_judgeable(pidns: u64) -> bool {
 }
 
 /// Whether `/proc` belongs to this process's pid namespace: `/proc/self/stat` names the pid
-/// `getpid` returns. Cached per process, keyed by pid.
+/// `getpid` returns. Cached per process (see [`process_key`]).
 fn proc_is_ours() -> bool {
-    static CHECKED_PID: AtomicU32 = AtomicU32::new(0);
+    static CHECKED: AtomicU64 = AtomicU64::new(0);
     static OURS: AtomicU32 = AtomicU32::new(0);
-    let pid = std::process::id();
-    if CHECKED_PID.load(Ordering::Acquire) == pid {
+    let key = process_key();
+    if CHECKED.load(Ordering::Acquire) == key {
         return OURS.load(Ordering::Relaxed) == 1;
     }
+    let pid = std::process::id();
     let ours = std::fs::read_to_string("/proc/self/stat")
         .ok()
         .and_then(|s| s.split_ascii_whitespace().next()?.parse::<u32>().ok())
         .is_none_or(|seen| seen == pid);
     OURS.store(u32::from(ours), Ordering::Relaxed);
-    CHECKED_PID.store(pid, Ordering::Release);
+    CHECKED.store(key, Ordering::Release);
     ours
+}
+
+/// A non-zero number that names this process among its fork ancestors and descendants, for
+/// per-process caches: one more than the number of `fork`s that led to it (counted by a
+/// `pthread_atfork` child handler, installed before any cache is filled), without a system
+/// call. `getpid` would do as a key, but it is a system call (glibc does not cache it), and
+/// every liveness probe reads these caches. Under Miri, which has no `pthread_atfork`: the pid.
+pub(crate) fn process_key() -> u64 {
+    #[cfg(not(miri))]
+    {
+        forks::generation() + 1
+    }
+    #[cfg(miri)]
+    {
+        u64::from(std::process::id())
+    }
+}
+
+/// The count of forks behind [`process_key`] (also what tells the async reactor that it is in
+/// a child, where the parent's waker threads do not exist).
+pub(crate) mod forks {
+    use std::sync::Once;
+    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+    /// Incremented in every child `fork` makes.
+    static FORKS: AtomicU64 = AtomicU64::new(0);
+    static HANDLER: Once = Once::new();
+
+    extern "C" fn in_child() {
+        // Async-signal-safe: one atomic add. Relaxed: the child's only thread reads it.
+        FORKS.fetch_add(1, Relaxed);
+    }
+
+    /// How many forks led to this process since the handler was installed (it is installed
+    /// by the first call, so a value read before a fork differs from the child's).
+    pub(crate) fn generation() -> u64 {
+        HANDLER.call_once(|| {
+            // SAFETY: `in_child` is a valid `extern "C" fn()` that lives for the whole
+            // program and only adds to an atomic, which is allowed in a child of a
+            // multi-threaded fork; the other two handlers are none.
+            unsafe { libc::pthread_atfork(None, None, Some(in_child)) };
+        });
+        FORKS.load(Relaxed)
+    }
 }
 
 /// A [`LivenessProbe`] as a [`Liveness`] (pids only, whatever the namespace).
@@ -119,14 +164,15 @@ impl Liveness for ProbeLiveness {
 }
 
 /// The inode of this process's pid namespace (`/proc/self/ns/pid`), or `0` if it cannot be
-/// read. Cached per process, keyed by pid: a process cannot change its own pid namespace
-/// (`unshare` changes its children's), but a forked child must read its own.
+/// read. Cached per process (keyed by a count of forks, not by `getpid`): a process cannot
+/// change its own pid namespace (`unshare` changes its children's), but a forked child must
+/// read its own.
 #[must_use]
 pub fn pid_namespace() -> u64 {
-    static NS_PID: AtomicU32 = AtomicU32::new(0);
+    static NS_KEY: AtomicU64 = AtomicU64::new(0);
     static NS: AtomicU64 = AtomicU64::new(0);
-    let pid = std::process::id();
-    if NS_PID.load(Ordering::Acquire) == pid {
+    let key = process_key();
+    if NS_KEY.load(Ordering::Acquire) == key {
         return NS.load(Ordering::Relaxed);
     }
     let ns = {
@@ -134,7 +180,7 @@ pub fn pid_namespace() -> u64 {
         std::fs::metadata("/proc/self/ns/pid").map_or(0, |m| m.ino())
     };
     NS.store(ns, Ordering::Relaxed);
-    NS_PID.store(pid, Ordering::Release);
+    NS_KEY.store(key, Ordering::Release);
     ns
 }
 
@@ -176,11 +222,15 @@ impl ProcessId {
 
 /// The default [`LivenessProbe`].
 ///
-/// `kill(pid, 0)` answers whether the pid exists (`EPERM` means it exists but belongs to
-/// another user); `/proc/<pid>/stat` then tells a zombie and a recycled pid apart. If `/proc`
-/// hides the process (`hidepid`), the pid's existence is taken as alive: a live process is
-/// never declared dead for lack of information. A start time of `0` means "unknown" and is
-/// not compared.
+/// One read of `/proc/<pid>/stat` (three system calls: open, read, close) answers for a
+/// process `/proc` shows: alive if it started at `start_time` and is not a zombie (a recycled
+/// pid has another start time). Only when `/proc` does not show the pid is `kill(pid, 0)`
+/// asked: `ESRCH` means it is gone; any other answer (`EPERM`: it exists but belongs to
+/// another user, hidden by `hidepid`) is taken as alive: a live process is never declared
+/// dead for lack of information. A start time of `0` means "unknown" and is not compared.
+///
+/// Within a batch of probes taken at one moment (the async reactor's round), a verdict is
+/// reached once per `(pid, start_time)` and shared by the batch.
 #[must_use]
 pub fn is_alive(pid: u32, start_time: u64) -> bool {
     let Ok(raw) = i32::try_from(pid) else {
@@ -188,6 +238,19 @@ pub fn is_alive(pid: u32, start_time: u64) -> bool {
     };
     if raw <= 0 {
         return false;
+    }
+    if let Some(shared) = memo::get(pid, start_time) {
+        return shared;
+    }
+    let alive = judge(raw, start_time);
+    memo::put(pid, start_time, alive);
+    alive
+}
+
+/// [`is_alive`] without the memo, for a pid already known to be positive.
+fn judge(raw: i32, start_time: u64) -> bool {
+    if let Some(stat) = read_stat(raw as u32) {
+        return (start_time == 0 || stat.start_time == start_time) && stat.runs();
     }
     // SAFETY: kill with signal 0 sends nothing; it only checks that the pid exists and that we
     // may signal it. It has no memory-safety preconditions.
@@ -203,9 +266,90 @@ pub fn is_alive(pid: u32, start_time: u64) -> bool {
     if !std::path::Path::new(&format!("/proc/{raw}")).exists() {
         return false;
     }
-    match read_stat(pid) {
-        Some(stat) => (start_time == 0 || stat.start_time == start_time) && stat.runs(),
-        None => true,
+    true
+}
+
+/// Runs `f` with the verdicts of [`is_alive`] shared on this thread: each `(pid, start_time)`
+/// is judged once, at its first query, and every later query within `f` gets that answer.
+///
+/// For a batch of probes taken at one moment: the reactor's round, which probes every parked
+/// watch together once per liveness interval, asks about the same peer process once however
+/// many of its rings are parked (100 receivers fed by one process: one `/proc` read per
+/// round, not 100). A verdict is never older than the batch, so a death is seen by the next
+/// batch, as without sharing.
+pub(crate) fn sharing_verdicts<R>(f: impl FnOnce() -> R) -> R {
+    let _round = memo::Round::start();
+    f()
+}
+
+/// The thread-local memo of [`sharing_verdicts`] (none under loom, whose threads share one
+/// OS thread).
+mod memo {
+    #[cfg(not(ringway_loom))]
+    std::thread_local! {
+        /// `Some` inside [`sharing_verdicts`](super::sharing_verdicts): the verdicts so far.
+        static VERDICTS: std::cell::RefCell<Option<Vec<(u32, u64, bool)>>> =
+            const { std::cell::RefCell::new(None) };
+    }
+
+    /// Ends the batch when dropped (also on a panic inside it).
+    pub(super) struct Round {
+        /// Whether this round started the batch (nested rounds share the outer one).
+        #[cfg_attr(ringway_loom, allow(dead_code))]
+        outer: bool,
+    }
+
+    impl Round {
+        pub(super) fn start() -> Round {
+            #[cfg(not(ringway_loom))]
+            let outer = VERDICTS.with(|v| {
+                let mut v = v.borrow_mut();
+                let outer = v.is_none();
+                if outer {
+                    *v = Some(Vec::new());
+                }
+                outer
+            });
+            #[cfg(ringway_loom)]
+            let outer = false;
+            Round { outer }
+        }
+    }
+
+    impl Drop for Round {
+        fn drop(&mut self) {
+            #[cfg(not(ringway_loom))]
+            if self.outer {
+                VERDICTS.with(|v| *v.borrow_mut() = None);
+            }
+        }
+    }
+
+    pub(super) fn get(pid: u32, start_time: u64) -> Option<bool> {
+        #[cfg(not(ringway_loom))]
+        return VERDICTS.with(|v| {
+            v.borrow().as_ref().and_then(|seen| {
+                seen.iter()
+                    .find(|&&(p, s, _)| p == pid && s == start_time)
+                    .map(|&(_, _, alive)| alive)
+            })
+        });
+        #[cfg(ringway_loom)]
+        {
+            let _ = (pid, start_time);
+            None
+        }
+    }
+
+    pub(super) fn put(pid: u32, start_time: u64, alive: bool) {
+        #[cfg(not(ringway_loom))]
+        VERDICTS.with(|v| {
+            if let Some(seen) = v.borrow_mut().as_mut() {
+                seen.push((pid, start_time, alive));
+            }
+        });
+        #[cfg(ringway_loom)]
+        let _ = (pid, start_time, alive);
     }
 }
 
@@ -231,9 +375,24 @@ impl Stat {
     }
 }
 
+/// Reads and parses `/proc/<pid>/stat` with one open, one read (the kernel hands the whole
+/// line to a read with room for it) and one close, into a buffer on the stack.
 fn read_stat(pid: u32) -> Option<Stat> {
-    let text = std::fs::read(format!("/proc/{pid}/stat")).ok()?;
-    parse_stat(&text)
+    use std::io::Read;
+    let mut file = std::fs::File::open(format!("/proc/{pid}/stat")).ok()?;
+    // The line is a few hundred bytes (52 numbers and a command name of at most 64 bytes).
+    let mut buf = [0u8; 2048];
+    let mut len = 0;
+    // Until the line's newline, for a kernel that hands it over in pieces.
+    while len < buf.len() && !buf[..len].ends_with(b"\n") {
+        match file.read(&mut buf[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return None,
+        }
+    }
+    parse_stat(&buf[..len])
 }
 
 /// Parses `/proc/<pid>/stat`: `pid (comm) state ppid ... starttime ...`. The command name may

@@ -178,7 +178,7 @@ impl BytePublisher {
 /// The receiving end of a byte broadcast channel (see [`Subscriber`](crate::Subscriber)).
 #[derive(Debug)]
 pub struct ByteSubscriber {
-    ep: Endpoint<Reader>,
+    pub(super) ep: Endpoint<Reader>,
     /// An error met by a batch after it had received something, for the next call.
     stashed: Option<RecvError>,
 }

@@ -17,6 +17,8 @@
 
 mod bytes;
 mod channel;
+#[cfg(feature = "async")]
+mod future;
 mod guard;
 mod typed;
 

@@ -209,7 +209,7 @@ fn bytes_of<T: Message>(value: &T) -> &[u8] {
 /// ```
 #[derive(Debug)]
 pub struct Subscriber<T> {
-    ep: Endpoint<Reader>,
+    pub(super) ep: Endpoint<Reader>,
     /// An error met by a batch after it had received something, for the next call.
     stashed: Option<RecvError>,
     _type: PhantomData<fn() -> T>,

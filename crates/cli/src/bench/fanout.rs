@@ -218,7 +218,10 @@ fn child_subscriber(name: &str, opts: &ChannelOptions, spec: &PeerSpec, out: Own
             return 1;
         }
     };
-    if writeln!(out, "attached").is_err() {
+    // One `write` per line: the subscribers share the pipe, and `writeln!` on a `File` writes
+    // each formatted piece with a system call of its own, so two children's lines interleaved
+    // ("25602560 ..."). A write of at most PIPE_BUF bytes to a pipe is atomic.
+    if out.write_all(b"attached\n").is_err() {
         return 1;
     }
     let mut buf = vec![0u8; spec.size];
@@ -267,7 +270,7 @@ fn child_subscriber(name: &str, opts: &ChannelOptions, spec: &PeerSpec, out: Own
     });
     let nanos = u64::try_from(window.as_nanos()).unwrap_or(u64::MAX);
     drop(rx);
-    match writeln!(out, "{expected} {in_window} {nanos}") {
+    match out.write_all(format!("{expected} {in_window} {nanos}\n").as_bytes()) {
         Ok(()) => 0,
         Err(_) => 1,
     }

@@ -17,6 +17,7 @@ use clap::Args;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+mod asyncio;
 mod buf;
 mod control;
 mod fanout;
@@ -58,6 +59,13 @@ of the same payload space in S-byte slots):
   ringway-spsc           SPSC ring, both ends busy-spin (WaitStrategy::Spin).
   ringway-spsc-blocking  SPSC ring, the default WaitStrategy::SpinThenPark: a waiting side spins
                          a few microseconds, then yields, then sleeps on a futex until woken.
+  ringway-spsc-park      SPSC ring, WaitStrategy::Park: a waiting side spins 32 times, then
+                         sleeps on the futex (in a ping-pong, on every message).
+  ringway-async          ringway-spsc-blocking driven by send_async/recv_ref_async in a tokio
+                         runtime (current-thread) per side: a waiting task is re-queued a few
+                         times, then parked with the process's ringway waker thread.
+  ringway-async-park     The same with WaitStrategy::Park: a task parks at once. Next to
+                         ringway-spsc-park, the cost of a wake from park, async vs blocking.
   ringway-mpmc           MPMC ring (the many-process flavour), one producer and one consumer
                          process, both busy-spinning.
   ringway-spsc-batchN    ringway-spsc whose sender hands N messages (8, 32, 256) at once to
@@ -71,6 +79,9 @@ of the same payload space in S-byte slots):
                          processes, each checking every number; the row is the slowest
                          subscriber's msgs/s (the per-reader rate). Block policy, every side
                          spin-then-park (N + 1 processes may outnumber the CPUs).
+
+tokio-unix: tokio's UnixStream over socketpair(AF_UNIX, SOCK_STREAM) in a current-thread tokio
+runtime per side (write_all, read until S bytes): the async rows' kernel counterpart.
 
 Reference rows:
   shm-flag    Two processes ping-pong one shared cache line: the latency floor. Ping-pong only;

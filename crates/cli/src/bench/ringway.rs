@@ -6,6 +6,9 @@
 //!   header until the other side wakes it. "Blocking" means a `send`/`recv` that finds nothing
 //!   to do gives its CPU away after a few microseconds instead of burning it, what an
 //!   application that is not dedicated to one channel would use.
+//! - `ringway-spsc-park`: the same ring with [`WaitStrategy::Park`]: a waiting side spins 32
+//!   times and sleeps; in a ping-pong both sides sleep on every message, so next to
+//!   `ringway-async-park` (see `asyncio.rs`) it gives the cost of a wake from park.
 //! - `ringway-mpmc`: an MPMC slot ring (the flavour for many sender and receiver processes),
 //!   driven here by one producer and one consumer process, both spinning.
 //! - `ringway-spsc-batch8`, `-batch32`, `-batch256` (throughput only, messages up to 4 KiB):
@@ -69,6 +72,15 @@ pub(crate) static SPSC_BLOCKING: RingwayTransport = RingwayTransport {
     name: "ringway-spsc-blocking",
     flavour: Flavour::Spsc,
     wait: WaitStrategy::SpinThenPark,
+    batch: 1,
+    select: 0,
+};
+/// SPSC with [`WaitStrategy::Park`] on both ends: a waiting side spins 32 times, then sleeps
+/// on the futex; next to `ringway-async-park`, what a wake from a blocking park costs.
+pub(crate) static SPSC_PARK: RingwayTransport = RingwayTransport {
+    name: "ringway-spsc-park",
+    flavour: Flavour::Spsc,
+    wait: WaitStrategy::Park,
     batch: 1,
     select: 0,
 };
@@ -252,6 +264,35 @@ impl Transport for RingwayTransport {
         endpoint: Endpoint,
         ctl: PeerControl,
     ) -> Result<PeerReport, PeerError> {
+        let (tx, rx) = self.open_sides(role, spec, endpoint)?;
+        let batch = self.batch;
+        let select = match (&rx, self.select) {
+            (Some(rx), n) if n > 0 => Some(Selecting::new(rx, n, self.wait)?),
+            _ => None,
+        };
+        workload::drive(
+            role,
+            spec,
+            ChannelLink {
+                tx,
+                rx,
+                batch,
+                select,
+            },
+            ctl,
+        )
+    }
+}
+
+impl RingwayTransport {
+    /// Peer side: creates the channel `role` sends on and opens the one it receives from (see
+    /// the module docs), as `spec.workload` needs them.
+    pub(crate) fn open_sides(
+        &self,
+        role: Role,
+        spec: &PeerSpec,
+        endpoint: Endpoint,
+    ) -> Result<(Option<ByteSender>, Option<ByteReceiver>), PeerError> {
         let base = endpoint.name.ok_or_else(|| {
             let why = io::Error::new(io::ErrorKind::InvalidInput, "no --name given");
             PeerError::io("find the channel names", why)
@@ -279,22 +320,7 @@ impl Transport for RingwayTransport {
                 })
             })
             .transpose()?;
-        let batch = self.batch;
-        let select = match (&rx, self.select) {
-            (Some(rx), n) if n > 0 => Some(Selecting::new(rx, n, self.wait)?),
-            _ => None,
-        };
-        workload::drive(
-            role,
-            spec,
-            ChannelLink {
-                tx,
-                rx,
-                batch,
-                select,
-            },
-            ctl,
-        )
+        Ok((tx, rx))
     }
 }
 

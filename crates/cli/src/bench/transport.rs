@@ -46,7 +46,7 @@ use serde::{Deserialize, Serialize};
 
 use super::control::PeerControl;
 use super::peer::PeerReport;
-use super::{fanout, fdio, memcpy, ringway, shmflag};
+use super::{asyncio, fanout, fdio, memcpy, ringway, shmflag};
 
 /// The transport every row is compared with in the ratio column.
 pub(crate) const BASELINE: &str = "pipe";
@@ -55,6 +55,9 @@ pub(crate) const BASELINE: &str = "pipe";
 pub(crate) static ALL: &[&dyn Transport] = &[
     &ringway::SPSC,
     &ringway::SPSC_BLOCKING,
+    &ringway::SPSC_PARK,
+    &asyncio::RINGWAY_ASYNC,
+    &asyncio::RINGWAY_ASYNC_PARK,
     &ringway::MPMC,
     &ringway::SPSC_BATCH8,
     &ringway::SPSC_BATCH32,
@@ -68,6 +71,7 @@ pub(crate) static ALL: &[&dyn Transport] = &[
     &fdio::UNIX_STREAM,
     &fdio::UNIX_SEQPACKET,
     &fdio::TCP,
+    &asyncio::TOKIO_UNIX,
     &shmflag::ShmFlag,
     &memcpy::Memcpy,
 ];

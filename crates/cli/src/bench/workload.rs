@@ -93,13 +93,13 @@ pub(crate) fn clock_stride(size: usize) -> u64 {
     (64 * 1024 / size.max(1)).clamp(1, 256) as u64
 }
 
-fn send_err(size: usize, e: io::Error) -> PeerError {
+pub(crate) fn send_err(size: usize, e: io::Error) -> PeerError {
     PeerError::io(format!("send a {size}-byte message"), e)
 }
 
 /// A receive failure; `InvalidData` (a message of the wrong length, a flag with an impossible
 /// value) means the transport broke a message, which is an integrity failure.
-fn recv_err(size: usize, e: io::Error) -> PeerError {
+pub(crate) fn recv_err(size: usize, e: io::Error) -> PeerError {
     if e.kind() == io::ErrorKind::InvalidData {
         PeerError::Integrity(format!("receive a {size}-byte message: {e}"))
     } else {
@@ -107,7 +107,7 @@ fn recv_err(size: usize, e: io::Error) -> PeerError {
     }
 }
 
-fn number(buf: &[u8]) -> u64 {
+pub(crate) fn number(buf: &[u8]) -> u64 {
     let mut n = [0u8; 8];
     n.copy_from_slice(&buf[..8]);
     u64::from_le_bytes(n)
@@ -234,42 +234,56 @@ enum Window {
     Closed(RateSummary),
 }
 
-fn receive_numbered<L: Link>(
-    spec: &PeerSpec,
-    mut link: L,
-    ctl: &PeerControl,
-) -> Result<PeerReport, PeerError> {
-    let size = spec.size;
-    let mut buf = PageBuf::new(size, 0);
-    let stride = clock_stride(size);
-    let mut expected = 0u64;
-    let mut ended = false;
-    let mut window = Window::Before {
-        opens_at: Instant::now() + spec.warmup,
-    };
-    while !ended {
-        for _ in 0..stride {
-            if !link.recv(&mut buf).map_err(|e| recv_err(size, e))? {
-                ended = true;
-                break;
-            }
-            let got = number(&buf);
-            if got != expected {
-                return Err(PeerError::Integrity(format!(
-                    "expected message {expected}, received message {got}: lost or reordered"
-                )));
-            }
-            expected += 1;
+/// The throughput receiver's bookkeeping, shared by the blocking and the async workloads:
+/// the sequence check and the measured window.
+pub(crate) struct Receiving {
+    size: usize,
+    /// The number the next message must carry (also: how many arrived).
+    pub(crate) expected: u64,
+    window: Window,
+}
+
+impl Receiving {
+    pub(crate) fn new(spec: &PeerSpec) -> Receiving {
+        Receiving {
+            size: spec.size,
+            expected: 0,
+            window: Window::Before {
+                opens_at: Instant::now() + spec.warmup,
+            },
         }
-        if matches!(window, Window::Closed(_)) {
-            continue; // draining after the window
+    }
+
+    /// Checks one received message's number.
+    pub(crate) fn check(&mut self, buf: &[u8]) -> Result<(), PeerError> {
+        let got = number(buf);
+        if got != self.expected {
+            return Err(PeerError::Integrity(format!(
+                "expected message {}, received message {got}: lost or reordered",
+                self.expected
+            )));
+        }
+        self.expected += 1;
+        Ok(())
+    }
+
+    /// After a stride of messages (`ended`: the sender closed during it): opens or closes the
+    /// window, raising the stop flag when it closes.
+    pub(crate) fn after_stride(
+        &mut self,
+        spec: &PeerSpec,
+        ctl: &PeerControl,
+        ended: bool,
+    ) -> Result<(), PeerError> {
+        if matches!(self.window, Window::Closed(_)) {
+            return Ok(()); // draining after the window
         }
         let now = Instant::now();
-        match window {
+        match self.window {
             Window::Before { opens_at } if now >= opens_at => {
-                window = Window::Open {
+                self.window = Window::Open {
                     since: now,
-                    at_message: expected,
+                    at_message: self.expected,
                     closes_at: now + spec.measure,
                 };
             }
@@ -278,28 +292,62 @@ fn receive_numbered<L: Link>(
                 at_message,
                 closes_at,
             } if now >= closes_at => {
-                window = Window::Closed(RateSummary::new(expected - at_message, now - since, size));
+                self.window = Window::Closed(RateSummary::new(
+                    self.expected - at_message,
+                    now - since,
+                    self.size,
+                ));
                 ctl.request_stop();
             }
             _ => {}
         }
-        if ended && !matches!(window, Window::Closed(_)) {
+        if ended && !matches!(self.window, Window::Closed(_)) {
             // The sender only stops when asked to: it failed (its own report says why).
-            let why =
-                format!("the sender closed after {expected} messages, before the window ended");
+            let why = format!(
+                "the sender closed after {} messages, before the window ended",
+                self.expected
+            );
             return Err(PeerError::io(
                 "measure throughput",
                 io::Error::new(io::ErrorKind::UnexpectedEof, why),
             ));
         }
+        Ok(())
     }
-    match window {
-        Window::Closed(rate) => Ok(PeerReport {
-            messages: expected,
-            measurement: Some(Measurement::Rate(rate)),
-        }),
-        _ => unreachable!("the loop ends only at end of stream with the window closed"),
+
+    /// The report, once the stream has ended with the window closed.
+    pub(crate) fn report(self) -> PeerReport {
+        match self.window {
+            Window::Closed(rate) => PeerReport {
+                messages: self.expected,
+                measurement: Some(Measurement::Rate(rate)),
+            },
+            _ => unreachable!("the loop ends only at end of stream with the window closed"),
+        }
     }
+}
+
+fn receive_numbered<L: Link>(
+    spec: &PeerSpec,
+    mut link: L,
+    ctl: &PeerControl,
+) -> Result<PeerReport, PeerError> {
+    let size = spec.size;
+    let mut buf = PageBuf::new(size, 0);
+    let stride = clock_stride(size);
+    let mut receiving = Receiving::new(spec);
+    let mut ended = false;
+    while !ended {
+        for _ in 0..stride {
+            if !link.recv(&mut buf).map_err(|e| recv_err(size, e))? {
+                ended = true;
+                break;
+            }
+            receiving.check(&buf)?;
+        }
+        receiving.after_stride(spec, ctl, ended)?;
+    }
+    Ok(receiving.report())
 }
 
 #[cfg(test)]

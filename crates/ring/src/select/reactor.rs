@@ -147,25 +147,29 @@ impl Shard {
                 state.entries.iter().for_each(|e| e.watch.probe_soon());
             }
             let mut k = 0;
-            state.entries.retain_mut(|e| {
-                let seq = seqs[k];
-                k += 1;
-                if e.watch.poll() == Seen::Pending {
-                    let word = e.watch.mem().wait_word(e.watch.which());
-                    if !words
-                        .iter()
-                        .any(|(m, w, _)| core::ptr::eq(m.wait_word(*w), word))
-                    {
-                        words.push((e.watch.mem().clone(), e.watch.which(), seq));
+            // One liveness verdict per peer process for the whole round: 100 parked rings
+            // fed by one process cost one `/proc` read per interval, not 100.
+            crate::proc::sharing_verdicts(|| {
+                state.entries.retain_mut(|e| {
+                    let seq = seqs[k];
+                    k += 1;
+                    if e.watch.poll() == Seen::Pending {
+                        let word = e.watch.mem().wait_word(e.watch.which());
+                        if !words
+                            .iter()
+                            .any(|(m, w, _)| core::ptr::eq(m.wait_word(*w), word))
+                        {
+                            words.push((e.watch.mem().clone(), e.watch.which(), seq));
+                        }
+                        let due = e.watch.until_due();
+                        timeout = Some(timeout.map_or(due, |t| t.min(due)));
+                        true
+                    } else {
+                        e.withdraw();
+                        fired.push(e.waker.clone());
+                        false
                     }
-                    let due = e.watch.until_due();
-                    timeout = Some(timeout.map_or(due, |t| t.min(due)));
-                    true
-                } else {
-                    e.withdraw();
-                    fired.push(e.waker.clone());
-                    false
-                }
+                })
             });
         }
         for waker in fired {
@@ -230,32 +234,15 @@ impl core::fmt::Debug for Reactor {
 
 #[cfg(not(ringway_loom))]
 mod global {
-    use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
-    use std::sync::{Arc, Mutex, Once};
+    use std::sync::{Arc, Mutex};
 
     use super::Reactor;
 
-    /// Incremented in every child `fork` makes (by a `pthread_atfork` handler).
-    pub(super) static FORKS: AtomicU64 = AtomicU64::new(0);
     pub(super) static GLOBAL: Mutex<Option<Arc<Reactor>>> = Mutex::new(None);
-    static HANDLER: Once = Once::new();
 
-    extern "C" fn in_child() {
-        // Async-signal-safe: one atomic add.
-        FORKS.fetch_add(1, Relaxed);
-    }
-
-    pub(super) fn count_forks() {
-        HANDLER.call_once(|| {
-            // SAFETY: `in_child` is a valid `extern "C" fn()` that lives for the whole
-            // program and only adds to an atomic, which is allowed in a child of a
-            // multi-threaded fork; the other two handlers are none.
-            unsafe { libc::pthread_atfork(None, None, Some(in_child)) };
-        });
-    }
-
+    /// Forks since the handler was installed (it counts them in every child).
     pub(super) fn generation() -> u64 {
-        FORKS.load(Relaxed)
+        crate::proc::forks::generation()
     }
 }
 
@@ -277,7 +264,6 @@ impl Reactor {
     #[cfg(not(ringway_loom))]
     #[must_use]
     pub fn global() -> Arc<Reactor> {
-        global::count_forks();
         let mut slot = lock(&global::GLOBAL);
         match &*slot {
             Some(r) if r.generation == global::generation() => r.clone(),
