@@ -1,10 +1,10 @@
 //! The async rows: the same two workloads between two tokio processes.
 //!
 //! - `ringway-async`: an SPSC byte channel driven with `send_async`/`recv_ref_async`, with the
-//!   default [`WaitStrategy::SpinThenPark`]: a waiting task is re-queued a few times, then
+//!   default [`WaitStrategy::SpinThenPark`](ringway_channel::WaitStrategy::SpinThenPark): a waiting task is re-queued a few times, then
 //!   parked with the process's ringway waker thread, which wakes it when the other process
 //!   publishes.
-//! - `ringway-async-park`: the same with [`WaitStrategy::Park`]: a task parks at once. In a
+//! - `ringway-async-park`: the same with [`WaitStrategy::Park`](ringway_channel::WaitStrategy::Park): a task parks at once. In a
 //!   ping-pong both sides park on every message, so next to `ringway-spsc-park` (the blocking
 //!   API parking on the same futex words) the difference is the cost of an async wake: the
 //!   waker thread's `futex_waitv` return and scan, then the runtime's wake of the task.
