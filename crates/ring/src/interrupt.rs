@@ -78,12 +78,12 @@ impl Interrupt {
     /// (waiting for a channel's creator, say).
     pub fn sleep(&self, duration: std::time::Duration) -> bool {
         #[cfg(not(ringway_loom))]
-        if !self.is_interrupted() {
-            if !crate::futex::wait_any([(&*self.word, 0, false)], Some(duration)) {
-                // No futex_waitv (Linux before 5.16): sleep the whole duration on the flag's
-                // word (a raise is seen when it ends; the wake is private, this wait is not).
-                crate::futex::wait(&self.word, 0, Some(duration));
-            }
+        if !self.is_interrupted()
+            && !crate::futex::wait_any([(&*self.word, 0, false)], Some(duration))
+        {
+            // No futex_waitv (Linux before 5.16): sleep the whole duration on the flag's word
+            // (a raise is seen when it ends; the wake is private, this wait is not).
+            crate::futex::wait(&self.word, 0, Some(duration));
         }
         #[cfg(ringway_loom)]
         let _ = duration;
