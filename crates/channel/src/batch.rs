@@ -5,28 +5,59 @@
 
 use std::time::Instant;
 
+use ringway_ring::broadcast::Writer;
 use ringway_ring::{PushError, Wait};
 
 use crate::segment::Tx;
+use crate::shape::Message;
+
+/// A ring end a batch is sent through: what it must do once the batch's messages are in.
+pub(crate) trait BatchEnd {
+    /// Publishes what the batch's deferred pushes wrote (and wakes a waiting receiver).
+    fn flush(&mut self);
+}
+
+impl BatchEnd for Tx {
+    fn flush(&mut self) {
+        Tx::flush(self);
+    }
+}
+
+impl BatchEnd for Writer {
+    /// A broadcast writer publishes each message as it goes: nothing is pending.
+    fn flush(&mut self) {}
+}
+
+/// The bytes of a value of a [`Message`] type.
+pub(crate) fn bytes_of<T: Message>(value: &T) -> &[u8] {
+    // SAFETY: `value` is a valid `&T` for `size_of::<T>()` bytes, and a `Message` has no
+    // padding (checked by its derive or by `Pod`), so every one of those bytes is initialised
+    // and may be read as a `u8` for as long as the borrow lives.
+    unsafe {
+        core::slice::from_raw_parts((value as *const T).cast::<u8>(), core::mem::size_of::<T>())
+    }
+}
 
 /// A batch's timeout covers the whole batch: a relative wait becomes a deadline, once.
-pub(crate) fn deadline(wait: Wait) -> Wait {
+fn deadline(wait: Wait) -> Wait {
     match wait {
         Wait::For(timeout) => Wait::deadline(Instant::now().checked_add(timeout)),
         other => other,
     }
 }
 
-/// Pushes every item with `push` (a deferred push), then publishes them all with one flush.
-/// Returns how many were pushed; on an error, what was pushed before it is published and the
-/// error comes back with that count. A non-blocking batch that fills the ring after at least
-/// one message returns the count, not `Full`.
-pub(crate) fn send_each<X>(
-    ring: &mut Tx,
+/// Pushes every item with `push` (a deferred push where the ring has one), then publishes
+/// them all with one flush. A timeout covers the whole batch. Returns how many were pushed;
+/// on an error, what was pushed before it is published and the error comes back with that
+/// count. A non-blocking batch that fills the ring after at least one message returns the
+/// count, not `Full`.
+pub(crate) fn send_each<R: BatchEnd, X>(
+    ring: &mut R,
     items: impl Iterator<Item = X>,
     wait: Wait,
-    mut push: impl FnMut(&mut Tx, X, Wait) -> Result<(), PushError>,
+    mut push: impl FnMut(&mut R, X, Wait) -> Result<(), PushError>,
 ) -> Result<usize, (PushError, usize)> {
+    let wait = deadline(wait);
     let mut sent = 0;
     for item in items {
         if let Err(e) = push(ring, item, wait) {

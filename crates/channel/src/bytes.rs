@@ -166,8 +166,7 @@ impl ByteSender {
         I: IntoIterator,
         I::Item: AsRef<[u8]>,
     {
-        self.send_batch_with(msgs, crate::batch::deadline(Wait::For(timeout)))
-            .map(drop)
+        self.send_batch_with(msgs, Wait::For(timeout)).map(drop)
     }
 
     fn send_batch_with<I>(&mut self, msgs: I, wait: Wait) -> Result<usize, SendError<usize>>

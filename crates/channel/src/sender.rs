@@ -188,20 +188,13 @@ impl<T: Message> Sender<T> {
         values: &[T],
         timeout: Duration,
     ) -> Result<(), SendError<usize>> {
-        self.send_batch_with(values, crate::batch::deadline(Wait::For(timeout)))
-            .map(drop)
+        self.send_batch_with(values, Wait::For(timeout)).map(drop)
     }
 
     fn send_batch_with(&mut self, values: &[T], wait: Wait) -> Result<usize, SendError<usize>> {
-        let size = core::mem::size_of::<T>();
         let ring = &mut self.ep.ring;
         let sent = crate::batch::send_each(ring, values.iter(), wait, |ring, value, wait| {
-            // SAFETY: `value` is a valid `&T` for `size_of::<T>()` bytes, and a `Message` has no
-            // padding (checked by its derive or by `Pod`), so every one of those bytes is
-            // initialised and may be read as a `u8`.
-            let bytes =
-                unsafe { core::slice::from_raw_parts((value as *const T).cast::<u8>(), size) };
-            ring.push_deferred(bytes, wait)
+            ring.push_deferred(crate::batch::bytes_of(value), wait)
         });
         sent.map_err(|(e, n)| SendError::from_push(e, n, &self.ep.name))
     }

@@ -7,8 +7,9 @@ use std::time::Duration;
 use ringway_ring::Wait;
 use ringway_ring::broadcast::{ReadGrant, Reader, Writer};
 
-use super::{broadcast_methods, guard, publish_each};
+use super::{broadcast_methods, guard};
 use crate::batch::ByteBatch;
+use crate::batch::send_each;
 use crate::capacity::Size;
 use crate::endpoint::{Endpoint, RingEnd};
 use crate::error::{Error, RecvError, SendError};
@@ -150,7 +151,7 @@ impl BytePublisher {
         I: IntoIterator,
         I::Item: AsRef<[u8]>,
     {
-        publish_each(&mut self.ep.ring, msgs.into_iter(), wait, |w, msg, wait| {
+        send_each(&mut self.ep.ring, msgs.into_iter(), wait, |w, msg, wait| {
             w.push_with(msg.as_ref(), wait)
         })
         .map_err(|(e, n)| SendError::from_push(e, n, &self.ep.name))

@@ -28,7 +28,7 @@ pub(crate) use guard::DataGuard;
 pub use typed::{BroadcastRef, Publisher, Subscriber};
 
 use ringway_ring::broadcast::{Reader, Writer};
-use ringway_ring::{AttachOptions, PeerState, RingKind, Wait};
+use ringway_ring::{AttachOptions, PeerState, RingKind};
 
 use crate::endpoint::RingEnd;
 use crate::error::Error;
@@ -112,30 +112,6 @@ impl RingEnd for Reader {
     fn label(&self) -> &str {
         &self.identity().label
     }
-}
-
-/// Publishes `items` one by one with `push` (each visible to the subscribers as soon as it is
-/// written: a broadcast ring has no deferred publication), all under one deadline. Returns
-/// how many were published, or the error and that count. A non-blocking batch that finds the
-/// channel full after at least one message returns the count, not `Full`.
-fn publish_each<X>(
-    writer: &mut Writer,
-    items: impl Iterator<Item = X>,
-    wait: Wait,
-    mut push: impl FnMut(&mut Writer, X, Wait) -> Result<(), ringway_ring::PushError>,
-) -> Result<usize, (ringway_ring::PushError, usize)> {
-    let wait = crate::batch::deadline(wait);
-    let mut sent = 0;
-    for item in items {
-        if let Err(e) = push(writer, item, wait) {
-            if sent > 0 && matches!(e, ringway_ring::PushError::Full) {
-                return Ok(sent);
-            }
-            return Err((e, sent));
-        }
-        sent += 1;
-    }
-    Ok(sent)
 }
 
 /// The methods both ends of every broadcast channel have: `channel`, `is_disconnected`,

@@ -8,7 +8,8 @@ use std::time::Duration;
 use ringway_ring::broadcast::{ReadGrant, Reader, Writer};
 use ringway_ring::{Corruption, Wait};
 
-use super::{broadcast_methods, guard, publish_each};
+use super::{broadcast_methods, guard};
+use crate::batch::{bytes_of, send_each};
 use crate::capacity::Size;
 use crate::endpoint::Endpoint;
 use crate::error::{Error, RecvError, SendError};
@@ -148,7 +149,7 @@ impl<T: Message> Publisher<T> {
     }
 
     fn send_batch_with(&mut self, values: &[T], wait: Wait) -> Result<usize, SendError<usize>> {
-        publish_each(&mut self.ep.ring, values.iter(), wait, |w, v, wait| {
+        send_each(&mut self.ep.ring, values.iter(), wait, |w, v, wait| {
             w.push_with(bytes_of(v), wait)
         })
         .map_err(|(e, n)| SendError::from_push(e, n, &self.ep.name))
@@ -170,16 +171,6 @@ impl<T: Message> Publisher<T> {
 
     fn size(&self) -> Size {
         Size::typed(&self.ep.shared().geometry, core::mem::size_of::<T>())
-    }
-}
-
-/// The bytes of a value, to copy into the ring.
-fn bytes_of<T: Message>(value: &T) -> &[u8] {
-    // SAFETY: `value` is a valid `&T` for `size_of::<T>()` bytes, and a `Message` has no
-    // padding (checked by its derive or by `Pod`), so every one of those bytes is initialised
-    // and may be read as a `u8` for as long as the borrow lives.
-    unsafe {
-        core::slice::from_raw_parts((value as *const T).cast::<u8>(), core::mem::size_of::<T>())
     }
 }
 
