@@ -271,6 +271,13 @@ impl Watch {
         }
     }
 
+    /// A consumer's look at its data alone (loads only): a message is there, or a value read
+    /// is bad. Producers answer `false`: their readiness waits for the look at whether the
+    /// consumer side closed, which [`peek`](Watch::peek) makes first.
+    pub(super) fn has_data(&self) -> bool {
+        !self.is_producer() && self.go()
+    }
+
     /// A look with loads only, no probe: the spin phase and the re-check before a sleep.
     pub(super) fn peek(&self) -> Seen {
         let producer = self.is_producer();
