@@ -55,7 +55,7 @@ use ringway_region::{Backing, ErrorKind, Region};
 use super::control::PeerControl;
 use super::peer::PeerReport;
 use super::transport::{
-    Endpoint, PeerError, PeerSpec, Prepared, Role, SetupError, Transport, Workload,
+    Endpoint, Geometry, PeerError, PeerSpec, Prepared, Role, SetupError, Transport, Workload,
 };
 use super::workload::{self, Link, missing};
 
@@ -226,7 +226,30 @@ impl Transport for RingwayTransport {
     }
 
     fn supports(&self, workload: Workload) -> bool {
-        self.batch == 1 || workload == Workload::Throughput
+        match workload {
+            Workload::Throughput => true,
+            Workload::Pingpong | Workload::Idle => self.batch == 1,
+            // Latency at a fixed rate: for the default waiting strategy.
+            Workload::Rate => {
+                self.batch == 1 && self.select == 0 && self.wait == WaitStrategy::SpinThenPark
+            }
+        }
+    }
+
+    fn geometry(&self, spec: &PeerSpec) -> Geometry {
+        let size = spec.size as u64;
+        let (capacity_bytes, slots) = match self.flavour {
+            Flavour::Spsc => (ring_bytes(spec.size) as u64, None),
+            Flavour::Mpmc => {
+                let slots = mpmc_slots(spec.size) as u64;
+                (slots.saturating_mul(size), Some(slots))
+            }
+        };
+        Geometry {
+            capacity_bytes: Some(capacity_bytes),
+            slots,
+            batch: Some(self.batch as u64),
+        }
     }
 
     fn prepare(&self, spec: &PeerSpec) -> Result<Prepared, SetupError> {
