@@ -304,3 +304,94 @@ impl PeerControl {
         (t != 0).then_some(t)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The tests that record a CPU window share the process's one slot: one at a time.
+    static SLOT: Mutex<()> = Mutex::new(());
+
+    /// A peer's controls over a fresh page, and the page's other mapping's controls.
+    fn pair() -> (PeerControl, PeerControl) {
+        let page = shm::create(c"ringway-bench-control-test").unwrap();
+        let side = |page: OwnedFd| {
+            let (ready_rx, _) = io::pipe().unwrap();
+            let (_, go_tx) = io::pipe().unwrap();
+            PeerControl::new([go_tx.into(), ready_rx.into(), page]).unwrap()
+        };
+        let dup = page.try_clone().unwrap();
+        (side(page), side(dup))
+    }
+
+    #[test]
+    fn the_follower_takes_its_window_from_the_measuring_sides_phase() {
+        let _one = SLOT
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (measuring, follower) = pair();
+        follower.follow_window(3);
+        assert!(matches!(follower.meter.get(), Meter::Before));
+        measuring.open_window(10);
+        follower.follow_window(5);
+        assert!(
+            matches!(follower.meter.get(), Meter::Open { messages: 5, .. }),
+            "opened where it saw the phase change"
+        );
+        follower.follow_window(7); // still open: nothing changes
+        assert!(matches!(
+            follower.meter.get(),
+            Meter::Open { messages: 5, .. }
+        ));
+        measuring.close_window(30);
+        let mine = take_cpu().expect("the measuring side's window");
+        assert_eq!(mine.messages, 20);
+        follower.follow_window(25);
+        let theirs = take_cpu().expect("the follower's window");
+        assert_eq!(theirs.messages, 20);
+        assert!(theirs.window_ns > 0 && theirs.pct().is_some());
+        // Once closed, nothing more is recorded.
+        follower.follow_window(40);
+        assert_eq!(take_cpu(), None);
+    }
+
+    #[test]
+    fn a_follower_that_never_saw_the_window_open_has_no_window() {
+        let _one = SLOT
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let (measuring, follower) = pair();
+        measuring.open_window(0);
+        measuring.close_window(1);
+        let _ = take_cpu();
+        follower.follow_window(1);
+        assert!(matches!(follower.meter.get(), Meter::Closed));
+        assert_eq!(take_cpu(), None);
+    }
+
+    #[test]
+    fn cpu_windows_divide_by_messages_and_time() {
+        let w = CpuWindow {
+            cpu_ns: 1_000,
+            messages: 4,
+            window_ns: 4_000,
+        };
+        assert_eq!((w.ns_per_msg(), w.pct()), (Some(250.0), Some(25.0)));
+        let idle = CpuWindow {
+            messages: 0,
+            window_ns: 0,
+            ..w
+        };
+        assert_eq!((idle.ns_per_msg(), idle.pct()), (None, None));
+        assert!(process_cpu_ns() > 0);
+        let start = schedule_pair_start();
+        assert_eq!(start, Some(123));
+    }
+
+    fn schedule_pair_start() -> Option<u64> {
+        let (a, b) = pair();
+        assert_eq!(b.schedule_start(), None);
+        a.set_schedule_start(123);
+        b.schedule_start()
+    }
+}

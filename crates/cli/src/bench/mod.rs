@@ -117,9 +117,10 @@ measurement prints one progress line there.
 Exit status: 0 when every row was measured (or is unavailable here, with the reason), 1 when a
 trial failed, 2 on bad arguments.";
 
-/// The total time a default run is planned to take (the brief: at most about 60 s).
+/// The time the ping-pong and throughput measurements of a default run are planned to take
+/// (about 60 s; the idle and fixed-rate ones add about a minute).
 const BUDGET: Duration = Duration::from_secs(52);
-/// The total time a `--quick` run is planned to take (about 15 s).
+/// The same for a `--quick` run (about 15 s, and about 15 s more for idle and fixed rate).
 const QUICK_BUDGET: Duration = Duration::from_secs(12);
 /// The sizes a run measures unless `--sizes` says (the same as the option's default values).
 const DEFAULT_SIZES: [usize; 4] = [64, 4 << 10, 64 << 10, 1 << 20];
@@ -163,7 +164,7 @@ pub(crate) struct BenchArgs {
     /// Shorter windows: about 30 s in all instead of about 2 minutes.
     #[arg(long)]
     quick: bool,
-    /// Length of each measured window in milliseconds (overrides the time budget).
+    /// Length of each measured window in milliseconds, the idle wait's too (overrides the time budget).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=600_000))]
     measure_ms: Option<u64>,
     /// Warm-up before each window in milliseconds, discarded [default: a quarter of the window].

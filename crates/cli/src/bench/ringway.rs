@@ -38,10 +38,11 @@
 //!
 //! An SPSC ring of `max(64 KiB, 4 × S)` bytes rounded up to a power of two: 64 KiB for 64 B
 //! and 4 KiB messages (910 and 15 messages in flight), 256 KiB for 64 KiB messages, 4 MiB for
-//! 1 MiB messages (3 in flight: a record is S + 8 bytes). The MPMC ring gets the same payload
-//! space in S-byte slots (at least 4): 1024 slots of 64 B, 16 of 4 KiB, 4 of 64 KiB or of
-//! 1 MiB. The registration tables keep their defaults (32 producers, 32 consumers), as an
-//! application that does not tune them gets.
+//! 1 MiB messages (3 in flight: a record is S + 8 bytes), 64 MiB for 16 MiB. The MPMC ring gets
+//! the same payload space in S-byte slots (at least 4): 8192 slots of 8 B, 1024 of 64 B, 16 of
+//! 4 KiB, 4 of 64 KiB, 1 MiB or 16 MiB; [`Transport::geometry`] reports them for the JSON.
+//! The registration tables keep their defaults (32 producers, 32 consumers), as an application
+//! that does not tune them gets.
 
 use std::io;
 use std::sync::atomic::{AtomicU32, Ordering};
