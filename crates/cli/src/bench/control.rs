@@ -106,7 +106,7 @@ impl Control {
 
 /// Word of the shared page: the stop flag.
 const STOP: usize = 0;
-/// Word of the shared page: the window phase ([`BEFORE`], [`OPEN`], [`CLOSED`]).
+/// Word of the shared page: the window phase (0 before the window, [`OPEN`], [`CLOSED`]).
 const PHASE: usize = 1;
 /// Word of the shared page: the fixed-rate schedule's start, in `CLOCK_MONOTONIC` nanoseconds.
 const SCHEDULE: usize = 2;
