@@ -88,7 +88,7 @@ impl RateSummary {
 /// was delivered against what was offered.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub(crate) struct PacedSummary {
-    /// One-way latencies from the intended send time (messages received in the window).
+    /// One-way latencies from the intended send time (messages due in the window).
     pub(crate) latency: LatencySummary,
     /// The offered rate, messages per second.
     pub(crate) offered_per_sec: f64,

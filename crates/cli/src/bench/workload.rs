@@ -21,12 +21,12 @@
 //!   that is late is sent at once. B knows each message's intended time from its number and
 //!   `T0` (so an 8-byte message carries all it needs; `CLOCK_MONOTONIC` is one clock for every
 //!   process of the host) and records `receive time - intended time` in an HDR histogram for
-//!   the messages it receives in the window `[T0 + warmup, T0 + warmup + measure)`: a
-//!   transport that stalls makes every message queued behind the stall late, so coordinated
-//!   omission is counted. A stops at the window's end, by its clock, whether or not it has sent
-//!   every message due by then; B reports which share of the messages due in the window
-//!   arrived (`on_schedule`: below 99%, the row did not keep up; its latencies then grow with
-//!   the backlog) and the rate it received at over the window.
+//!   every message due in the window `[T0 + warmup, T0 + warmup + measure)`, whenever it
+//!   arrives: a transport that stalls makes every message queued behind the stall late, so
+//!   coordinated omission is counted. A stops at the window's end, by its clock, whether or not
+//!   it has sent every message due by then; B reports which share of the messages due in the
+//!   window arrived (`on_schedule`: below 99%, the row did not keep up, and the messages never
+//!   sent are in no percentile) and the rate it received at over the window.
 //!
 //! Both sides count what they moved; the parent checks the counts agree, which catches a lost
 //! tail that sequence numbers alone cannot.
@@ -622,12 +622,14 @@ impl PacedReceiving {
             }
         };
         let due = schedule.due(got);
+        // Latency for every message due in the window, whenever it arrives (also after the
+        // window: selecting by arrival would leave out exactly the late ones).
         if (schedule.open..schedule.close).contains(&due) {
+            self.latencies.record_ns(now.saturating_sub(due));
             self.due_arrived += 1;
         }
         if (schedule.open..schedule.close).contains(&now) {
             ctl.cpu_open(self.expected - 1);
-            self.latencies.record_ns(now.saturating_sub(due));
             self.in_window += 1;
         } else if now >= schedule.close {
             ctl.cpu_close(self.expected - 1);
