@@ -26,7 +26,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Measure round-trip latency and throughput of IPC transports between two processes.
+    /// Measure round-trip latency, throughput, CPU per message, idle CPU and latency at fixed rates of IPC transports between two processes.
     #[command(after_long_help = bench::HELP)]
     Bench(bench::BenchArgs),
     /// List every ringway segment (POSIX shm and System V): size, kind, fill, owner, mode, age,

@@ -30,9 +30,12 @@ use super::peer::PeerReport;
 use super::ringway::{RingwayTransport, SPSC_BLOCKING, SPSC_PARK};
 use super::stats::{Latencies, Measurement};
 use super::transport::{
-    Endpoint, PeerError, PeerSpec, Prepared, Role, SetupError, Transport, Workload,
+    Endpoint, Geometry, PeerError, PeerSpec, Prepared, Role, SetupError, Transport, Workload,
 };
-use super::workload::{Receiving, clock_stride, missing, number, recv_err, send_err};
+use super::workload::{
+    PacedReceiving, Receiving, Schedule, clock_stride, idle_end, missing, mono_ns, number,
+    recv_err, send_err, wait_until,
+};
 
 /// ringway, async, re-queue then park.
 pub(crate) static RINGWAY_ASYNC: AsyncRingway = AsyncRingway {
@@ -58,6 +61,15 @@ impl Transport for AsyncRingway {
         self.name
     }
 
+    fn supports(&self, workload: Workload) -> bool {
+        // A fixed rate for the default strategy only, as the blocking rows.
+        workload != Workload::Rate || self.channels.supports(workload)
+    }
+
+    fn geometry(&self, spec: &PeerSpec) -> Geometry {
+        self.channels.geometry(spec)
+    }
+
     fn prepare(&self, spec: &PeerSpec) -> Result<Prepared, SetupError> {
         self.channels.prepare(spec)
     }
@@ -81,6 +93,18 @@ pub(crate) struct TokioUnix;
 impl Transport for TokioUnix {
     fn name(&self) -> &'static str {
         "tokio-unix"
+    }
+
+    fn supports(&self, workload: Workload) -> bool {
+        workload != Workload::Rate
+    }
+
+    fn geometry(&self, _: &PeerSpec) -> Geometry {
+        Geometry {
+            capacity_bytes: super::fdio::unix_stream_sndbuf(),
+            slots: None,
+            batch: Some(1),
+        }
     }
 
     fn prepare(&self, _spec: &PeerSpec) -> Result<Prepared, SetupError> {
@@ -222,15 +246,23 @@ fn drive_in<L: AsyncLink>(
     ctl.wait_start()?;
     rt.block_on(async {
         match (spec.workload, role) {
-            (Workload::Pingpong, Role::A) => ping(spec, link).await,
-            (Workload::Pingpong, Role::B) => echo(spec, link).await,
+            (Workload::Pingpong, Role::A) => ping(spec, link, &ctl).await,
+            (Workload::Pingpong, Role::B) => echo(spec, link, &ctl).await,
             (Workload::Throughput, Role::A) => send_numbered(spec, link, &ctl).await,
             (Workload::Throughput, Role::B) => receive_numbered(spec, link, &ctl).await,
+            (Workload::Idle, Role::A) => idle_send(spec, link, &ctl).await,
+            (Workload::Idle, Role::B) => idle_receive(spec, link, &ctl).await,
+            (Workload::Rate, Role::A) => paced_send(spec, link, &ctl).await,
+            (Workload::Rate, Role::B) => paced_receive(spec, link, &ctl).await,
         }
     })
 }
 
-async fn ping<L: AsyncLink>(spec: &PeerSpec, mut link: L) -> Result<PeerReport, PeerError> {
+async fn ping<L: AsyncLink>(
+    spec: &PeerSpec,
+    mut link: L,
+    ctl: &PeerControl,
+) -> Result<PeerReport, PeerError> {
     let size = spec.size;
     let mut buf = PageBuf::new(size, 0xA5);
     let mut latencies = Latencies::new();
@@ -239,7 +271,15 @@ async fn ping<L: AsyncLink>(spec: &PeerSpec, mut link: L) -> Result<PeerReport, 
     let end = window_start + spec.measure;
     let mut round_trips = 0u64;
     let mut t0 = start;
+    // The window holds the round trips that start in it (at least one, however slow): the CPU
+    // window opens before the first one is sent, so the echo side sees it open when that
+    // message arrives.
+    let mut open = false;
     loop {
+        if !open && t0 >= window_start {
+            ctl.open_window(round_trips);
+            open = true;
+        }
         buf[..8].copy_from_slice(&round_trips.to_le_bytes());
         link.send(&buf).await.map_err(|e| send_err(size, e))?;
         if !link.recv(&mut buf).await.map_err(|e| recv_err(size, e))? {
@@ -254,14 +294,15 @@ async fn ping<L: AsyncLink>(spec: &PeerSpec, mut link: L) -> Result<PeerReport, 
             )));
         }
         round_trips += 1;
-        if t1 >= window_start {
+        if open {
             latencies.record(t1 - t0);
         }
         t0 = t1;
-        if t1 >= end {
+        if open && t1 >= end {
             break;
         }
     }
+    ctl.close_window(round_trips);
     drop(link);
     Ok(PeerReport {
         messages: round_trips,
@@ -269,7 +310,11 @@ async fn ping<L: AsyncLink>(spec: &PeerSpec, mut link: L) -> Result<PeerReport, 
     })
 }
 
-async fn echo<L: AsyncLink>(spec: &PeerSpec, mut link: L) -> Result<PeerReport, PeerError> {
+async fn echo<L: AsyncLink>(
+    spec: &PeerSpec,
+    mut link: L,
+    ctl: &PeerControl,
+) -> Result<PeerReport, PeerError> {
     let mut buf = PageBuf::new(spec.size, 0);
     let mut echoed = 0u64;
     while link
@@ -277,9 +322,12 @@ async fn echo<L: AsyncLink>(spec: &PeerSpec, mut link: L) -> Result<PeerReport, 
         .await
         .map_err(|e| recv_err(spec.size, e))?
     {
+        // Before answering: the message that opened A's window counts in this side's too.
+        ctl.follow_window(echoed);
         link.send(&buf).await.map_err(|e| send_err(spec.size, e))?;
         echoed += 1;
     }
+    ctl.follow_window(echoed);
     Ok(PeerReport {
         messages: echoed,
         measurement: None,
@@ -297,11 +345,15 @@ async fn send_numbered<L: AsyncLink>(
     let mut sent = 0u64;
     while !ctl.stop_requested() {
         for _ in 0..stride {
+            // Every message: a load of a line written twice per measurement, so a sender that
+            // was blocked or descheduled sees the receiver's window open as soon as it runs.
+            ctl.follow_window(sent);
             buf[..8].copy_from_slice(&sent.to_le_bytes());
             link.send(&buf).await.map_err(|e| send_err(size, e))?;
             sent += 1;
         }
     }
+    ctl.follow_window(sent);
     drop(link);
     Ok(PeerReport {
         messages: sent,
@@ -330,4 +382,100 @@ async fn receive_numbered<L: AsyncLink>(
         receiving.after_stride(spec, ctl, ended)?;
     }
     Ok(receiving.report())
+}
+
+/// [`workload`](super::workload)'s idle sender, async: the runtime's one thread sleeps.
+async fn idle_send<L: AsyncLink>(
+    spec: &PeerSpec,
+    mut link: L,
+    ctl: &PeerControl,
+) -> Result<PeerReport, PeerError> {
+    let mut buf = PageBuf::new(spec.size, 0x5A);
+    ctl.cpu_open(0);
+    std::thread::sleep(spec.measure);
+    ctl.cpu_close(0);
+    buf[..8].copy_from_slice(&0u64.to_le_bytes());
+    link.send(&buf).await.map_err(|e| send_err(spec.size, e))?;
+    drop(link);
+    Ok(PeerReport {
+        messages: 1,
+        measurement: None,
+    })
+}
+
+/// The idle receiver, async: one awaited receive (the task parks), its CPU taken around it.
+async fn idle_receive<L: AsyncLink>(
+    spec: &PeerSpec,
+    mut link: L,
+    ctl: &PeerControl,
+) -> Result<PeerReport, PeerError> {
+    let mut buf = PageBuf::new(spec.size, 0);
+    let started = Instant::now();
+    ctl.cpu_open(0);
+    let got = link
+        .recv(&mut buf)
+        .await
+        .map_err(|e| recv_err(spec.size, e))?;
+    ctl.cpu_close(1);
+    let waited = started.elapsed();
+    let mut rest = PageBuf::new(spec.size, 0);
+    let more = if got {
+        link.recv(&mut rest).await
+    } else {
+        Ok(false)
+    };
+    idle_end(spec, got, &buf, waited, more)
+}
+
+/// The fixed-rate sender, async (see [`workload`](super::workload)): it spins on the clock
+/// between messages without yielding, as the blocking one does.
+async fn paced_send<L: AsyncLink>(
+    spec: &PeerSpec,
+    mut link: L,
+    ctl: &PeerControl,
+) -> Result<PeerReport, PeerError> {
+    let size = spec.size;
+    let mut buf = PageBuf::new(size, 0x5A);
+    let schedule = Schedule::new(mono_ns(), spec)?;
+    ctl.set_schedule_start(schedule.start);
+    let mut sent = 0u64;
+    loop {
+        let due = schedule.due(sent);
+        if due >= schedule.close {
+            break;
+        }
+        let now = wait_until(due);
+        if now >= schedule.close {
+            break;
+        }
+        if now >= schedule.open {
+            ctl.cpu_open(sent);
+        }
+        buf[..8].copy_from_slice(&sent.to_le_bytes());
+        link.send(&buf).await.map_err(|e| send_err(size, e))?;
+        sent += 1;
+    }
+    ctl.cpu_close(sent);
+    drop(link);
+    Ok(PeerReport {
+        messages: sent,
+        measurement: None,
+    })
+}
+
+async fn paced_receive<L: AsyncLink>(
+    spec: &PeerSpec,
+    mut link: L,
+    ctl: &PeerControl,
+) -> Result<PeerReport, PeerError> {
+    let mut buf = PageBuf::new(spec.size, 0);
+    let mut receiving = PacedReceiving::new(spec);
+    while link
+        .recv(&mut buf)
+        .await
+        .map_err(|e| recv_err(spec.size, e))?
+    {
+        receiving.arrived(spec, ctl, &buf)?;
+    }
+    receiving.report(spec, ctl)
 }

@@ -31,7 +31,7 @@ use super::peer::PeerReport;
 use super::ringway::{RemoveNames, fresh_base, mpmc_slots};
 use super::stats::{Measurement, RateSummary};
 use super::transport::{
-    Endpoint, PeerError, PeerSpec, Prepared, Role, SetupError, Transport, Workload,
+    Endpoint, Geometry, PeerError, PeerSpec, Prepared, Role, SetupError, Transport, Workload,
 };
 use super::workload::{self, Link, missing};
 
@@ -85,6 +85,15 @@ impl Transport for Fanout {
 
     fn supports(&self, workload: Workload) -> bool {
         workload == Workload::Throughput
+    }
+
+    fn geometry(&self, spec: &PeerSpec) -> Geometry {
+        let slots = slots(spec.size) as u64;
+        Geometry {
+            capacity_bytes: Some(slots.saturating_mul(spec.size as u64)),
+            slots: Some(slots),
+            batch: Some(1),
+        }
     }
 
     fn prepare(&self, spec: &PeerSpec) -> Result<Prepared, SetupError> {

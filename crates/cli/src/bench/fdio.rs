@@ -15,6 +15,7 @@ use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
+use std::sync::OnceLock;
 
 use nix::errno::Errno;
 use nix::sys::socket::{self, AddressFamily, MsgFlags, SockFlag, SockType, sockopt};
@@ -22,7 +23,7 @@ use nix::sys::socket::{self, AddressFamily, MsgFlags, SockFlag, SockType, sockop
 use super::control::PeerControl;
 use super::peer::PeerReport;
 use super::transport::{
-    Endpoint, PeerError, PeerSpec, Prepared, Role, SetupError, Transport, Workload,
+    Endpoint, Geometry, PeerError, PeerSpec, Prepared, Role, SetupError, Transport, Workload,
 };
 use super::workload::{self, Link, missing};
 
@@ -67,6 +68,35 @@ impl Transport for FdTransport {
         self.name
     }
 
+    fn supports(&self, workload: Workload) -> bool {
+        match workload {
+            Workload::Pingpong | Workload::Throughput => true,
+            // The kernel's counterparts of the idle and fixed-rate rows.
+            Workload::Idle | Workload::Rate => matches!(self.kind, Kind::Pipe | Kind::UnixStream),
+        }
+    }
+
+    fn geometry(&self, spec: &PeerSpec) -> Geometry {
+        let capacity_bytes = match self.kind {
+            Kind::Pipe => pipe_capacity(),
+            Kind::UnixStream => unix_stream_sndbuf(),
+            // Raised per size (see `seqpacket_pair`): what it was raised to.
+            Kind::UnixSeqpacket => seqpacket_pair(spec.size).ok().and_then(|p| {
+                let fd = p.a.fds.first()?;
+                socket::getsockopt(fd, sockopt::SndBuf)
+                    .ok()
+                    .map(|b| b as u64)
+            }),
+            // Autotuned by the kernel as the connection runs: no one figure.
+            Kind::Tcp => None,
+        };
+        Geometry {
+            capacity_bytes,
+            slots: None,
+            batch: Some(1),
+        }
+    }
+
     fn prepare(&self, spec: &PeerSpec) -> Result<Prepared, SetupError> {
         match self.kind {
             Kind::Pipe => pipes(spec.workload),
@@ -92,6 +122,30 @@ impl Transport for FdTransport {
     }
 }
 
+/// A pipe's capacity (`F_GETPIPE_SZ` of a fresh pipe: the kernel default, 64 KiB unless
+/// changed), once per process.
+fn pipe_capacity() -> Option<u64> {
+    static CAPACITY: OnceLock<Option<u64>> = OnceLock::new();
+    *CAPACITY.get_or_init(|| {
+        let (r, _w) = io::pipe().ok()?;
+        // SAFETY: F_GETPIPE_SZ only reads the pipe's size; `r` is an open pipe descriptor.
+        let n = unsafe { libc::fcntl(r.as_raw_fd(), libc::F_GETPIPE_SZ) };
+        u64::try_from(n).ok()
+    })
+}
+
+/// The send buffer of a fresh `AF_UNIX` stream socket (`SO_SNDBUF`, which bounds the bytes in
+/// flight of a Unix stream), once per process.
+pub(crate) fn unix_stream_sndbuf() -> Option<u64> {
+    static SNDBUF: OnceLock<Option<u64>> = OnceLock::new();
+    *SNDBUF.get_or_init(|| {
+        let (a, _b) = UnixStream::pair().ok()?;
+        socket::getsockopt(&a, sockopt::SndBuf)
+            .ok()
+            .map(|b| b as u64)
+    })
+}
+
 fn sockets(a: OwnedFd, b: OwnedFd) -> Prepared {
     let end = |fd| Endpoint {
         fds: vec![fd],
@@ -108,7 +162,9 @@ fn pipes(workload: Workload) -> Result<Prepared, SetupError> {
     let end = |fds| Endpoint { fds, name: None };
     let (a_to_b_rx, a_to_b_tx) = pipe()?;
     Ok(match workload {
-        Workload::Throughput => Prepared::pair(end(vec![a_to_b_tx]), end(vec![a_to_b_rx])),
+        Workload::Throughput | Workload::Idle | Workload::Rate => {
+            Prepared::pair(end(vec![a_to_b_tx]), end(vec![a_to_b_rx]))
+        }
         Workload::Pingpong => {
             let (b_to_a_rx, b_to_a_tx) = pipe()?;
             Prepared::pair(
@@ -229,11 +285,11 @@ impl FdLink {
                 let [rx, tx] = end.take_fds()?;
                 (Some(rx), Some(tx))
             }
-            (Kind::Pipe, Workload::Throughput, Role::A) => {
+            (Kind::Pipe, _, Role::A) => {
                 let [tx] = end.take_fds()?;
                 (None, Some(tx))
             }
-            (Kind::Pipe, Workload::Throughput, Role::B) => {
+            (Kind::Pipe, _, Role::B) => {
                 let [rx] = end.take_fds()?;
                 (Some(rx), None)
             }

@@ -7,9 +7,9 @@ use std::path::Path;
 use std::process::Child;
 use std::time::Duration;
 
-use super::control::Control;
+use super::control::{Control, CpuWindow};
 use super::machine::Pinning;
-use super::peer::{self, PeerReport};
+use super::peer::{self, PeerLine};
 use super::plan::{Combo, Timing};
 use super::spawn;
 use super::stats::Measurement;
@@ -26,14 +26,25 @@ pub(crate) enum Failure {
     Integrity(String),
 }
 
+/// What one measurement produced.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct Trial {
+    /// The measuring side's result.
+    pub(crate) measurement: Measurement,
+    /// Side A's CPU over its window, if it took one.
+    pub(crate) cpu_a: Option<CpuWindow>,
+    /// Side B's CPU over its window (`None` for a one-process transport).
+    pub(crate) cpu_b: Option<CpuWindow>,
+}
+
 /// Runs one measurement of `combo`: endpoints, peers, their reports.
 pub(crate) fn measure(
     exe: &Path,
     combo: &Combo,
     timing: &Timing,
     pinning: &Pinning,
-) -> Result<Measurement, Failure> {
-    let spec = timing.spec(combo.workload, combo.size);
+) -> Result<Trial, Failure> {
+    let spec = timing.spec(combo);
     let name = combo.transport.name();
     let prepared = combo.transport.prepare(&spec).map_err(|e| match e {
         SetupError::Unavailable(why) => Failure::Unavailable(why),
@@ -82,7 +93,7 @@ pub(crate) fn measure(
 }
 
 /// Turns what the peers printed and how they exited into a measurement or a failure.
-fn interpret(s: spawn::Supervised, timeout: Duration) -> Result<Measurement, Failure> {
+fn interpret(s: spawn::Supervised, timeout: Duration) -> Result<Trial, Failure> {
     let stderr = |run: &spawn::PeerRun| {
         let text = String::from_utf8_lossy(&run.stderr);
         let lines: Vec<&str> = text.trim_end().lines().collect();
@@ -127,7 +138,7 @@ fn interpret(s: spawn::Supervised, timeout: Duration) -> Result<Measurement, Fai
     let mut reports = Vec::new();
     for run in &s.runs {
         let text = String::from_utf8_lossy(&run.stdout);
-        let report: PeerReport = match text.lines().collect::<Vec<_>>().as_slice() {
+        let report: PeerLine = match text.lines().collect::<Vec<_>>().as_slice() {
             [line] => serde_json::from_str(line).map_err(|e| {
                 Failure::Failed(format!(
                     "side {:?} printed a bad report ({e}): {line}",
@@ -146,16 +157,26 @@ fn interpret(s: spawn::Supervised, timeout: Duration) -> Result<Measurement, Fai
         reports.push((run.role, report));
     }
     if let [(_, a), (_, b)] = reports.as_slice()
-        && a.messages != b.messages
+        && a.report.messages != b.report.messages
     {
         return Err(Failure::Integrity(format!(
             "the sides disagree on how many messages moved: {} and {}",
-            a.messages, b.messages
+            a.report.messages, b.report.messages
         )));
     }
-    let mut measured = reports.iter().filter_map(|(_, r)| r.measurement);
+    let cpu = |role: Role| {
+        reports
+            .iter()
+            .find(|(r, _)| *r == role)
+            .and_then(|(_, line)| line.cpu)
+    };
+    let mut measured = reports.iter().filter_map(|(_, r)| r.report.measurement);
     match (measured.next(), measured.next()) {
-        (Some(m), None) => Ok(m),
+        (Some(measurement), None) => Ok(Trial {
+            measurement,
+            cpu_a: cpu(Role::A),
+            cpu_b: cpu(Role::B),
+        }),
         _ => Err(Failure::Failed(
             "expected exactly one side to report a measurement".into(),
         )),

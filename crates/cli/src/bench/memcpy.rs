@@ -15,7 +15,7 @@ use super::control::PeerControl;
 use super::peer::PeerReport;
 use super::stats::{Measurement, RateSummary};
 use super::transport::{
-    Endpoint, PeerError, PeerSpec, Prepared, Role, SetupError, Transport, Workload,
+    Endpoint, Geometry, PeerError, PeerSpec, Prepared, Role, SetupError, Transport, Workload,
 };
 use super::workload::clock_stride;
 
@@ -30,6 +30,10 @@ impl Transport for Memcpy {
 
     fn supports(&self, workload: Workload) -> bool {
         workload == Workload::Throughput
+    }
+
+    fn geometry(&self, _: &PeerSpec) -> Geometry {
+        Geometry::default()
     }
 
     fn prepare(&self, _: &PeerSpec) -> Result<Prepared, SetupError> {
@@ -74,7 +78,9 @@ impl Transport for Memcpy {
             }
         };
         let (since, warmup_copies) = copy_for(Instant::now() + spec.warmup);
+        ctl.open_window(warmup_copies);
         let (until, copies) = copy_for(since + spec.measure);
+        ctl.close_window(warmup_copies + copies);
         let rate = RateSummary::new(copies, until - since, spec.size);
         Ok(PeerReport {
             messages: warmup_copies + copies,

@@ -39,10 +39,9 @@ pub(crate) mod units;
 mod workload;
 
 use machine::{Machine, Pinning};
-use measure::{Failure, measure};
+use measure::{Failure, Trial, measure};
 use plan::{Combo, Timing};
-use report::{Outcome, Row};
-use stats::Measurement;
+use report::{Cpu, Outcome, Row, SideCpu};
 use transport::{Transport, Workload};
 
 /// What `ringway bench --help` says after the options.
@@ -52,6 +51,22 @@ Workloads:
               A records every round trip in an HDR histogram (p50, p99, p99.9, max).
   throughput  One way: A streams S-byte messages numbered from 0; B checks every number (a lost
               or reordered message stops the run) and reports msgs/s and bytes/s over its window.
+  idle        B waits in one blocking receive while A, attached and alive, sends nothing for 1 s
+              (--quick: 250 ms; --measure-ms: that), then one message. Reports the CPU each
+              process used over the wait, in % of one CPU: what a parked receiver costs. At the
+              smallest size only. Rows: the ringway rows but the batch and fan-out ones, pipe,
+              unix-stream, tokio-unix.
+  rate        Latency at fixed offered rates (--rates; Aeron's method): A sends message i at its
+              intended time T0 + i/rate (spinning on the clock, never skipping a late one); B
+              records receive time - intended time (one way, CLOCK_MONOTONIC) in an HDR
+              histogram, so a stall counts against every message queued behind it (coordinated
+              omission counted). Reports p50/p99/p99.9/max and the rate achieved; a row whose
+              sender fell behind the schedule says BEHIND. Rows: ringway-spsc-blocking,
+              ringway-async (the default wait strategy), pipe, unix-stream.
+
+Every row also reports the CPU time (getrusage(RUSAGE_SELF): user + sys, all threads) each side
+process used over its measured window: per message (per round trip in a ping-pong) in the
+table and the JSON, and in % of one CPU in the JSON; spinning costs show here.
 
 ringway rows (byte channels of ringway-channel; send copies S bytes into the ring, the receiver
 copies all S out with recv_ref + copy_to; an SPSC ring of max(64 KiB, 4 x S) bytes, an MPMC ring
@@ -92,8 +107,9 @@ Reference rows:
 Method: each transport runs between two processes (this binary, re-executed), pinned to two
 distinct CPUs unless --no-pin. Trials are interleaved across transports and the median of the
 trials is reported. Each measurement has a discarded warm-up and a fixed measured window, sized
-so that the default run takes about a minute (--quick: about 15 s); a subset of transports,
-workloads or sizes takes proportionally less. The ratio column compares each row with pipe at
+so that the ping-pong and throughput part of the default run takes about a minute (the idle
+and fixed-rate workloads add about a minute more; --quick: about 30 s in all); a subset of
+transports, workloads, sizes or rates takes proportionally less. The ratio column compares each row with pipe at
 the same size: pipe p50 / row p50 for round trips, row / pipe for throughput; higher is better
 in both (none for shm-flag, which moves no payload). When stderr is not a terminal, each
 measurement prints one progress line there.
@@ -101,14 +117,26 @@ measurement prints one progress line there.
 Exit status: 0 when every row was measured (or is unavailable here, with the reason), 1 when a
 trial failed, 2 on bad arguments.";
 
-/// The total time a default run is planned to take (the brief: at most about 60 s).
+/// The time the ping-pong and throughput measurements of a default run are planned to take
+/// (about 60 s; the idle and fixed-rate ones add about a minute).
 const BUDGET: Duration = Duration::from_secs(52);
-/// The total time a `--quick` run is planned to take (about 15 s).
+/// The same for a `--quick` run (about 15 s, and about 15 s more for idle and fixed rate).
 const QUICK_BUDGET: Duration = Duration::from_secs(12);
 /// The sizes a run measures unless `--sizes` says (the same as the option's default values).
 const DEFAULT_SIZES: [usize; 4] = [64, 4 << 10, 64 << 10, 1 << 20];
-/// The workloads a run measures unless `--workloads` says.
-const DEFAULT_WORKLOADS: [Workload; 2] = [Workload::Pingpong, Workload::Throughput];
+/// The workloads a run measures unless `--workloads` says (the same as the option's default values).
+#[cfg(test)]
+const DEFAULT_WORKLOADS: [Workload; 4] = [
+    Workload::Pingpong,
+    Workload::Throughput,
+    Workload::Idle,
+    Workload::Rate,
+];
+/// The workloads whose measurements share the time budget (the idle windows are fixed, and
+/// the fixed-rate ones take the same windows as these).
+const BUDGETED_WORKLOADS: [Workload; 2] = [Workload::Pingpong, Workload::Throughput];
+/// The offered rates unless `--rates` says (the same as the option's default values).
+const DEFAULT_RATES: [u64; 2] = [100_000, 1_000_000];
 
 /// Options of `ringway bench`.
 #[derive(Debug, Args)]
@@ -120,19 +148,23 @@ pub(crate) struct BenchArgs {
         value_parser = PossibleValuesParser::new(transport::names()).map(|name| named(&name)),
     )]
     transports: Vec<&'static dyn Transport>,
-    /// Workloads to run, comma-separated: pingpong (round trip), throughput (one way).
-    #[arg(long, value_delimiter = ',', value_enum, default_values = ["pingpong", "throughput"])]
+    /// Workloads to run, comma-separated: pingpong (round trip), throughput (one way), idle
+    /// (CPU of a parked receiver), rate (latency at fixed offered rates).
+    #[arg(long, value_delimiter = ',', value_enum, default_values = ["pingpong", "throughput", "idle", "rate"])]
     workloads: Vec<Workload>,
-    /// Message sizes, comma-separated, in bytes or with a binary suffix (4K, 64KiB, 1M).
+    /// Message sizes, comma-separated, in bytes or with a binary suffix (8 to 256M: 4K, 64KiB, 16M).
     #[arg(long, value_delimiter = ',', value_parser = units::parse_size, default_values = ["64", "4K", "64K", "1M"])]
     sizes: Vec<usize>,
+    /// Offered rates of the rate workload, comma-separated, messages per second (100k, 1M).
+    #[arg(long, value_delimiter = ',', value_parser = units::parse_rate, default_values = ["100k", "1M"])]
+    rates: Vec<u64>,
     /// Trials of every measurement; the median is reported. Transports are interleaved across trials.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
     trials: u32,
-    /// Shorter windows: about 15 s in all instead of about 60 s.
+    /// Shorter windows: about 30 s in all instead of about 2 minutes.
     #[arg(long)]
     quick: bool,
-    /// Length of each measured window in milliseconds (overrides the time budget).
+    /// Length of each measured window in milliseconds, the idle wait's too (overrides the time budget).
     #[arg(long, value_parser = clap::value_parser!(u64).range(1..=600_000))]
     measure_ms: Option<u64>,
     /// Warm-up before each window in milliseconds, discarded [default: a quarter of the window].
@@ -168,7 +200,7 @@ pub(crate) fn run(args: &BenchArgs) -> ExitCode {
 /// What the trials of one combination produced.
 #[derive(Debug, Default)]
 struct Trials {
-    measured: Vec<Measurement>,
+    measured: Vec<Trial>,
     unavailable: Option<String>,
     failures: Vec<String>,
 }
@@ -181,7 +213,7 @@ fn bench(args: &BenchArgs) -> Result<ExitCode, Box<dyn Error>> {
     } else {
         args.transports.clone()
     };
-    let combos = plan::combos(&transports, &args.workloads, &args.sizes);
+    let combos = plan::combos(&transports, &args.workloads, &args.sizes, &args.rates);
     if combos.is_empty() {
         return Err(
             "nothing to measure: the chosen transports run none of the chosen workloads".into(),
@@ -192,7 +224,8 @@ fn bench(args: &BenchArgs) -> Result<ExitCode, Box<dyn Error>> {
     let timing = timing(args);
     let machine = Machine::detect();
     let pinning = machine::plan_pinning(&machine.allowed, !args.no_pin, machine::smt_siblings);
-    print_header(&machine, &pinning, &timing, trials, steps.len());
+    let estimate = timing.estimate(&combos) * u32::try_from(trials).unwrap_or(u32::MAX);
+    print_header(&machine, &pinning, &timing, trials, steps.len(), estimate);
 
     let mut progress = Progress::new(steps.len());
     let mut results: Vec<Trials> = combos.iter().map(|_| Trials::default()).collect();
@@ -204,11 +237,9 @@ fn bench(args: &BenchArgs) -> Result<ExitCode, Box<dyn Error>> {
             continue;
         }
         progress.start(format!(
-            "trial {}/{trials}: {} {} {}",
+            "trial {}/{trials}: {}",
             step.trial + 1,
-            combo.transport.name(),
-            combo.workload.name(),
-            units::format_size(combo.size)
+            what(combo)
         ));
         match measure(&exe, combo, &timing, &pinning) {
             Ok(m) => result.measured.push(m),
@@ -230,7 +261,11 @@ fn bench(args: &BenchArgs) -> Result<ExitCode, Box<dyn Error>> {
     }
     progress.finish();
 
-    let rows: Vec<Row> = combos.iter().zip(results).map(|(c, t)| row(c, t)).collect();
+    let rows: Vec<Row> = combos
+        .iter()
+        .zip(results)
+        .map(|(c, t)| row(c, &timing, t))
+        .collect();
     print!("{}", report::table(&rows));
     if let Some(path) = &args.json {
         report::write_json(&rows, path)
@@ -254,19 +289,33 @@ fn bench(args: &BenchArgs) -> Result<ExitCode, Box<dyn Error>> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn describe(combo: &Combo, trial: usize) -> String {
+/// `pipe rate 64 B 100 k/s`: what a measurement is, for people.
+fn what(combo: &Combo) -> String {
+    let rate = combo
+        .rate
+        .map(|r| format!(" {}", units::format_rate(r as f64)))
+        .unwrap_or_default();
     format!(
-        "{} {} {} (trial {trial})",
+        "{} {} {}{rate}",
         combo.transport.name(),
         combo.workload.name(),
         units::format_size(combo.size)
     )
 }
 
-fn row(combo: &Combo, t: Trials) -> Row {
+fn describe(combo: &Combo, trial: usize) -> String {
+    format!("{} (trial {trial})", what(combo))
+}
+
+fn row(combo: &Combo, timing: &Timing, t: Trials) -> Row {
+    let measurements: Vec<_> = t.measured.iter().map(|m| m.measurement).collect();
+    let cpu = Cpu {
+        a: SideCpu::median_of(&t.measured.iter().map(|m| m.cpu_a).collect::<Vec<_>>()),
+        b: SideCpu::median_of(&t.measured.iter().map(|m| m.cpu_b).collect::<Vec<_>>()),
+    };
     let outcome = match (
         t.unavailable,
-        stats::median_of(&t.measured),
+        stats::median_of(&measurements),
         t.failures.into_iter().next(),
     ) {
         (Some(why), ..) => Outcome::Unavailable(why),
@@ -278,8 +327,11 @@ fn row(combo: &Combo, t: Trials) -> Row {
         transport: combo.transport.name(),
         workload: combo.workload,
         size: combo.size,
+        rate: combo.rate,
         trials: t.measured.len(),
         outcome,
+        cpu,
+        geometry: combo.transport.geometry(&timing.spec(combo)),
     }
 }
 
@@ -289,6 +341,7 @@ fn print_header(
     timing: &Timing,
     trials: usize,
     measurements: usize,
+    estimate: Duration,
 ) {
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     let mut out = io::stdout().lock();
@@ -301,10 +354,11 @@ fn print_header(
     let _ = writeln!(
         out,
         "method: {trials} trials, transports interleaved within each trial, median of the trials reported;\n        \
-         each measurement {:.0} ms warm-up (discarded) + {:.0} ms measured; {measurements} measurements, about {:.0} s",
+         each measurement {:.0} ms warm-up (discarded) + {:.0} ms measured (idle: {:.0} ms); {measurements} measurements, about {:.0} s",
         ms(timing.warmup),
         ms(timing.measure),
-        timing.estimate(measurements).as_secs_f64()
+        ms(timing.idle),
+        estimate.as_secs_f64()
     );
     if trials < 3 {
         let _ = writeln!(
@@ -325,9 +379,20 @@ fn timing(args: &BenchArgs) -> Timing {
             args.warmup_ms.map(Duration::from_millis),
         );
     }
-    let default = plan::combos(transport::ALL, &DEFAULT_WORKLOADS, &DEFAULT_SIZES).len();
+    let default = plan::combos(
+        transport::ALL,
+        &BUDGETED_WORKLOADS,
+        &DEFAULT_SIZES,
+        &DEFAULT_RATES,
+    )
+    .len();
     let measurements = plan::schedule(args.trials as usize, default).len();
-    Timing::from_budget(if args.quick { QUICK_BUDGET } else { BUDGET }, measurements)
+    let mut timing =
+        Timing::from_budget(if args.quick { QUICK_BUDGET } else { BUDGET }, measurements);
+    if args.quick {
+        timing.idle = plan::QUICK_IDLE;
+    }
+    timing
 }
 
 /// Progress on stderr: a bar when stderr is a terminal (updated only between measurements: no
@@ -407,33 +472,56 @@ mod tests {
     fn default_sizes_are_the_options_defaults() {
         assert_eq!(parse(&[]).sizes, DEFAULT_SIZES);
         assert_eq!(parse(&[]).workloads, DEFAULT_WORKLOADS);
+        assert_eq!(parse(&[]).rates, DEFAULT_RATES);
+    }
+
+    /// The default run stays under about three minutes with every workload, `--quick` well
+    /// under one.
+    #[test]
+    fn the_default_run_is_bounded() {
+        let estimate = |args: &BenchArgs| {
+            let combos = plan::combos(transport::ALL, &args.workloads, &args.sizes, &args.rates);
+            timing(args).estimate(&combos) * args.trials
+        };
+        let full = estimate(&parse(&[]));
+        assert!(full <= Duration::from_secs(170), "{full:?}");
+        let quick = estimate(&parse(&["--quick"]));
+        assert!(quick <= Duration::from_secs(45), "{quick:?}");
     }
 
     /// A subset keeps the default's windows, so it takes proportionally less time (it used to
     /// spread the whole minute over its few measurements).
     #[test]
     fn a_subset_takes_proportionally_less_time() {
-        let all = parse(&[]);
-        let steps = |args: &BenchArgs| {
+        let combos = |args: &BenchArgs| {
             let transports: Vec<_> = if args.transports.is_empty() {
                 transport::ALL.to_vec()
             } else {
                 args.transports.clone()
             };
-            let combos = plan::combos(&transports, &args.workloads, &args.sizes).len();
-            plan::schedule(args.trials as usize, combos).len()
+            plan::combos(&transports, &args.workloads, &args.sizes, &args.rates)
         };
-        let full = timing(&all).estimate(steps(&all));
+        let estimate = |args: &BenchArgs| timing(args).estimate(&combos(args)) * args.trials;
+        let all = parse(&["--workloads", "pingpong,throughput"]);
+        let full = estimate(&all);
         assert!(full <= BUDGET + Duration::from_secs(10), "{full:?}");
-        let subset = parse(&["--transports", "pipe,tcp", "--sizes", "64"]);
+        let subset = parse(&[
+            "--workloads",
+            "pingpong,throughput",
+            "--transports",
+            "pipe,tcp",
+            "--sizes",
+            "64",
+        ]);
         assert_eq!(timing(&subset), timing(&all), "the same windows");
-        let part = timing(&subset).estimate(steps(&subset));
-        let share = steps(&subset) as f64 / steps(&all) as f64;
+        let part = estimate(&subset);
+        let share = combos(&subset).len() as f64 / combos(&all).len() as f64;
         assert!(
             part.as_secs_f64() <= full.as_secs_f64() * share * 1.01,
             "{part:?} for {share:.3} of {full:?}"
         );
         let quick = parse(&["--quick", "--sizes", "64"]);
         assert!(timing(&quick).measure < timing(&all).measure);
+        assert!(timing(&quick).idle < timing(&all).idle);
     }
 }

@@ -16,7 +16,7 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 use serde::{Deserialize, Serialize};
 
-use super::control::PeerControl;
+use super::control::{self, CpuWindow, PeerControl};
 use super::machine;
 use super::stats::Measurement;
 use super::transport::{self, Endpoint, PeerError, PeerSpec, Role, Workload};
@@ -30,6 +30,17 @@ pub(crate) struct PeerReport {
     /// The measurement, from the side that takes it (ping-pong: A; throughput: B; a
     /// one-process transport: A).
     pub(crate) measurement: Option<Measurement>,
+}
+
+/// What a peer prints: its report, and the CPU time it used over its measured window (taken by
+/// the workload through its [`PeerControl`], whatever the transport).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub(crate) struct PeerLine {
+    /// The transport's report.
+    #[serde(flatten)]
+    pub(crate) report: PeerReport,
+    /// This side's CPU over its window; `None` when its window never opened.
+    pub(crate) cpu: Option<CpuWindow>,
 }
 
 /// Arguments of the hidden `__bench-peer` subcommand.
@@ -53,6 +64,9 @@ pub(crate) struct PeerArgs {
     /// Measured window, in microseconds.
     #[arg(long)]
     measure_us: u64,
+    /// Offered rate of the fixed-rate workload, messages per second.
+    #[arg(long)]
+    rate: Option<u64>,
     /// An inherited descriptor of the endpoint (repeated, in the transport's order).
     #[arg(long = "fd")]
     fds: Vec<RawFd>,
@@ -94,6 +108,9 @@ pub(crate) fn command_line(
         "--measure-us".into(),
         us(spec.measure),
     ];
+    if let Some(rate) = spec.rate {
+        args.extend(["--rate".into(), rate.to_string()]);
+    }
     for fd in &endpoint.fds {
         args.extend(["--fd".into(), fd.as_raw_fd().to_string()]);
     }
@@ -123,7 +140,11 @@ fn cli_name<T: ValueEnum>(value: &T) -> String {
 pub(crate) fn main(args: &PeerArgs) -> ExitCode {
     match run(args) {
         Ok(report) => {
-            let line = serde_json::to_string(&report).expect("a report always serialises");
+            let line = PeerLine {
+                report,
+                cpu: control::take_cpu(),
+            };
+            let line = serde_json::to_string(&line).expect("a report always serialises");
             let mut out = io::stdout().lock();
             if writeln!(out, "{line}").and_then(|()| out.flush()).is_err() {
                 return ExitCode::FAILURE;
@@ -161,6 +182,7 @@ fn run(args: &PeerArgs) -> Result<PeerReport, PeerError> {
         size: args.size,
         warmup: Duration::from_micros(args.warmup_us),
         measure: Duration::from_micros(args.measure_us),
+        rate: args.rate,
     };
     let mut fds = adopt(&[args.fds.as_slice(), args.control.as_slice()].concat())?;
     let control: [OwnedFd; 3] = fds.split_off(args.fds.len()).try_into().map_err(|_| {
@@ -231,10 +253,11 @@ mod tests {
     #[test]
     fn command_line_round_trips_through_the_parser() {
         let spec = PeerSpec {
-            workload: Workload::Throughput,
+            workload: Workload::Rate,
             size: 4096,
             warmup: Duration::from_millis(20),
             measure: Duration::from_micros(80_500),
+            rate: Some(250_000),
         };
         let endpoint = Endpoint {
             fds: Vec::new(),
@@ -254,8 +277,9 @@ mod tests {
         let Sub::Peer(a) = Wrapper::try_parse_from(argv).expect("parses").cmd;
         assert_eq!(
             (a.transport.as_str(), a.role, a.workload, a.size),
-            ("tcp", Role::B, Workload::Throughput, 4096)
+            ("tcp", Role::B, Workload::Rate, 4096)
         );
+        assert_eq!(a.rate, Some(250_000));
         assert_eq!((a.warmup_us, a.measure_us), (20_000, 80_500));
         assert_eq!(
             (a.name.as_deref(), a.cpu, a.fds.len()),
@@ -266,12 +290,19 @@ mod tests {
 
     #[test]
     fn report_is_one_json_object() {
-        let r = PeerReport {
-            messages: 7,
-            measurement: None,
+        let r = PeerLine {
+            report: PeerReport {
+                messages: 7,
+                measurement: None,
+            },
+            cpu: Some(CpuWindow {
+                cpu_ns: 5,
+                messages: 3,
+                window_ns: 10,
+            }),
         };
         let line = serde_json::to_string(&r).unwrap();
         assert!(!line.contains('\n'));
-        assert_eq!(serde_json::from_str::<PeerReport>(&line).unwrap(), r);
+        assert_eq!(serde_json::from_str::<PeerLine>(&line).unwrap(), r);
     }
 }

@@ -1,6 +1,8 @@
 //! What is measured in which order, and for how long.
 //!
-//! Every (transport, workload, size) is a *combination*, one row of the results. A *trial*
+//! Every (transport, workload, size, and for the fixed-rate workload offered rate) is a
+//! *combination*, one row of the results. The idle workload does not depend on the message
+//! size: it is measured at the smallest size only. A *trial*
 //! measures every combination once; trials run one after the other, so trial 1 of every
 //! transport comes before trial 2 of any: a disturbance on the machine (another job, a
 //! frequency change) lands on all transports alike instead of on one transport's trials.
@@ -10,7 +12,8 @@
 //! Time is budgeted, not counted in iterations: each measurement gets the same fixed warm-up
 //! (discarded) and measured window, derived from the total budget and the number of
 //! measurements, so the run time is predictable whatever the transports' speeds, and a slow
-//! transport or a large message simply yields fewer samples.
+//! transport or a large message simply yields fewer samples. The idle workload's window is
+//! its own ([`Timing::idle`]: 1 s by default), since what it measures is CPU per second of idle.
 
 use std::time::Duration;
 
@@ -25,24 +28,41 @@ pub(crate) struct Combo {
     pub(crate) workload: Workload,
     /// The message size in bytes.
     pub(crate) size: usize,
+    /// The offered rate (messages per second) of a fixed-rate combination.
+    pub(crate) rate: Option<u64>,
 }
 
-/// Every combination the transports support, in table order: by workload, then size, then
-/// transport (in the order given).
+/// Every combination the transports support, in table order: by workload, then size (then
+/// rate), then transport (in the order given). Idle combinations only at the smallest size.
 pub(crate) fn combos(
     transports: &[&'static dyn Transport],
     workloads: &[Workload],
     sizes: &[usize],
+    rates: &[u64],
 ) -> Vec<Combo> {
     let mut out = Vec::new();
+    let smallest: Vec<usize> = sizes.iter().copied().min().into_iter().collect();
     for &workload in workloads {
+        let sizes = if workload == Workload::Idle {
+            &smallest
+        } else {
+            sizes
+        };
+        let rates: Vec<Option<u64>> = if workload == Workload::Rate {
+            rates.iter().copied().map(Some).collect()
+        } else {
+            vec![None]
+        };
         for &size in sizes {
-            for &transport in transports.iter().filter(|t| t.supports(workload)) {
-                out.push(Combo {
-                    transport,
-                    workload,
-                    size,
-                });
+            for &rate in &rates {
+                for &transport in transports.iter().filter(|t| t.supports(workload)) {
+                    out.push(Combo {
+                        transport,
+                        workload,
+                        size,
+                        rate,
+                    });
+                }
             }
         }
     }
@@ -72,7 +92,14 @@ pub(crate) struct Timing {
     pub(crate) warmup: Duration,
     /// The measured window.
     pub(crate) measure: Duration,
+    /// The idle workload's window.
+    pub(crate) idle: Duration,
 }
+
+/// The idle workload's window by default (`--quick`: [`QUICK_IDLE`]).
+pub(crate) const IDLE: Duration = Duration::from_secs(1);
+/// The idle workload's window of a `--quick` run.
+pub(crate) const QUICK_IDLE: Duration = Duration::from_millis(250);
 
 /// Time a measurement costs besides its windows: starting two processes, setting up, tearing
 /// down. Measured at 5 to 10 ms on a 2-core machine; budgeted generously.
@@ -87,36 +114,51 @@ impl Timing {
         Timing {
             warmup: (usable / 5).max(Duration::from_millis(2)),
             measure: (usable * 4 / 5).max(Duration::from_millis(10)),
+            idle: IDLE,
         }
     }
 
-    /// Fixed windows: `measure`, and `warmup` (default: a quarter of `measure`, at least 2 ms).
+    /// Fixed windows: `measure` (the idle window too), and `warmup` (default: a quarter of
+    /// `measure`, at least 2 ms).
     pub(crate) fn fixed(measure: Duration, warmup: Option<Duration>) -> Self {
         Timing {
             warmup: warmup.unwrap_or((measure / 4).max(Duration::from_millis(2))),
             measure,
+            idle: measure,
         }
     }
 
-    /// What the peers of one measurement are told.
-    pub(crate) fn spec(&self, workload: Workload, size: usize) -> PeerSpec {
+    /// What the peers of one measurement are told: an idle one waits for its idle window,
+    /// with no warm-up.
+    pub(crate) fn spec(&self, combo: &Combo) -> PeerSpec {
+        let (warmup, measure) = match combo.workload {
+            Workload::Idle => (Duration::ZERO, self.idle),
+            _ => (self.warmup, self.measure),
+        };
         PeerSpec {
-            workload,
-            size,
-            warmup: self.warmup,
-            measure: self.measure,
+            workload: combo.workload,
+            size: combo.size,
+            warmup,
+            measure,
+            rate: combo.rate,
         }
     }
 
     /// The longest one measurement may take before its peers are killed: generous, since a
     /// busy machine can delay a start by a lot, but bounded.
     pub(crate) fn timeout(&self) -> Duration {
-        Duration::from_secs(10) + (self.warmup + self.measure) * 4
+        Duration::from_secs(10) + (self.warmup + self.measure).max(self.idle) * 4
     }
 
-    /// The expected length of `measurements` measurements.
-    pub(crate) fn estimate(&self, measurements: usize) -> Duration {
-        (self.warmup + self.measure + OVERHEAD) * u32::try_from(measurements).unwrap_or(u32::MAX)
+    /// The expected length of one trial of every combination of `combos`.
+    pub(crate) fn estimate(&self, combos: &[Combo]) -> Duration {
+        combos
+            .iter()
+            .map(|c| {
+                let s = self.spec(c);
+                s.warmup + s.measure + OVERHEAD
+            })
+            .sum()
     }
 }
 
@@ -156,6 +198,7 @@ mod tests {
             &ts,
             &[Workload::Pingpong, Workload::Throughput],
             &[64, 4096],
+            &[1000],
         );
         let names: Vec<_> = c
             .iter()
@@ -178,12 +221,49 @@ mod tests {
     }
 
     #[test]
+    fn idle_runs_at_the_smallest_size_and_rate_once_per_rate() {
+        let ts: Vec<_> = ["pipe", "shm-flag"]
+            .iter()
+            .map(|n| find(n).unwrap())
+            .collect();
+        let c = combos(
+            &ts,
+            &[Workload::Idle, Workload::Rate],
+            &[4096, 64],
+            &[1000, 2000],
+        );
+        let names: Vec<_> = c
+            .iter()
+            .map(|c| (c.workload, c.size, c.rate, c.transport.name()))
+            .collect();
+        assert_eq!(
+            names,
+            vec![
+                (Workload::Idle, 64, None, "pipe"),
+                (Workload::Rate, 4096, Some(1000), "pipe"),
+                (Workload::Rate, 4096, Some(2000), "pipe"),
+                (Workload::Rate, 64, Some(1000), "pipe"),
+                (Workload::Rate, 64, Some(2000), "pipe"),
+            ]
+        );
+        let t = Timing::fixed(Duration::from_millis(40), None);
+        let idle = t.spec(&c[0]);
+        assert_eq!(
+            (idle.warmup, idle.measure, idle.rate),
+            (Duration::ZERO, t.idle, None)
+        );
+        assert_eq!(t.spec(&c[2]).rate, Some(2000));
+    }
+
+    #[test]
     fn budget_is_split_and_floored() {
         let t = Timing::from_budget(Duration::from_secs(60), 100);
         // 600 ms each, 588 ms after the overhead.
         assert_eq!(t.warmup, Duration::from_micros(117_600));
         assert_eq!(t.measure, Duration::from_micros(470_400));
-        assert!(t.estimate(100) <= Duration::from_secs(60));
+        let pipe = find("pipe").unwrap();
+        let hundred = combos(&[pipe], &[Workload::Pingpong], &[64; 100], &[]);
+        assert!(t.estimate(&hundred) <= Duration::from_secs(60));
         let tiny = Timing::from_budget(Duration::from_secs(1), 1000);
         assert_eq!(
             (tiny.warmup, tiny.measure),
@@ -191,9 +271,12 @@ mod tests {
         );
         let f = Timing::fixed(Duration::from_millis(40), None);
         assert_eq!(f.warmup, Duration::from_millis(10));
-        assert_eq!(
-            f.spec(Workload::Throughput, 64).measure,
-            Duration::from_millis(40)
-        );
+        let combo = Combo {
+            transport: pipe,
+            workload: Workload::Throughput,
+            size: 64,
+            rate: None,
+        };
+        assert_eq!(f.spec(&combo).measure, Duration::from_millis(40));
     }
 }

@@ -7,8 +7,9 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use super::stats::{LatencySummary, Measurement, RateSummary};
-use super::transport::{BASELINE, Workload};
+use super::control::CpuWindow;
+use super::stats::{self, LatencySummary, Measurement, PacedSummary, RateSummary};
+use super::transport::{BASELINE, Geometry, Workload};
 use super::units::{format_bandwidth, format_ns, format_rate, format_ratio, format_size};
 
 /// What became of one (transport, workload, size).
@@ -31,10 +32,45 @@ pub(crate) struct Row {
     pub(crate) workload: Workload,
     /// Message size in bytes.
     pub(crate) size: usize,
+    /// The offered rate of a fixed-rate row, messages per second.
+    pub(crate) rate: Option<u64>,
     /// Successful trials behind the median.
     pub(crate) trials: usize,
     /// The result.
     pub(crate) outcome: Outcome,
+    /// Each side's CPU time (medians of the trials).
+    pub(crate) cpu: Cpu,
+    /// The transport's buffer and batch for this size.
+    pub(crate) geometry: Geometry,
+}
+
+/// One side's CPU figures: medians over the trials that measured them.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct SideCpu {
+    /// CPU time per message (per round trip in a ping-pong), ns.
+    pub(crate) ns_per_msg: Option<f64>,
+    /// CPU time over the window, in % of one CPU.
+    pub(crate) pct: Option<f64>,
+}
+
+impl SideCpu {
+    /// The medians of the trials' windows (`None` entries: trials whose side took none).
+    pub(crate) fn median_of(windows: &[Option<CpuWindow>]) -> SideCpu {
+        let all = || windows.iter().flatten();
+        SideCpu {
+            ns_per_msg: stats::median_some(all().map(CpuWindow::ns_per_msg)),
+            pct: stats::median_some(all().map(CpuWindow::pct)),
+        }
+    }
+}
+
+/// Both sides' CPU figures of a row.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct Cpu {
+    /// Side A (ping-pong client, sender; the one process of `memcpy`).
+    pub(crate) a: SideCpu,
+    /// Side B (echo, receiver).
+    pub(crate) b: SideCpu,
 }
 
 impl Row {
@@ -55,6 +91,11 @@ impl Row {
     pub(crate) fn rate(&self) -> Option<&RateSummary> {
         self.measured().and_then(Measurement::rate)
     }
+
+    /// The summary of a measured fixed-rate row.
+    pub(crate) fn paced(&self) -> Option<&PacedSummary> {
+        self.measured().and_then(Measurement::paced)
+    }
 }
 
 /// One line of `--json`: exactly these fields, `null` where a field does not apply.
@@ -69,6 +110,15 @@ pub(crate) struct JsonRow {
     max_ns: Option<u64>,
     msgs_per_sec: Option<f64>,
     bytes_per_sec: Option<f64>,
+    rate_per_sec: Option<u64>,
+    kept_up: Option<bool>,
+    cpu_a_ns_per_msg: Option<f64>,
+    cpu_b_ns_per_msg: Option<f64>,
+    cpu_a_pct: Option<f64>,
+    cpu_b_pct: Option<f64>,
+    capacity_bytes: Option<u64>,
+    slots: Option<u64>,
+    batch: Option<u64>,
     trials: usize,
 }
 
@@ -76,7 +126,14 @@ impl JsonRow {
     /// The JSON line of a measured row; `None` for an unavailable or failed one.
     pub(crate) fn of(row: &Row) -> Option<Self> {
         row.measured()?;
-        let (l, r) = (row.latency(), row.rate());
+        let p = row.paced();
+        // A fixed-rate row that received nothing in its window has no latencies.
+        let l = row
+            .latency()
+            .or(p.map(|p| &p.latency).filter(|l| l.samples > 0));
+        let r = row.rate().or(p.map(|p| &p.achieved));
+        // An idle row moves one message: no CPU per message, only the share of a CPU.
+        let per_msg = |s: &SideCpu| s.ns_per_msg.filter(|_| row.workload != Workload::Idle);
         Some(JsonRow {
             transport: row.transport,
             workload: row.workload.name(),
@@ -87,6 +144,15 @@ impl JsonRow {
             max_ns: l.map(|l| l.max_ns),
             msgs_per_sec: r.map(|r| r.msgs_per_sec),
             bytes_per_sec: r.map(|r| r.bytes_per_sec),
+            rate_per_sec: row.rate,
+            kept_up: p.map(PacedSummary::kept_up),
+            cpu_a_ns_per_msg: per_msg(&row.cpu.a),
+            cpu_b_ns_per_msg: per_msg(&row.cpu.b),
+            cpu_a_pct: row.cpu.a.pct,
+            cpu_b_pct: row.cpu.b.pct,
+            capacity_bytes: row.geometry.capacity_bytes,
+            slots: row.geometry.slots,
+            batch: row.geometry.batch,
             trials: row.trials,
         })
     }
@@ -161,73 +227,184 @@ fn percentile(ns: u64, samples: u64, needs: u64) -> String {
     format!("{mark}{}", format_ns(ns))
 }
 
-/// The human tables: one for ping-pong, one for throughput, grouped by size.
+/// A CPU-per-message cell: `1.23 µs`, or `-` when not measured.
+fn cpu_cell(ns: Option<f64>) -> String {
+    ns.map_or_else(|| "-".to_owned(), |ns| format_ns(ns.round() as u64))
+}
+
+/// A share-of-a-CPU cell: `0.02%`, `99.7%`, or `-` when not measured.
+fn pct_cell(pct: Option<f64>) -> String {
+    match pct {
+        None => "-".to_owned(),
+        Some(p) if p < 10.0 => format!("{p:.2}%"),
+        Some(p) => format!("{p:.1}%"),
+    }
+}
+
+/// The title and column heads of one workload's table.
+fn heads(workload: Workload) -> (&'static str, String) {
+    match workload {
+        Workload::Pingpong => (
+            "PING-PONG: ROUND-TRIP latency (A sends S bytes, B receives all S and sends S back; \
+             A times the whole round trip)\n  vs pipe = pipe p50 / row p50: times faster than pipe (higher is better); \
+             cpu A, cpu B = CPU time (user + sys) each process used per round trip",
+            format!(
+                "{:<26} {:>8} {:>10} {:>10} {:>10} {:>10} {:>9} {:>6} {:>10} {:>9} {:>9}",
+                "transport",
+                "size",
+                "p50",
+                "p99",
+                "p99.9",
+                "max",
+                "samples",
+                "trials",
+                "vs pipe",
+                "cpu A/rt",
+                "cpu B/rt"
+            ),
+        ),
+        Workload::Throughput => (
+            "THROUGHPUT: one way, A -> B, measured by the receiver, which checks every sequence number\n  \
+             vs pipe = row msgs/s / pipe msgs/s (higher is better); MB and GB are 10^6 and 10^9 bytes; \
+             cpu A, cpu B = CPU time (user + sys) each process used per message",
+            format!(
+                "{:<26} {:>8} {:>12} {:>12} {:>6} {:>10} {:>9} {:>9}",
+                "transport",
+                "size",
+                "msgs/s",
+                "bandwidth",
+                "trials",
+                "vs pipe",
+                "cpu A/msg",
+                "cpu B/msg"
+            ),
+        ),
+        Workload::Idle => (
+            "IDLE: B waits in one blocking receive while A, attached, sends nothing (then one message);\n  \
+             the CPU time (user + sys, all threads) each process used over the wait, in % of one CPU",
+            format!(
+                "{:<26} {:>8} {:>10} {:>10} {:>10} {:>6}",
+                "transport", "size", "waited", "cpu B", "cpu A", "trials"
+            ),
+        ),
+        Workload::Rate => (
+            "FIXED RATE: A sends at the offered rate; latency = B's receive time - the message's intended send time\n  \
+             (one way, CLOCK_MONOTONIC; a stall delays every message queued behind it: coordinated omission counted);\n  \
+             achieved = what B received over the window; cpu A includes A's pacing loop, which spins on the clock",
+            format!(
+                "{:<26} {:>8} {:>9} {:>10} {:>10} {:>10} {:>10} {:>10} {:>9} {:>9} {:>6}",
+                "transport",
+                "size",
+                "offered",
+                "achieved",
+                "p50",
+                "p99",
+                "p99.9",
+                "max",
+                "cpu A/msg",
+                "cpu B/msg",
+                "trials"
+            ),
+        ),
+    }
+}
+
+/// One measured row of a table, after its name and size; `None` if it measured nothing.
+fn cells(rows: &[Row], row: &Row) -> Option<String> {
+    let (a, b) = (
+        cpu_cell(row.cpu.a.ns_per_msg),
+        cpu_cell(row.cpu.b.ns_per_msg),
+    );
+    if let Some(l) = row.latency() {
+        return Some(format!(
+            "{:>10} {:>10} {:>10} {:>10} {:>9} {:>6} {:>10} {a:>9} {b:>9}",
+            format_ns(l.p50_ns),
+            percentile(l.p99_ns, l.samples, 100),
+            percentile(l.p999_ns, l.samples, 1000),
+            format_ns(l.max_ns),
+            l.samples,
+            row.trials,
+            ratio(rows, row)
+        ));
+    }
+    if let Some(r) = row.rate() {
+        return Some(format!(
+            "{:>12} {:>12} {:>6} {:>10} {a:>9} {b:>9}",
+            format_rate(r.msgs_per_sec),
+            format_bandwidth(r.bytes_per_sec),
+            row.trials,
+            ratio(rows, row)
+        ));
+    }
+    if let Some(p) = row.paced() {
+        let l = &p.latency;
+        let behind = if p.kept_up() {
+            String::new()
+        } else {
+            // Rounded down: a row that missed the mark never reads as 99.0%.
+            format!(
+                "  BEHIND: sent {:.1}% of the schedule",
+                (p.on_schedule * 1000.0).floor() / 10.0
+            )
+        };
+        let [p50, p99, p999, max] = if l.samples == 0 {
+            ["-"; 4].map(str::to_owned)
+        } else {
+            [
+                format_ns(l.p50_ns),
+                percentile(l.p99_ns, l.samples, 100),
+                percentile(l.p999_ns, l.samples, 1000),
+                format_ns(l.max_ns),
+            ]
+        };
+        return Some(format!(
+            "{:>9} {:>10} {p50:>10} {p99:>10} {p999:>10} {max:>10} {a:>9} {b:>9} {:>6}{behind}",
+            format_rate(p.offered_per_sec),
+            format_rate(p.achieved.msgs_per_sec),
+            row.trials
+        ));
+    }
+    if let Some(Measurement::Idle(i)) = row.measured() {
+        return Some(format!(
+            "{:>10} {:>10} {:>10} {:>6}",
+            format_ns(i.window_ns),
+            pct_cell(row.cpu.b.pct),
+            pct_cell(row.cpu.a.pct),
+            row.trials
+        ));
+    }
+    None
+}
+
+/// The human tables: one per workload, grouped by size.
 pub(crate) fn table(rows: &[Row]) -> String {
     let mut s = String::new();
-    for workload in [Workload::Pingpong, Workload::Throughput] {
+    for workload in [
+        Workload::Pingpong,
+        Workload::Throughput,
+        Workload::Idle,
+        Workload::Rate,
+    ] {
         let these: Vec<&Row> = rows.iter().filter(|r| r.workload == workload).collect();
         if these.is_empty() {
             continue;
         }
-        let (title, head) = match workload {
-            Workload::Pingpong => (
-                "PING-PONG: ROUND-TRIP latency (A sends S bytes, B receives all S and sends S back; \
-                 A times the whole round trip)\n  vs pipe = pipe p50 / row p50: times faster than pipe (higher is better)",
-                format!(
-                    "{:<26} {:>8} {:>10} {:>10} {:>10} {:>10} {:>9} {:>6} {:>10}",
-                    "transport",
-                    "size",
-                    "p50",
-                    "p99",
-                    "p99.9",
-                    "max",
-                    "samples",
-                    "trials",
-                    "vs pipe"
-                ),
-            ),
-            Workload::Throughput => (
-                "THROUGHPUT: one way, A -> B, measured by the receiver, which checks every sequence number\n  \
-                 vs pipe = row msgs/s / pipe msgs/s (higher is better); MB and GB are 10^6 and 10^9 bytes",
-                format!(
-                    "{:<26} {:>8} {:>12} {:>12} {:>6} {:>10}",
-                    "transport", "size", "msgs/s", "bandwidth", "trials", "vs pipe"
-                ),
-            ),
-        };
+        let (title, head) = heads(workload);
         let _ = writeln!(s, "\n{title}\n{head}");
-        let mut last_size = None;
+        let mut last = None;
         for row in these {
-            if last_size.is_some_and(|l| l != row.size) {
+            if last.is_some_and(|l| l != (row.size, row.rate)) {
                 s.push('\n');
             }
-            last_size = Some(row.size);
+            last = Some((row.size, row.rate));
             let name = format!("{:<26} {:>8}", label(row.transport), format_size(row.size));
-            let _ = match (&row.outcome, row.latency(), row.rate()) {
-                (_, Some(l), _) => writeln!(
-                    s,
-                    "{name} {:>10} {:>10} {:>10} {:>10} {:>9} {:>6} {:>10}",
-                    format_ns(l.p50_ns),
-                    percentile(l.p99_ns, l.samples, 100),
-                    percentile(l.p999_ns, l.samples, 1000),
-                    format_ns(l.max_ns),
-                    l.samples,
-                    row.trials,
-                    ratio(rows, row)
-                ),
-                (_, _, Some(r)) => writeln!(
-                    s,
-                    "{name} {:>12} {:>12} {:>6} {:>10}",
-                    format_rate(r.msgs_per_sec),
-                    format_bandwidth(r.bytes_per_sec),
-                    row.trials,
-                    ratio(rows, row)
-                ),
-                (Outcome::Unavailable(why), ..) => writeln!(s, "{name}   unavailable: {why}"),
-                (Outcome::Failed(why), ..) => {
+            let _ = match (&row.outcome, cells(rows, row)) {
+                (_, Some(cells)) => writeln!(s, "{name} {cells}"),
+                (Outcome::Unavailable(why), _) => writeln!(s, "{name}   unavailable: {why}"),
+                (Outcome::Failed(why), _) => {
                     writeln!(s, "{name}   FAILED: {}", why.lines().next().unwrap_or(""))
                 }
-                (Outcome::Measured(_), ..) => unreachable!("a measured row is a latency or a rate"),
+                (Outcome::Measured(_), None) => writeln!(s, "{name}   (nothing to show)"),
             };
         }
     }
@@ -246,10 +423,10 @@ pub(crate) fn table(rows: &[Row]) -> String {
     }
     if rows
         .iter()
-        .filter_map(Row::latency)
+        .filter_map(|r| r.latency().or(r.paced().map(|p| &p.latency)))
         .any(|l| l.samples < 1000)
     {
-        s.push_str("\n~: fewer round trips than the percentile needs (100 for p99, 1000 for p99.9): about the max.");
+        s.push_str("\n~: fewer samples than the percentile needs (100 for p99, 1000 for p99.9): about the max.");
     }
     if present("memcpy") {
         s.push_str("\nmemcpy: one thread copying S bytes between two buffers, in one process: the bandwidth floor.");
@@ -260,6 +437,7 @@ pub(crate) fn table(rows: &[Row]) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::super::stats::IdleSummary;
     use super::*;
     use std::time::Duration;
 
@@ -275,8 +453,11 @@ mod tests {
             transport,
             workload: Workload::Pingpong,
             size: 64,
+            rate: None,
             trials: 3,
             outcome: Outcome::Measured(Measurement::Latency(l)),
+            cpu: Cpu::default(),
+            geometry: Geometry::default(),
         }
     }
 
@@ -286,8 +467,11 @@ mod tests {
             transport,
             workload: Workload::Throughput,
             size: 64,
+            rate: None,
             trials: 3,
             outcome: Outcome::Measured(Measurement::Rate(r)),
+            cpu: Cpu::default(),
+            geometry: Geometry::default(),
         }
     }
 
@@ -333,6 +517,15 @@ mod tests {
             "max_ns",
             "msgs_per_sec",
             "bytes_per_sec",
+            "rate_per_sec",
+            "kept_up",
+            "cpu_a_ns_per_msg",
+            "cpu_b_ns_per_msg",
+            "cpu_a_pct",
+            "cpu_b_pct",
+            "capacity_bytes",
+            "slots",
+            "batch",
             "trials",
         ];
         expected.sort_unstable();
@@ -361,6 +554,80 @@ mod tests {
             ..lat_row("unix-seqpacket", 1)
         };
         assert_eq!(JsonRow::of(&gone), None);
+
+        // CPU figures and the geometry come from the row; an idle row has no per-message CPU.
+        let side = |ns, pct| SideCpu {
+            ns_per_msg: Some(ns),
+            pct: Some(pct),
+        };
+        let idle = Row {
+            workload: Workload::Idle,
+            outcome: Outcome::Measured(Measurement::Idle(IdleSummary {
+                window_ns: 1_000_000_000,
+            })),
+            cpu: Cpu {
+                a: side(5.0, 0.01),
+                b: side(9.0, 0.02),
+            },
+            geometry: Geometry {
+                capacity_bytes: Some(65536),
+                slots: None,
+                batch: Some(1),
+            },
+            ..rate_row("ringway-spsc-blocking", 1)
+        };
+        let (keys, v) = fields(&idle);
+        assert_eq!(keys, expected);
+        assert_eq!(
+            (v["workload"].as_str(), v["cpu_b_pct"].as_f64()),
+            (Some("idle"), Some(0.02))
+        );
+        assert!(v["cpu_a_ns_per_msg"].is_null() && v["msgs_per_sec"].is_null());
+        assert_eq!(
+            (v["capacity_bytes"].as_u64(), v["batch"].as_u64()),
+            (Some(65536), Some(1))
+        );
+        assert!(v["slots"].is_null());
+
+        // A fixed-rate row: one-way latencies, the achieved rate, the offered one, kept_up.
+        let paced = |on_schedule| Row {
+            workload: Workload::Rate,
+            rate: Some(1000),
+            outcome: Outcome::Measured(Measurement::Paced(PacedSummary {
+                latency: LatencySummary {
+                    p50_ns: 10,
+                    p99_ns: 20,
+                    p999_ns: 30,
+                    max_ns: 40,
+                    samples: 900,
+                },
+                offered_per_sec: 1000.0,
+                achieved: RateSummary::new(900, Duration::from_secs(1), 64),
+                on_schedule,
+            })),
+            cpu: Cpu {
+                a: side(100.0, 10.0),
+                b: side(50.0, 5.0),
+            },
+            ..rate_row("pipe", 1)
+        };
+        let (keys, v) = fields(&paced(1.0));
+        assert_eq!(keys, expected);
+        assert_eq!(
+            (v["p50_ns"].as_u64(), v["msgs_per_sec"].as_f64()),
+            (Some(10), Some(900.0))
+        );
+        assert_eq!(
+            (v["rate_per_sec"].as_u64(), v["kept_up"].as_bool()),
+            (Some(1000), Some(true))
+        );
+        assert_eq!(v["cpu_a_ns_per_msg"].as_f64(), Some(100.0));
+        let (_, v) = fields(&paced(0.5));
+        assert_eq!(v["kept_up"].as_bool(), Some(false));
+        let t = table(&[paced(0.5), idle]);
+        assert!(t.contains("BEHIND: sent 50.0% of the schedule"), "{t}");
+        assert!(t.contains("FIXED RATE") && t.contains("IDLE"), "{t}");
+        assert!(t.contains("0.02%"), "{t}");
     }
 
     #[test]

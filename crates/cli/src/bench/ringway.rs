@@ -38,10 +38,11 @@
 //!
 //! An SPSC ring of `max(64 KiB, 4 × S)` bytes rounded up to a power of two: 64 KiB for 64 B
 //! and 4 KiB messages (910 and 15 messages in flight), 256 KiB for 64 KiB messages, 4 MiB for
-//! 1 MiB messages (3 in flight: a record is S + 8 bytes). The MPMC ring gets the same payload
-//! space in S-byte slots (at least 4): 1024 slots of 64 B, 16 of 4 KiB, 4 of 64 KiB or of
-//! 1 MiB. The registration tables keep their defaults (32 producers, 32 consumers), as an
-//! application that does not tune them gets.
+//! 1 MiB messages (3 in flight: a record is S + 8 bytes), 64 MiB for 16 MiB. The MPMC ring gets
+//! the same payload space in S-byte slots (at least 4): 8192 slots of 8 B, 1024 of 64 B, 16 of
+//! 4 KiB, 4 of 64 KiB, 1 MiB or 16 MiB; [`Transport::geometry`] reports them for the JSON.
+//! The registration tables keep their defaults (32 producers, 32 consumers), as an application
+//! that does not tune them gets.
 
 use std::io;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -55,7 +56,7 @@ use ringway_region::{Backing, ErrorKind, Region};
 use super::control::PeerControl;
 use super::peer::PeerReport;
 use super::transport::{
-    Endpoint, PeerError, PeerSpec, Prepared, Role, SetupError, Transport, Workload,
+    Endpoint, Geometry, PeerError, PeerSpec, Prepared, Role, SetupError, Transport, Workload,
 };
 use super::workload::{self, Link, missing};
 
@@ -226,7 +227,30 @@ impl Transport for RingwayTransport {
     }
 
     fn supports(&self, workload: Workload) -> bool {
-        self.batch == 1 || workload == Workload::Throughput
+        match workload {
+            Workload::Throughput => true,
+            Workload::Pingpong | Workload::Idle => self.batch == 1,
+            // Latency at a fixed rate: for the default waiting strategy.
+            Workload::Rate => {
+                self.batch == 1 && self.select == 0 && self.wait == WaitStrategy::SpinThenPark
+            }
+        }
+    }
+
+    fn geometry(&self, spec: &PeerSpec) -> Geometry {
+        let size = spec.size as u64;
+        let (capacity_bytes, slots) = match self.flavour {
+            Flavour::Spsc => (ring_bytes(spec.size) as u64, None),
+            Flavour::Mpmc => {
+                let slots = mpmc_slots(spec.size) as u64;
+                (slots.saturating_mul(size), Some(slots))
+            }
+        };
+        Geometry {
+            capacity_bytes: Some(capacity_bytes),
+            slots,
+            batch: Some(self.batch as u64),
+        }
     }
 
     fn prepare(&self, spec: &PeerSpec) -> Result<Prepared, SetupError> {

@@ -20,7 +20,7 @@ use super::control::PeerControl;
 use super::peer::PeerReport;
 use super::shm::{self, SharedPage};
 use super::transport::{
-    Endpoint, PeerError, PeerSpec, Prepared, Role, SetupError, Transport, Workload,
+    Endpoint, Geometry, PeerError, PeerSpec, Prepared, Role, SetupError, Transport, Workload,
 };
 use super::workload::{self, Link};
 
@@ -43,6 +43,10 @@ impl Transport for ShmFlag {
 
     fn supports(&self, workload: Workload) -> bool {
         workload == Workload::Pingpong
+    }
+
+    fn geometry(&self, _: &PeerSpec) -> Geometry {
+        Geometry::default()
     }
 
     fn prepare(&self, _: &PeerSpec) -> Result<Prepared, SetupError> {

@@ -21,8 +21,12 @@ impl Latencies {
 
     /// Records one round trip (clamped into the histogram's range).
     pub(crate) fn record(&mut self, rtt: Duration) {
-        let ns = u64::try_from(rtt.as_nanos()).unwrap_or(u64::MAX).max(1);
-        self.0.saturating_record(ns);
+        self.record_ns(u64::try_from(rtt.as_nanos()).unwrap_or(u64::MAX));
+    }
+
+    /// Records one latency in nanoseconds (clamped into the histogram's range).
+    pub(crate) fn record_ns(&mut self, ns: u64) {
+        self.0.saturating_record(ns.max(1));
     }
 
     /// The percentiles the bench reports.
@@ -80,6 +84,38 @@ impl RateSummary {
     }
 }
 
+/// A fixed-rate run: latencies from each message's intended send time to its receipt, and what
+/// was delivered against what was offered.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub(crate) struct PacedSummary {
+    /// One-way latencies from the intended send time (messages due in the window).
+    pub(crate) latency: LatencySummary,
+    /// The offered rate, messages per second.
+    pub(crate) offered_per_sec: f64,
+    /// What the receiver got over its window (by receive time).
+    pub(crate) achieved: RateSummary,
+    /// Of the messages due in the window, the fraction the sender managed to send by the
+    /// window's end (1.0: it kept the schedule).
+    pub(crate) on_schedule: f64,
+}
+
+impl PacedSummary {
+    /// The share of the window's schedule that must have been sent for a row to have kept up.
+    pub(crate) const KEPT_UP: f64 = 0.99;
+
+    /// Whether the sender kept the offered rate.
+    pub(crate) fn kept_up(&self) -> bool {
+        self.on_schedule >= Self::KEPT_UP
+    }
+}
+
+/// An idle run: how long the receiver waited.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub(crate) struct IdleSummary {
+    /// From the start of the blocking receive to its return.
+    pub(crate) window_ns: u64,
+}
+
 /// What one trial of one (transport, workload, size) measured.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
@@ -88,6 +124,10 @@ pub(crate) enum Measurement {
     Latency(LatencySummary),
     /// A throughput run: the receiver's rate.
     Rate(RateSummary),
+    /// A fixed-rate run.
+    Paced(PacedSummary),
+    /// An idle run (the CPU figures are the result).
+    Idle(IdleSummary),
 }
 
 impl Measurement {
@@ -95,7 +135,7 @@ impl Measurement {
     pub(crate) fn latency(&self) -> Option<&LatencySummary> {
         match self {
             Measurement::Latency(l) => Some(l),
-            Measurement::Rate(_) => None,
+            _ => None,
         }
     }
 
@@ -103,7 +143,15 @@ impl Measurement {
     pub(crate) fn rate(&self) -> Option<&RateSummary> {
         match self {
             Measurement::Rate(r) => Some(r),
-            Measurement::Latency(_) => None,
+            _ => None,
+        }
+    }
+
+    /// The fixed-rate summary, if this is a fixed-rate run.
+    pub(crate) fn paced(&self) -> Option<&PacedSummary> {
+        match self {
+            Measurement::Paced(p) => Some(p),
+            _ => None,
         }
     }
 }
@@ -128,37 +176,74 @@ fn median_u64(values: impl Iterator<Item = u64>) -> u64 {
 /// Combines trials field by field: each percentile (or rate) is the median of that field
 /// across trials. `None` when there are no trials or they are of different kinds.
 pub(crate) fn median_of(trials: &[Measurement]) -> Option<Measurement> {
-    let first = trials.first()?;
-    match first {
+    match trials.first()? {
         Measurement::Latency(_) => {
             let l: Vec<&LatencySummary> = trials
                 .iter()
                 .map(Measurement::latency)
                 .collect::<Option<_>>()?;
-            let field = |f: fn(&LatencySummary) -> u64| median_u64(l.iter().map(|x| f(x)));
-            Some(Measurement::Latency(LatencySummary {
-                p50_ns: field(|x| x.p50_ns),
-                p99_ns: field(|x| x.p99_ns),
-                p999_ns: field(|x| x.p999_ns),
-                max_ns: field(|x| x.max_ns),
-                samples: field(|x| x.samples),
-            }))
+            Some(Measurement::Latency(median_latency(&l)))
         }
         Measurement::Rate(_) => {
             let r: Vec<&RateSummary> = trials
                 .iter()
                 .map(Measurement::rate)
                 .collect::<Option<_>>()?;
-            let field =
-                |f: fn(&RateSummary) -> f64| median(&r.iter().map(|x| f(x)).collect::<Vec<_>>());
-            Some(Measurement::Rate(RateSummary {
-                messages: median_u64(r.iter().map(|x| x.messages)),
-                window_ns: median_u64(r.iter().map(|x| x.window_ns)),
-                msgs_per_sec: field(|x| x.msgs_per_sec)?,
-                bytes_per_sec: field(|x| x.bytes_per_sec)?,
+            Some(Measurement::Rate(median_rate(&r)?))
+        }
+        Measurement::Paced(_) => {
+            let p: Vec<&PacedSummary> = trials
+                .iter()
+                .map(Measurement::paced)
+                .collect::<Option<_>>()?;
+            let l: Vec<&LatencySummary> = p.iter().map(|x| &x.latency).collect();
+            let r: Vec<&RateSummary> = p.iter().map(|x| &x.achieved).collect();
+            let f =
+                |g: fn(&PacedSummary) -> f64| median(&p.iter().map(|x| g(x)).collect::<Vec<_>>());
+            Some(Measurement::Paced(PacedSummary {
+                latency: median_latency(&l),
+                offered_per_sec: f(|x| x.offered_per_sec)?,
+                achieved: median_rate(&r)?,
+                on_schedule: f(|x| x.on_schedule)?,
+            }))
+        }
+        Measurement::Idle(_) => {
+            let w = trials.iter().map(|m| match m {
+                Measurement::Idle(i) => Some(i.window_ns),
+                _ => None,
+            });
+            let w: Vec<u64> = w.collect::<Option<_>>()?;
+            Some(Measurement::Idle(IdleSummary {
+                window_ns: median_u64(w.into_iter()),
             }))
         }
     }
+}
+
+fn median_latency(l: &[&LatencySummary]) -> LatencySummary {
+    let field = |f: fn(&LatencySummary) -> u64| median_u64(l.iter().map(|x| f(x)));
+    LatencySummary {
+        p50_ns: field(|x| x.p50_ns),
+        p99_ns: field(|x| x.p99_ns),
+        p999_ns: field(|x| x.p999_ns),
+        max_ns: field(|x| x.max_ns),
+        samples: field(|x| x.samples),
+    }
+}
+
+fn median_rate(r: &[&RateSummary]) -> Option<RateSummary> {
+    let field = |f: fn(&RateSummary) -> f64| median(&r.iter().map(|x| f(x)).collect::<Vec<_>>());
+    Some(RateSummary {
+        messages: median_u64(r.iter().map(|x| x.messages)),
+        window_ns: median_u64(r.iter().map(|x| x.window_ns)),
+        msgs_per_sec: field(|x| x.msgs_per_sec)?,
+        bytes_per_sec: field(|x| x.bytes_per_sec)?,
+    })
+}
+
+/// The median of the `Some` values, `None` when there are none.
+pub(crate) fn median_some(values: impl Iterator<Item = Option<f64>>) -> Option<f64> {
+    median(&values.flatten().collect::<Vec<_>>())
 }
 
 #[cfg(test)]

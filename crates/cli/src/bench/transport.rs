@@ -96,6 +96,12 @@ pub(crate) enum Workload {
     Pingpong,
     /// One way: A streams S-byte messages numbered from 0, B checks the numbers and times them.
     Throughput,
+    /// B waits in a blocking receive while A, attached, sends nothing for the idle window, then
+    /// one message; each side's CPU over the wait.
+    Idle,
+    /// A sends at fixed offered rates (`--rates`); B records receive time minus each message's
+    /// intended send time (one way, coordinated omission counted).
+    Rate,
 }
 
 impl Workload {
@@ -104,6 +110,8 @@ impl Workload {
         match self {
             Workload::Pingpong => "pingpong",
             Workload::Throughput => "throughput",
+            Workload::Idle => "idle",
+            Workload::Rate => "rate",
         }
     }
 }
@@ -129,6 +137,20 @@ pub(crate) struct PeerSpec {
     pub(crate) warmup: Duration,
     /// The measured window.
     pub(crate) measure: Duration,
+    /// The offered rate of the fixed-rate workload, in messages per second; `None` otherwise.
+    pub(crate) rate: Option<u64>,
+}
+
+/// How much a transport holds in flight and how it hands messages over, for the JSON of
+/// every row; `None` where it does not apply or is not known.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub(crate) struct Geometry {
+    /// Bytes the transport buffers between the sides (ring or kernel buffer, one direction).
+    pub(crate) capacity_bytes: Option<u64>,
+    /// Slots of a slot ring (MPMC, broadcast).
+    pub(crate) slots: Option<u64>,
+    /// Messages the sender hands over per call.
+    pub(crate) batch: Option<u64>,
 }
 
 /// What one peer process is handed: descriptors it inherits, and/or a name it opens.
@@ -183,10 +205,19 @@ pub(crate) trait Transport: fmt::Debug + Sync {
     /// The name on the command line, in the table and in the JSON `transport` field.
     fn name(&self) -> &'static str;
 
-    /// Whether this transport runs `workload` at all (by default: both workloads).
+    /// Whether this transport runs `workload` at all (by default: ping-pong and throughput;
+    /// the idle and fixed-rate workloads are for the rows that opt in).
     fn supports(&self, workload: Workload) -> bool {
-        let _ = workload;
-        true
+        matches!(workload, Workload::Pingpong | Workload::Throughput)
+    }
+
+    /// Its buffer and batch for `spec` (by default: unknown buffer, one message per send).
+    fn geometry(&self, spec: &PeerSpec) -> Geometry {
+        let _ = spec;
+        Geometry {
+            batch: Some(1),
+            ..Geometry::default()
+        }
     }
 
     /// Parent side: creates what connects the peers for one measurement of `spec`.

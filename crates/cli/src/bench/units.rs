@@ -51,6 +51,38 @@ pub(crate) fn parse_size(text: &str) -> Result<usize, String> {
     Ok(size)
 }
 
+/// The highest offered rate `--rates` accepts, messages per second.
+pub(crate) const MAX_RATE: u64 = 1_000_000_000;
+
+/// Parses an offered rate in messages per second: a whole number with an optional decimal
+/// suffix, any case: `k` (10^3), `M` (10^6), `G` (10^9); an optional `/s`.
+///
+/// # Errors
+/// A message naming the problem, for clap to show.
+pub(crate) fn parse_rate(text: &str) -> Result<u64, String> {
+    let t = text.trim();
+    let t = t.strip_suffix("/s").unwrap_or(t);
+    let digits = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (number, suffix) = t.split_at(digits);
+    let number: u64 = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a rate: expected e.g. 100k, 1M, 250000"))?;
+    let unit: u64 = match suffix.trim().to_ascii_lowercase().as_str() {
+        "" => 1,
+        "k" => 1_000,
+        "m" => 1_000_000,
+        "g" => 1_000_000_000,
+        s => return Err(format!("{text:?}: unknown unit {s:?} (use k, M or G)")),
+    };
+    match number.checked_mul(unit) {
+        Some(0) => Err(format!(
+            "{text:?}: a rate must be at least 1 message per second"
+        )),
+        Some(r) if r <= MAX_RATE => Ok(r),
+        _ => Err(format!("{text:?} is above {MAX_RATE} messages per second")),
+    }
+}
+
 /// `64 B`, `4 KiB`, `1.5 KiB`, `1 MiB`.
 pub(crate) fn format_size(bytes: usize) -> String {
     const UNITS: [(usize, &str); 3] = [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
@@ -142,6 +174,18 @@ mod tests {
         assert!(parse_size("1G").unwrap_err().contains("larger"));
         assert!(parse_size("99999999999999999999").is_err());
         assert!(parse_size("-4").is_err());
+    }
+
+    #[test]
+    fn parses_rates() {
+        assert_eq!(parse_rate("100k"), Ok(100_000));
+        assert_eq!(parse_rate("1M"), Ok(1_000_000));
+        assert_eq!(parse_rate("250000"), Ok(250_000));
+        assert_eq!(parse_rate("2m/s"), Ok(2_000_000));
+        assert!(parse_rate("0").unwrap_err().contains("at least 1"));
+        assert!(parse_rate("2G").unwrap_err().contains("above"));
+        assert!(parse_rate("1x").unwrap_err().contains("unknown unit"));
+        assert!(parse_rate("fast").unwrap_err().contains("not a rate"));
     }
 
     #[test]
