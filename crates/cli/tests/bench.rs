@@ -23,13 +23,16 @@ const FIELDS: [&str; 10] = [
     "bytes_per_sec",
     "trials",
 ];
-const TRANSPORTS: [&str; 21] = [
+const TRANSPORTS: [&str; 24] = [
     "ringway-spsc",
     "ringway-spsc-blocking",
     "ringway-spsc-park",
     "ringway-async",
     "ringway-async-park",
     "ringway-mpmc",
+    "ringway-mpmc-p1",
+    "ringway-mpmc-p2",
+    "ringway-mpmc-p4",
     "ringway-select-1",
     "ringway-select-16",
     "ringway-spsc-batch8",
@@ -219,7 +222,10 @@ fn every_transport_produces_its_rows() {
     for size in [64, 65536] {
         // Every message transport runs both workloads; the floors are checked below.
         for t in TRANSPORTS.iter().filter(|t| {
-            !["shm-flag", "memcpy"].contains(t) && !t.contains("-batch") && !t.contains("-fanout")
+            !["shm-flag", "memcpy"].contains(t)
+                && !t.contains("-batch")
+                && !t.contains("-fanout")
+                && !t.contains("-mpmc-p")
         }) {
             assert!(
                 has(&rows, t, "pingpong", size) && has(&rows, t, "throughput", size),
@@ -245,10 +251,18 @@ fn every_transport_produces_its_rows() {
             assert!(!has(&rows, t, "pingpong", size));
         }
     }
+    // The producer sweep's rows are throughput rows, of every size.
+    for t in TRANSPORTS.iter().filter(|t| t.contains("-mpmc-p")) {
+        for size in [64, 65536] {
+            assert!(has(&rows, t, "throughput", size), "missing {t} {size}");
+            assert!(!has(&rows, t, "pingpong", size));
+        }
+    }
     assert_eq!(
         rows.len(),
-        65,
-        "14 ping-pong and 14 throughput rows per size, 3 batch rows and 3 fan-out rows per size"
+        71,
+        "14 ping-pong and 14 throughput rows per size, 3 batch rows, 3 fan-out rows and 3 \
+         producer-sweep rows per size"
     );
     // The table names the busy-spinning rows, and prints no ratio for the no-payload floor.
     assert!(
