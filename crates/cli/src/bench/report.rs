@@ -233,7 +233,7 @@ pub(crate) fn table(rows: &[Row]) -> String {
     }
     let present = |t: &str| rows.iter().any(|r| r.transport == t);
     if present("ringway-spsc-blocking") {
-        s.push_str("\nringway-spsc-blocking: a waiting side spins briefly, then yields, then sleeps on a futex (the default); the other ringway rows busy-spin, but for the fan-out rows.");
+        s.push_str("\nringway-spsc-blocking: a waiting side spins briefly, then yields, then sleeps on a futex (the default); the other ringway rows busy-spin, but for the fan-out and producer-sweep rows.");
     }
     if rows
         .iter()
