@@ -199,7 +199,8 @@ fn default_messages(flavour: Flavour, message: u64, uniform: bool) -> u64 {
     let fits = |n: u64| match flavour {
         Flavour::Spsc => spsc_area(n, message, uniform).is_some_and(|a| a <= DEFAULT_AREA),
         Flavour::Mpmc => {
-            n.max(2).next_power_of_two() * layout::slot_stride(message.min(u32::MAX.into()) as u32)
+            n.max(2).next_power_of_two()
+                * layout::mpmc_slot_stride(message.min(u32::MAX.into()) as u32)
                 <= DEFAULT_AREA
         }
     };

@@ -56,13 +56,16 @@ const RATE: [&str; 4] = [
 ];
 /// Transports that run in one process: no side B.
 const ONE_PROCESS: [&str; 1] = ["memcpy"];
-const TRANSPORTS: [&str; 21] = [
+const TRANSPORTS: [&str; 24] = [
     "ringway-spsc",
     "ringway-spsc-blocking",
     "ringway-spsc-park",
     "ringway-async",
     "ringway-async-park",
     "ringway-mpmc",
+    "ringway-mpmc-p1",
+    "ringway-mpmc-p2",
+    "ringway-mpmc-p4",
     "ringway-select-1",
     "ringway-select-16",
     "ringway-spsc-batch8",
@@ -228,7 +231,7 @@ fn rows(path: &Path, cpu: Cpu) -> Vec<Value> {
             assert!(capacity >= size.min(65536), "{row}");
             assert!(row["batch"].as_u64().unwrap() >= 1, "{row}");
         }
-        if transport == "ringway-mpmc" || transport.contains("-fanout") {
+        if transport.starts_with("ringway-mpmc") || transport.contains("-fanout") {
             assert!(row["slots"].as_u64().unwrap() >= 4, "{row}");
         }
         if ["shm-flag", "memcpy"].contains(&transport) {
@@ -370,7 +373,10 @@ fn every_transport_produces_its_rows() {
     for size in [64, 65536] {
         // Every message transport runs both workloads; the floors are checked below.
         for t in TRANSPORTS.iter().filter(|t| {
-            !["shm-flag", "memcpy"].contains(t) && !t.contains("-batch") && !t.contains("-fanout")
+            !["shm-flag", "memcpy"].contains(t)
+                && !t.contains("-batch")
+                && !t.contains("-fanout")
+                && !t.contains("-mpmc-p")
         }) {
             assert!(
                 has(&rows, t, "pingpong", size) && has(&rows, t, "throughput", size),
@@ -391,6 +397,13 @@ fn every_transport_produces_its_rows() {
     }
     // The fan-out rows are throughput rows, of every size.
     for t in TRANSPORTS.iter().filter(|t| t.contains("-fanout")) {
+        for size in [64, 65536] {
+            assert!(has(&rows, t, "throughput", size), "missing {t} {size}");
+            assert!(!has(&rows, t, "pingpong", size));
+        }
+    }
+    // The producer sweep's rows are throughput rows, of every size.
+    for t in TRANSPORTS.iter().filter(|t| t.contains("-mpmc-p")) {
         for size in [64, 65536] {
             assert!(has(&rows, t, "throughput", size), "missing {t} {size}");
             assert!(!has(&rows, t, "pingpong", size));
@@ -420,9 +433,9 @@ fn every_transport_produces_its_rows() {
     );
     assert_eq!(
         rows.len(),
-        65 + IDLE.len() + RATE.len() * 2 * 2,
-        "14 ping-pong and 14 throughput rows per size, 3 batch rows and 3 fan-out rows per size, \
-         the idle rows, the fixed-rate rows per size and rate"
+        71 + IDLE.len() + RATE.len() * 2 * 2,
+        "14 ping-pong and 14 throughput rows per size, 3 batch rows, 3 fan-out rows and 3 \
+         producer-sweep rows per size, the idle rows, the fixed-rate rows per size and rate"
     );
     // The table names the busy-spinning rows, and prints no ratio for the no-payload floor.
     assert!(

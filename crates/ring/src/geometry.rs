@@ -322,7 +322,7 @@ impl Geometry {
                         ));
                     }
                 }
-                let stride = layout::slot_stride(slot_size);
+                let stride = layout::mpmc_slot_stride(slot_size);
                 let Some(data_len) = stride.checked_mul(capacity) else {
                     return Err(("MPMC ring size overflows", capacity));
                 };
@@ -447,7 +447,7 @@ impl Geometry {
         .map_err(|(what, value)| AttachError::BadGeometry(Corruption::new(what, value, 0)))?;
         let derived: [(&'static str, u64, u64); 4] = [
             (
-                "slot_stride must equal align_up(16 + slot_size, 8)",
+                "slot_stride must equal align_up(16 + slot_size, 64) (MPMC) or 8 (broadcast)",
                 u64::from(id.slot_stride.load(Relaxed)),
                 geometry.slot_stride,
             ),
@@ -850,8 +850,9 @@ mod tests {
             .max_consumers(1)
             .geometry()
             .unwrap();
-        assert_eq!(g.slot_stride, 16);
-        assert_eq!(g.total_len, 1280 + 32);
+        // A slot is at least a cache line (layout version 4).
+        assert_eq!(g.slot_stride, 64);
+        assert_eq!(g.total_len, 1280 + 128);
         assert!(RingConfig::mpmc(1, 8).geometry().is_err());
         assert!(RingConfig::mpmc(4, 8).max_producers(0).geometry().is_err());
         assert!(

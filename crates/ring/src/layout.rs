@@ -13,7 +13,7 @@ use crate::sync::{AtomicU32, AtomicU64};
 /// `magic`: the bytes `RINGWAY\0` read as a little-endian `u64`.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"RINGWAY\0");
 /// The layout version this crate reads and writes.
-pub const VERSION: u32 = 3;
+pub const VERSION: u32 = 4;
 /// `kind` of an SPSC byte ring.
 pub const KIND_SPSC: u32 = 1;
 /// `kind` of an MPMC slot ring.
@@ -247,8 +247,8 @@ pub struct Entry {
     pub ctl: AtomicU64,
     /// The registered process's start time (`/proc/<pid>/stat` field 22).
     pub start_time: AtomicU64,
-    /// MPMC: `position + 1` being claimed, `0` for none.
-    pub claim: AtomicU64,
+    /// Reserved, zero (version 3 kept `claim` here, on the line peers read `ctl` from).
+    pub reserved0: AtomicU64,
     /// The inode of the registrant's pid namespace (`/proc/self/ns/pid`), `0` if unknown: a
     /// pid is only judged in the namespace it was registered from.
     pub pidns: AtomicU64,
@@ -256,7 +256,13 @@ pub struct Entry {
     /// done with); otherwise zero.
     pub cursor: AtomicU64,
     /// Reserved, zero.
-    pub reserved: [AtomicU64; 11],
+    pub reserved1: [AtomicU64; 3],
+    /// MPMC: `position + 1` being claimed, `0` for none. On the entry's second cache line:
+    /// the claimant writes it on every claim, while peers waiting on the ring read `ctl` (to
+    /// see a close), which must not be a line the claimant keeps taking from them.
+    pub claim: AtomicU64,
+    /// Reserved, zero.
+    pub reserved: [AtomicU64; 7],
 }
 
 /// The 16-byte header of an MPMC slot; the payload follows it.
@@ -317,10 +323,23 @@ pub const fn record_size(len: u64) -> u64 {
     REC_HEADER_LEN as u64 + ((len + 7) & !7)
 }
 
-/// Bytes an MPMC slot of `slot_size` payload bytes occupies.
+/// Bytes a broadcast slot of `slot_size` payload bytes occupies: header and payload,
+/// rounded up to 8.
 #[must_use]
 pub const fn slot_stride(slot_size: u32) -> u64 {
     (SLOT_HEADER_LEN as u64 + slot_size as u64 + 7) & !7
+}
+
+/// MPMC slots start on a multiple of this (a cache line): a slot shares no line with its
+/// neighbours, so a producer filling one slot never takes the line a consumer is reading
+/// the previous one from, and a slot of up to 48 payload bytes is one line.
+pub const MPMC_SLOT_ALIGN: u64 = 64;
+
+/// Bytes an MPMC slot of `slot_size` payload bytes occupies: header and payload, rounded up
+/// to [`MPMC_SLOT_ALIGN`].
+#[must_use]
+pub const fn mpmc_slot_stride(slot_size: u32) -> u64 {
+    (SLOT_HEADER_LEN as u64 + slot_size as u64 + MPMC_SLOT_ALIGN - 1) & !(MPMC_SLOT_ALIGN - 1)
 }
 
 /// Offset of the data area for a table of `parties` entries.
@@ -428,10 +447,14 @@ const _: () = {
     // Registration entry.
     assert!(offset_of!(Entry, ctl) == 0);
     assert!(offset_of!(Entry, start_time) == 8);
-    assert!(offset_of!(Entry, claim) == 16);
+    assert!(offset_of!(Entry, reserved0) == 16);
     assert!(offset_of!(Entry, pidns) == 24);
     assert!(offset_of!(Entry, cursor) == 32);
-    assert!(offset_of!(Entry, reserved) == 40);
+    assert!(offset_of!(Entry, reserved1) == 40);
+    // `claim` on the second 64-byte line, `ctl` on the first.
+    assert!(offset_of!(Entry, claim) == 64);
+    assert!(offset_of!(Entry, claim) / 64 != offset_of!(Entry, ctl) / 64);
+    assert!(offset_of!(Entry, reserved) == 72);
     assert!(size_of::<Entry>() == ENTRY_LEN);
     assert!(TABLE_OFFSET == 1024);
 
@@ -446,6 +469,12 @@ const _: () = {
     assert!(INIT_READY == 0x2159_4452);
     assert!(record_size(0) == 8 && record_size(1) == 16 && record_size(8) == 16);
     assert!(slot_stride(0) == 16 && slot_stride(1) == 24 && slot_stride(64) == 80);
+    assert!(mpmc_slot_stride(0) == 64 && mpmc_slot_stride(48) == 64);
+    assert!(mpmc_slot_stride(49) == 128 && mpmc_slot_stride(64) == 128);
+    assert!(mpmc_slot_stride(MPMC_MAX_SLOT_SIZE) % MPMC_SLOT_ALIGN == 0);
+    // A ring starts on a 128-byte boundary and its data area on a multiple of 128 (1024 +
+    // 128 per entry), so every MPMC slot starts on a cache line.
+    assert!(data_offset(1) % MPMC_SLOT_ALIGN == 0);
     assert!(data_offset(2) == 1280);
     assert!(broadcast_data_offset(33) == 8192 && broadcast_data_offset(1) == 4096);
     assert!(broadcast_data_offset(24) == 4096 && broadcast_data_offset(25) == 8192);

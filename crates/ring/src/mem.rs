@@ -650,9 +650,11 @@ impl Mem {
             .map(|_| Entry {
                 ctl: AtomicU64::new(0),
                 start_time: AtomicU64::new(0),
-                claim: AtomicU64::new(0),
+                reserved0: AtomicU64::new(0),
                 pidns: AtomicU64::new(0),
                 cursor: AtomicU64::new(0),
+                reserved1: zeroed_array(),
+                claim: AtomicU64::new(0),
                 reserved: zeroed_array(),
             })
             .collect();

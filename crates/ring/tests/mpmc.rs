@@ -41,7 +41,8 @@ fn pop(rx: &mut mpmc::Consumer) -> Result<Vec<u8>, PopError> {
 
 /// Offset of slot `i` in a ring with `parties` producers and consumers and `slot_size`.
 fn slot(parties: u32, slot_size: u32, i: u64) -> usize {
-    let stride = (16 + slot_size as u64 + 7) & !7;
+    // Header and payload, rounded up to a cache line (layout version 4).
+    let stride = (16 + slot_size as u64 + 63) & !63;
     (1024 + 128 * 2 * parties as u64 + i * stride) as usize
 }
 

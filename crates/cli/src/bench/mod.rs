@@ -28,6 +28,7 @@ mod memcpy;
 pub(crate) mod peer;
 mod plan;
 mod plot;
+mod producers;
 mod report;
 mod ringway;
 mod shm;
@@ -83,6 +84,9 @@ of the same payload space in S-byte slots):
                          ringway-spsc-park, the cost of a wake from park, async vs blocking.
   ringway-mpmc           MPMC ring (the many-process flavour), one producer and one consumer
                          process, both busy-spinning.
+  ringway-mpmc-pN        MPMC (throughput only): N = 1, 2, 4 producer processes, one consumer
+                         checking every producer's order; the row is the aggregate msgs/s.
+                         Every side spin-then-park (N + 1 processes may outnumber the CPUs).
   ringway-spsc-batchN    ringway-spsc whose sender hands N messages (8, 32, 256) at once to
                          send_batch: one publication and one wake check per batch. Throughput,
                          messages up to 4 KiB; ringway-spsc is the batch-of-1 row.

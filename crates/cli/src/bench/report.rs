@@ -410,13 +410,19 @@ pub(crate) fn table(rows: &[Row]) -> String {
     }
     let present = |t: &str| rows.iter().any(|r| r.transport == t);
     if present("ringway-spsc-blocking") {
-        s.push_str("\nringway-spsc-blocking: a waiting side spins briefly, then yields, then sleeps on a futex (the default); the other ringway rows busy-spin, but for the fan-out rows.");
+        s.push_str("\nringway-spsc-blocking: a waiting side spins briefly, then yields, then sleeps on a futex (the default); the other ringway rows busy-spin, but for the fan-out and producer-sweep rows.");
     }
     if rows
         .iter()
         .any(|r| r.transport.starts_with("ringway-fanout"))
     {
         s.push_str("\nringway-fanoutN: one publisher and N subscriber processes of a broadcast channel, every side spin-then-park; the rate is the slowest subscriber's.");
+    }
+    if rows
+        .iter()
+        .any(|r| r.transport.starts_with("ringway-mpmc-p"))
+    {
+        s.push_str("\nringway-mpmc-pN: N producer processes and one consumer of an MPMC channel, every side spin-then-park; the rate is all producers' together.");
     }
     if present("shm-flag") {
         s.push_str("\nshm-flag: two processes ping-pong one shared cache line (no payload, whatever the size): the latency floor; no ratio, since it moves no payload.");

@@ -46,7 +46,7 @@ use serde::{Deserialize, Serialize};
 
 use super::control::PeerControl;
 use super::peer::PeerReport;
-use super::{asyncio, fanout, fdio, memcpy, ringway, shmflag};
+use super::{asyncio, fanout, fdio, memcpy, producers, ringway, shmflag};
 
 /// The transport every row is compared with in the ratio column.
 pub(crate) const BASELINE: &str = "pipe";
@@ -59,6 +59,9 @@ pub(crate) static ALL: &[&dyn Transport] = &[
     &asyncio::RINGWAY_ASYNC,
     &asyncio::RINGWAY_ASYNC_PARK,
     &ringway::MPMC,
+    &producers::MPMC_P1,
+    &producers::MPMC_P2,
+    &producers::MPMC_P4,
     &ringway::SPSC_BATCH8,
     &ringway::SPSC_BATCH32,
     &ringway::SPSC_BATCH256,

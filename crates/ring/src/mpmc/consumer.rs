@@ -293,13 +293,17 @@ impl Consumer {
             // producer may be writing that line.
             let spill = (slots.stride > 64)
                 .then(|| slots.slot(mem.header().consumer.head.load(Relaxed)) + 64);
+            // The producer table is scanned on the first call of each pause and every
+            // CLOSE_EVERY-th spin after it (see `super::CLOSE_EVERY`).
+            let calls = core::cell::Cell::new(0u32);
             let ready = || {
                 if let Some(line) = spill {
                     mem.prefetch(line);
                 }
                 let pos = mem.header().consumer.head.load(Relaxed);
                 slots.seq(mem, pos).load(Relaxed) & !SEQ_LOST == pos.wrapping_add(1)
-                    || registry::side_closed(mem, geo, Side::Producer)
+                    || super::closed_check_due(&calls)
+                        && registry::side_closed(mem, geo, Side::Producer)
             };
             let ep = &self.ep;
             match waiter.pause(mem, WaitWord::NotEmpty, ready, || ep.until_due()) {

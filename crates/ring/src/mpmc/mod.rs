@@ -43,6 +43,27 @@ pub(crate) fn before(a: u64, b: u64) -> bool {
     (a.wrapping_sub(b) as i64) < 0
 }
 
+/// How often a waiting end's readiness check scans the other side's registration table
+/// for a clean close: on the first call of each pause, then every `CLOSE_EVERY` calls.
+///
+/// A table has up to 256 entries (32 by default), one cache line each, and the check runs on
+/// every spin: scanning it every time costs a load per entry per spin, which delays seeing
+/// the message the spin waits for. A close is still seen at once where it matters: the call
+/// a pause makes just before it sleeps is the first of that pause, and so scans (a sleeper
+/// never misses a close, whose wake-up pairs with that check); a spinning end sees it within
+/// `CLOSE_EVERY` spins, or when its operation is retried (every 1024 spins), whichever is
+/// first.
+const CLOSE_EVERY: u32 = 16;
+
+/// Whether this call of a readiness check (counted in `calls`, one counter per pause) scans
+/// the registration table; see [`CLOSE_EVERY`].
+#[inline]
+fn closed_check_due(calls: &core::cell::Cell<u32>) -> bool {
+    let n = calls.get();
+    calls.set(n.wrapping_add(1));
+    n % CLOSE_EVERY == 0
+}
+
 /// The shape both ends need, copied out of the attach-time geometry.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Slots {

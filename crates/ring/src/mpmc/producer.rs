@@ -311,10 +311,14 @@ impl Producer {
                 },
             };
             let (mem, geo, slots) = (&self.ep.mem, &self.ep.geo, self.slots);
+            // As in the consumer: the consumer table on the first call and every
+            // CLOSE_EVERY-th spin.
+            let calls = core::cell::Cell::new(0u32);
             let ready = || {
                 let pos = mem.header().producer.tail.load(Relaxed);
                 slots.seq(mem, pos).load(Relaxed) & !SEQ_LOST == pos
-                    || registry::side_closed(mem, geo, Side::Consumer)
+                    || super::closed_check_due(&calls)
+                        && registry::side_closed(mem, geo, Side::Consumer)
             };
             let ep = &self.ep;
             match waiter.pause(mem, WaitWord::NotFull, ready, || ep.until_due()) {
