@@ -70,6 +70,9 @@ fn subscriber() -> i32 {
         rx.is_data_protected(),
         "a subscriber maps the data read-only"
     );
+    if let Ok(mark) = std::env::var("ATTACHED") {
+        std::fs::write(mark, b"attached").expect("attached mark");
+    }
     let mut next = std::env::var("FIRST")
         .ok()
         .map(|s| s.parse::<u64>().unwrap());
@@ -213,16 +216,26 @@ fn late_joiner(history: u32) -> Result<(), Failed> {
         tx.try_send(Msg::new(0, seq))?; // no subscriber: never waits
     }
     let first = (100 - u64::from(history)).to_string();
+    let attached = scope.temp_path("attached");
     let child = spawn_role(
         "subscriber",
-        &[("ADDR", &name), ("FIRST", &first), ("END", "200")],
+        &[
+            ("ADDR", &name),
+            ("FIRST", &first),
+            ("END", "200"),
+            ("ATTACHED", &attached.display().to_string()),
+        ],
     );
-    until("the late subscriber attached", || tx.subscribers() == 1)?;
+    // Not `tx.subscribers() == 1`: that counts the subscriber while its `open` may still be
+    // settling its start, and messages published then may precede it (see `subscribers`).
+    until("the late subscriber's open returned", || attached.exists())?;
+    assert_eq!(tx.subscribers(), 1);
     for seq in 100..200 {
         tx.send_timeout(Msg::new(0, seq), TIMEOUT)?;
     }
     drop(tx);
     child.expect_success(TIMEOUT);
+    std::fs::remove_file(&attached)?;
     Ok(())
 }
 

@@ -164,6 +164,13 @@ impl BytePublisher {
     }
 
     /// How many subscribers are attached and alive now (probes liveness: not for a hot loop).
+    ///
+    /// A subscriber is counted from the moment it registers, while its `open` may still be
+    /// choosing where it starts: it receives everything published after its `open` returned,
+    /// but of what is published while it attaches, possibly only a later part (under the
+    /// block policy, when the publisher outruns the join). To hand a subscriber an exact
+    /// first message, have it say so (through your own protocol) once `open` has returned,
+    /// or give the channel a `history`.
     #[must_use]
     pub fn subscribers(&self) -> usize {
         self.ep.ring.readers()
