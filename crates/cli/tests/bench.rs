@@ -23,10 +23,11 @@ const FIELDS: [&str; 10] = [
     "bytes_per_sec",
     "trials",
 ];
-const TRANSPORTS: [&str; 21] = [
+const TRANSPORTS: [&str; 23] = [
     "ringway-spsc",
     "ringway-spsc-blocking",
     "ringway-spsc-park",
+    "ringway-spsc-loan",
     "ringway-async",
     "ringway-async-park",
     "ringway-mpmc",
@@ -44,8 +45,11 @@ const TRANSPORTS: [&str; 21] = [
     "tcp",
     "tokio-unix",
     "shm-flag",
+    "ringway-vs-floor",
     "memcpy",
 ];
+/// The fields `ringway-vs-floor` rows carry besides [`FIELDS`].
+const FLOOR_FIELDS: [&str; 2] = ["floor_p50_ns", "vs_floor"];
 
 /// A fresh directory for one test's files.
 fn scratch(test: &str) -> PathBuf {
@@ -68,7 +72,16 @@ fn rows(path: &Path) -> Vec<Value> {
         let obj = row.as_object().expect("each line is an object");
         let mut keys: Vec<&str> = obj.keys().map(String::as_str).collect();
         keys.sort_unstable();
-        let mut expected = FIELDS;
+        let mut expected = FIELDS.to_vec();
+        if row["transport"] == "ringway-vs-floor" {
+            expected.extend(FLOOR_FIELDS);
+            let (p50, floor) = (row["p50_ns"].as_f64(), row["floor_p50_ns"].as_f64());
+            let ratio = row["vs_floor"].as_f64().expect("vs_floor is a number");
+            assert!(
+                (ratio - p50.unwrap() / floor.unwrap()).abs() < 1e-9,
+                "vs_floor = p50 / floor p50: {row}"
+            );
+        }
         expected.sort_unstable();
         assert_eq!(keys, expected, "{row}");
         assert!(
@@ -219,7 +232,9 @@ fn every_transport_produces_its_rows() {
     for size in [64, 65536] {
         // Every message transport runs both workloads; the floors are checked below.
         for t in TRANSPORTS.iter().filter(|t| {
-            !["shm-flag", "memcpy"].contains(t) && !t.contains("-batch") && !t.contains("-fanout")
+            !["shm-flag", "memcpy", "ringway-vs-floor"].contains(t)
+                && !t.contains("-batch")
+                && !t.contains("-fanout")
         }) {
             assert!(
                 has(&rows, t, "pingpong", size) && has(&rows, t, "throughput", size),
@@ -231,6 +246,10 @@ fn every_transport_produces_its_rows() {
         );
         assert!(
             has(&rows, "memcpy", "throughput", size) && !has(&rows, "memcpy", "pingpong", size)
+        );
+        assert!(
+            has(&rows, "ringway-vs-floor", "pingpong", size)
+                && !has(&rows, "ringway-vs-floor", "throughput", size)
         );
     }
     // The batch rows are throughput rows of small messages (64 KiB is unavailable to them).
@@ -247,8 +266,8 @@ fn every_transport_produces_its_rows() {
     }
     assert_eq!(
         rows.len(),
-        65,
-        "14 ping-pong and 14 throughput rows per size, 3 batch rows and 3 fan-out rows per size"
+        71,
+        "16 ping-pong and 15 throughput rows per size, 3 batch rows and 3 fan-out rows per size"
     );
     // The table names the busy-spinning rows, and prints no ratio for the no-payload floor.
     assert!(

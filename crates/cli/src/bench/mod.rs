@@ -22,6 +22,7 @@ mod buf;
 mod control;
 mod fanout;
 mod fdio;
+mod loan;
 mod machine;
 mod measure;
 mod memcpy;
@@ -35,6 +36,7 @@ mod shmflag;
 mod spawn;
 mod stats;
 mod transport;
+mod versus;
 pub(crate) mod units;
 mod workload;
 
