@@ -468,7 +468,11 @@ pub const fn decode(word: u64, position: u64, capacity: u64, max_message: u64) -
         0
     };
     if len > max_message || len > room || offset + gap > capacity {
-        let limit = if max_message < room { max_message } else { room };
+        let limit = if max_message < room {
+            max_message
+        } else {
+            room
+        };
         return Decoded::Corrupt(
             "a record length must fit max_message and the rest of the lap",
             len,

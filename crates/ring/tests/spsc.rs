@@ -363,7 +363,11 @@ fn hostile_headers_are_rejected_by_kind() {
         ("padding with the wrong length", 16, padding_word(16, 8)),
         ("length over max_message", 0, record_word(0, 1 << 29)),
         ("aligned padding", 16, padding_word(16, 40) | REC_ALIGNED),
-        ("aligned record past the end of the lap", 16, aligned_record_word(16, 8)),
+        (
+            "aligned record past the end of the lap",
+            16,
+            aligned_record_word(16, 8),
+        ),
     ];
     for (what, pos, word) in cases {
         let (memory, mut tx, mut rx) = ring(64);

@@ -76,9 +76,9 @@ unsafe fn fill(ptr: *mut u8, len: usize, seq: u64) {
 fn holds(bytes: &[u8], seq: u64) -> bool {
     let (body, tail) = bytes.split_at(bytes.len() / 8 * 8);
     let want = seq.to_le_bytes();
-    let words = body
-        .chunks_exact(8)
-        .fold(0u64, |acc, w| acc | (u64::from_ne_bytes(w.try_into().unwrap()) ^ u64::from_ne_bytes(want)));
+    let words = body.chunks_exact(8).fold(0u64, |acc, w| {
+        acc | (u64::from_ne_bytes(w.try_into().unwrap()) ^ u64::from_ne_bytes(want))
+    });
     words == 0 && tail == &want[..tail.len()]
 }
 
@@ -113,7 +113,11 @@ impl Link for LoanLink {
             Err(e) => return Err(io::Error::other(e.to_string())),
         };
         if msg.len() != buf.len() {
-            let why = format!("a {}-byte message where {} were expected", msg.len(), buf.len());
+            let why = format!(
+                "a {}-byte message where {} were expected",
+                msg.len(),
+                buf.len()
+            );
             return Err(io::Error::new(io::ErrorKind::InvalidData, why));
         }
         // SAFETY: the sender is the bench's own peer, which writes a message only before it
@@ -136,7 +140,7 @@ mod tests {
 
     #[test]
     fn the_pattern_round_trips_and_detects_a_changed_byte() {
-        for len in [8, 13, 64, 4096 + 5] {
+        for len in [8usize, 13, 64, 4096 + 5] {
             let mut words = vec![0u64; len.div_ceil(8)];
             let ptr = words.as_mut_ptr().cast::<u8>();
             // SAFETY: `words` is 8-aligned and at least `len` bytes, private to this test.

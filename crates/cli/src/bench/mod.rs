@@ -36,8 +36,8 @@ mod shmflag;
 mod spawn;
 mod stats;
 mod transport;
-mod versus;
 pub(crate) mod units;
+mod versus;
 mod workload;
 
 use machine::{Machine, Pinning};

@@ -264,16 +264,15 @@ pub(crate) fn table(rows: &[Row]) -> String {
     if present("ringway-vs-floor") {
         s.push_str("\nringway-vs-floor: ringway-spsc and the shm-flag floor in one process pair, alternating blocks of round trips; its percentiles are ringway's, and its last column is ringway p50 / floor p50 (x flr), not a ratio to pipe:");
         for row in rows.iter().filter(|r| r.transport == "ringway-vs-floor") {
-            if let Some(l) = row.latency() {
-                if let (Some(f), Some(r)) = (l.floor_p50_ns, floor_ratio(l)) {
-                    let _ = write!(
-                        s,
-                        "\n  {}: ringway p50 {}, floor p50 {}: {r:.2}x",
-                        format_size(row.size),
-                        format_ns(l.p50_ns),
-                        format_ns(f)
-                    );
-                }
+            let Some(l) = row.latency() else { continue };
+            if let (Some(f), Some(r)) = (l.floor_p50_ns, floor_ratio(l)) {
+                let _ = write!(
+                    s,
+                    "\n  {}: ringway p50 {}, floor p50 {}: {r:.2}x",
+                    format_size(row.size),
+                    format_ns(l.p50_ns),
+                    format_ns(f)
+                );
             }
         }
     }

@@ -109,7 +109,8 @@ impl Transport for VsFloor {
                 }
                 for _ in 0..block {
                     receive(&mut rx, &mut buf)?;
-                    tx.send(&buf).map_err(|e| send_err(size, io::Error::other(e.to_string())))?;
+                    tx.send(&buf)
+                        .map_err(|e| send_err(size, io::Error::other(e.to_string())))?;
                     echoed += 1;
                 }
             }
@@ -139,7 +140,8 @@ impl Transport for VsFloor {
             let mut t0 = Instant::now();
             for _ in 0..block {
                 buf[..8].copy_from_slice(&trips.to_le_bytes());
-                tx.send(&buf).map_err(|e| send_err(size, io::Error::other(e.to_string())))?;
+                tx.send(&buf)
+                    .map_err(|e| send_err(size, io::Error::other(e.to_string())))?;
                 receive(&mut rx, &mut buf)?;
                 let t1 = Instant::now();
                 if number(&buf) != trips {
@@ -182,7 +184,10 @@ fn receive(rx: &mut ringway_channel::ByteReceiver, buf: &mut [u8]) -> Result<(),
     };
     if msg.len() != size {
         let why = format!("a {}-byte message where {size} were expected", msg.len());
-        return Err(recv_err(size, io::Error::new(io::ErrorKind::InvalidData, why)));
+        return Err(recv_err(
+            size,
+            io::Error::new(io::ErrorKind::InvalidData, why),
+        ));
     }
     msg.copy_to(buf);
     Ok(())

@@ -2,11 +2,11 @@
 
 use std::time::Duration;
 
+use super::Found;
 use super::check_resumed_head;
 use crate::endpoint::Endpoint;
 use crate::error::{AttachError, Corruption, PopError, RingKind, Side};
 use crate::geometry::{Geometry, Identity};
-use super::Found;
 use crate::layout::{
     Decoded, REC_ALIGNED, REC_HEADER_LEN, REC_LEN_MASK, REC_PAD, REC_VALID, decode, header_tag,
     record_tag,
@@ -309,7 +309,11 @@ impl Consumer {
             let pos = self.head;
             // SYNC(commit): Acquire pairs with the Release store of the header in
             // `Producer::flush`: the payload and every header of its batch are visible.
-            let word = self.ep.mem.word(self.data + (pos & self.mask)).load(Acquire);
+            let word = self
+                .ep
+                .mem
+                .word(self.data + (pos & self.mask))
+                .load(Acquire);
             match decode(word, pos, self.cap, self.max_message) {
                 Decoded::Empty => return Ok(None),
                 Decoded::Padding { next } => {

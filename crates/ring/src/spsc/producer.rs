@@ -7,8 +7,8 @@ use crate::endpoint::Endpoint;
 use crate::error::{AttachError, Corruption, PushError, RingKind, Side};
 use crate::geometry::{Geometry, Identity};
 use crate::layout::{
-    Decoded, LINE, Placement, REC_ALIGN_MIN, REC_HEADER_LEN, REC_LINE_PAYLOAD,
-    aligned_record_word, decode, padding_word, place, record_size, record_word,
+    Decoded, LINE, Placement, REC_ALIGN_MIN, REC_HEADER_LEN, REC_LINE_PAYLOAD, aligned_record_word,
+    decode, padding_word, place, record_size, record_word,
 };
 use crate::mem::{RingMemory, WaitWord};
 use crate::registry::{self, PeerState};
