@@ -9,7 +9,8 @@
 //! - MPMC: one slot per message, `max_message` bytes each; slots are a power of two, at
 //!   least 2.
 //! - SPSC: variable-size records of an 8-byte header and the payload padded to 8 bytes, in a
-//!   data area of a power of two bytes. A record never crosses the end of the data area (it is
+//!   data area of a power of two bytes (counted with `layout::record_span`: a small record
+//!   that does not divide a cache line takes a whole one, a large one its alignment gap). A record never crosses the end of the data area (it is
 //!   preceded by padding instead, less than one record), so the area holds
 //!   `(area + 8) / record - 1` records whatever the positions, and `area / record` when every
 //!   record has the same power-of-two size (a typed channel whose records divide the area
@@ -177,7 +178,7 @@ impl Plan {
 
 /// The SPSC data area holding `messages` records of a `message`-byte payload.
 fn spsc_area(messages: u64, message: u64, uniform: bool) -> Option<u64> {
-    let record = layout::record_size(message);
+    let record = layout::record_span(message);
     let records = messages.checked_mul(record)?;
     let need = if uniform && record.is_power_of_two() {
         records
@@ -255,7 +256,7 @@ impl Size {
         let (capacity, unit) = match geometry.kind {
             RingKind::Mpmc | RingKind::Broadcast => (geometry.capacity, 1),
             RingKind::Spsc => {
-                let record = layout::record_size(max);
+                let record = layout::record_span(max);
                 let area = geometry.capacity;
                 let n = if uniform && record.is_power_of_two() {
                     area / record
@@ -269,7 +270,9 @@ impl Size {
             capacity: usize::try_from(capacity).unwrap_or(usize::MAX),
             max_message: usize::try_from(max).unwrap_or(usize::MAX),
             unit,
-            uniform,
+            // Records padded to a line or carrying an alignment gap: the bytes in use end
+            // with a partial unit, so they are counted up, not down.
+            uniform: uniform && layout::record_span(max) == layout::record_size(max),
         }
     }
 
@@ -389,13 +392,15 @@ mod tests {
 
     #[test]
     fn spsc_capacity_is_what_fits_wherever_the_ring_starts() {
-        // Records of 40 bytes do not divide a power of two: padding costs up to 32 bytes, so
-        // 3 records need 152 bytes, not 120 (in 128 bytes, an empty ring whose position is 96
-        // pads 32 and then takes only 2).
+        // Records of 104 bytes do not divide a power of two: padding costs up to 96 bytes, so
+        // 3 records need 408 bytes, not 312.
         let opts = ChannelOptions::new().capacity(3);
+        let g = geometry(Some(96), &opts);
+        assert_eq!(g.capacity, 512);
+        assert_eq!(Size::typed(&g, 96).capacity, 4, "(512 + 8) / 104 - 1");
+        // A record of 40 bytes (32 of payload) never straddles two lines: each takes a line.
         let g = geometry(Some(32), &opts);
-        assert_eq!(g.capacity, 256);
-        assert_eq!(Size::typed(&g, 32).capacity, 5, "(256 + 8) / 40 - 1");
+        assert_eq!((g.capacity, Size::typed(&g, 32).capacity), (256, 4));
         // Records of 16 bytes divide the area: no padding, every byte is used.
         let g = geometry(Some(8), &ChannelOptions::new().capacity(4));
         assert_eq!((g.capacity, Size::typed(&g, 8).capacity), (64, 4));
@@ -459,9 +464,12 @@ mod tests {
 
     #[test]
     fn len_counts_messages() {
-        let typed = Size::typed(&geometry(Some(32), &ChannelOptions::new().capacity(3)), 32);
+        let typed = Size::typed(&geometry(Some(96), &ChannelOptions::new().capacity(3)), 96);
         assert_eq!(typed.len(0), 0);
-        assert_eq!(typed.len(2 * 40 + 32), 2, "padding is not a message");
+        assert_eq!(typed.len(2 * 104 + 96), 2, "padding is not a message");
+        // 40-byte records, one a line: the second ends 24 bytes short of its line's end.
+        let lines = Size::typed(&geometry(Some(32), &ChannelOptions::new().capacity(3)), 32);
+        assert_eq!(lines.len(64 + 40), 2);
         let plan = plan(
             None,
             &ChannelOptions::new().capacity(4).max_message(100),

@@ -56,10 +56,11 @@ const RATE: [&str; 4] = [
 ];
 /// Transports that run in one process: no side B.
 const ONE_PROCESS: [&str; 1] = ["memcpy"];
-const TRANSPORTS: [&str; 24] = [
+const TRANSPORTS: [&str; 26] = [
     "ringway-spsc",
     "ringway-spsc-blocking",
     "ringway-spsc-park",
+    "ringway-spsc-loan",
     "ringway-async",
     "ringway-async-park",
     "ringway-mpmc",
@@ -80,8 +81,11 @@ const TRANSPORTS: [&str; 24] = [
     "tcp",
     "tokio-unix",
     "shm-flag",
+    "ringway-vs-floor",
     "memcpy",
 ];
+/// The fields `ringway-vs-floor` rows carry besides [`FIELDS`].
+const FLOOR_FIELDS: [&str; 2] = ["floor_p50_ns", "vs_floor"];
 
 /// A fresh directory for one test's files.
 fn scratch(test: &str) -> PathBuf {
@@ -115,7 +119,16 @@ fn rows(path: &Path, cpu: Cpu) -> Vec<Value> {
         let obj = row.as_object().expect("each line is an object");
         let mut keys: Vec<&str> = obj.keys().map(String::as_str).collect();
         keys.sort_unstable();
-        let mut expected = FIELDS;
+        let mut expected = FIELDS.to_vec();
+        if row["transport"] == "ringway-vs-floor" {
+            expected.extend(FLOOR_FIELDS);
+            let (p50, floor) = (row["p50_ns"].as_f64(), row["floor_p50_ns"].as_f64());
+            let ratio = row["vs_floor"].as_f64().expect("vs_floor is a number");
+            assert!(
+                (ratio - p50.unwrap() / floor.unwrap()).abs() < 1e-9,
+                "vs_floor = p50 / floor p50: {row}"
+            );
+        }
         expected.sort_unstable();
         assert_eq!(keys, expected, "{row}");
         assert!(
@@ -190,6 +203,14 @@ fn rows(path: &Path, cpu: Cpu) -> Vec<Value> {
                 "{row}"
             );
         }
+        // `ringway-vs-floor` alternates two kinds of round trip in one window: a CPU figure
+        // per message would mix them, so it has none.
+        let vs_floor = row["transport"] == "ringway-vs-floor";
+        if vs_floor {
+            for field in ["cpu_a_ns_per_msg", "cpu_b_ns_per_msg", "cpu_a_pct", "cpu_b_pct"] {
+                assert!(row[field].is_null(), "{field}: {row}");
+            }
+        }
         // Each side's CPU over its window: present, above zero per message (an idle row moves
         // one message: a share of a CPU only), at most a couple of CPUs (all threads count).
         let measuring = if workload == "pingpong" || one_process {
@@ -197,7 +218,7 @@ fn rows(path: &Path, cpu: Cpu) -> Vec<Value> {
         } else {
             "b"
         };
-        for side in ["a", "b"] {
+        for side in ["a", "b"].into_iter().filter(|_| !vs_floor) {
             let (per_msg, pct) = (
                 &row[format!("cpu_{side}_ns_per_msg").as_str()],
                 &row[format!("cpu_{side}_pct").as_str()],
@@ -373,7 +394,7 @@ fn every_transport_produces_its_rows() {
     for size in [64, 65536] {
         // Every message transport runs both workloads; the floors are checked below.
         for t in TRANSPORTS.iter().filter(|t| {
-            !["shm-flag", "memcpy"].contains(t)
+            !["shm-flag", "memcpy", "ringway-vs-floor"].contains(t)
                 && !t.contains("-batch")
                 && !t.contains("-fanout")
                 && !t.contains("-mpmc-p")
@@ -388,6 +409,10 @@ fn every_transport_produces_its_rows() {
         );
         assert!(
             has(&rows, "memcpy", "throughput", size) && !has(&rows, "memcpy", "pingpong", size)
+        );
+        assert!(
+            has(&rows, "ringway-vs-floor", "pingpong", size)
+                && !has(&rows, "ringway-vs-floor", "throughput", size)
         );
     }
     // The batch rows are throughput rows of small messages (64 KiB is unavailable to them).
@@ -433,8 +458,8 @@ fn every_transport_produces_its_rows() {
     );
     assert_eq!(
         rows.len(),
-        71 + IDLE.len() + RATE.len() * 2 * 2,
-        "14 ping-pong and 14 throughput rows per size, 3 batch rows, 3 fan-out rows and 3 \
+        77 + IDLE.len() + RATE.len() * 2 * 2,
+        "16 ping-pong and 15 throughput rows per size, 3 batch rows, 3 fan-out rows and 3 \
          producer-sweep rows per size, the idle rows, the fixed-rate rows per size and rate"
     );
     // The table names the busy-spinning rows, and prints no ratio for the no-payload floor.

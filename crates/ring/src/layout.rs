@@ -57,6 +57,21 @@ pub const MAX_PARTIES: u32 = 256;
 pub const REC_VALID: u64 = 1 << 31;
 /// SPSC record header: the `PAD` bit.
 pub const REC_PAD: u64 = 1 << 30;
+/// SPSC record header: the `ALIGNED` bit: the payload starts at the first 64-byte line boundary
+/// after the header word (a producer sets it on large records, so a copy into or out of the
+/// ring works on whole, aligned cache lines).
+pub const REC_ALIGNED: u64 = 1 << 62;
+/// SPSC record header: mask of the tag after shifting it down 32 bits (30 bits: a lap holds at
+/// most 2^29 tags, so positions one lap apart still have different tags).
+pub const REC_TAG_MASK: u64 = (1 << 30) - 1;
+/// SPSC: a cache line; records of up to [`REC_LINE_PAYLOAD`] bytes never straddle two.
+pub const LINE: u64 = 64;
+/// SPSC: the largest payload that fits one cache line with its header. A producer places such a
+/// record so that it does not straddle two lines (a short padding record before it if needed).
+pub const REC_LINE_PAYLOAD: u64 = LINE - REC_HEADER_LEN as u64;
+/// SPSC: payloads of at least this many bytes are written [`REC_ALIGNED`] (where the ring's
+/// largest record with the alignment gap still fits half the data area).
+pub const REC_ALIGN_MIN: u64 = 1024;
 /// SPSC record header: mask of the length field.
 pub const REC_LEN_MASK: u64 = (1 << 30) - 1;
 /// SPSC record header size.
@@ -302,7 +317,14 @@ pub const fn ctl_pid(ctl: u64) -> u32 {
 /// The tag an SPSC record header at `position` must carry.
 #[must_use]
 pub const fn record_tag(position: u64) -> u64 {
-    (position >> 3) & 0xFFFF_FFFF
+    (position >> 3) & REC_TAG_MASK
+}
+
+/// The tag field of an SPSC header word, with bit 63 (reserved, zero) kept, so that a word
+/// with it set matches no position's tag.
+#[must_use]
+pub const fn header_tag(word: u64) -> u64 {
+    (word & !REC_ALIGNED) >> 32
 }
 
 /// An SPSC record header word for a payload of `len` bytes at `position`.
@@ -311,6 +333,164 @@ pub const fn record_word(position: u64, len: u64) -> u64 {
     (record_tag(position) << 32) | REC_VALID | (len & REC_LEN_MASK)
 }
 
+/// An SPSC header word for an [`REC_ALIGNED`] record of `len` bytes at `position`.
+#[must_use]
+pub const fn aligned_record_word(position: u64, len: u64) -> u64 {
+    record_word(position, len) | REC_ALIGNED
+}
+
+/// Bytes from an SPSC record's header to its payload, for a header at data-area offset
+/// `offset`: `8`, or for an [`REC_ALIGNED`] record up to the next line boundary after the
+/// header word (`8 ..= 64`).
+#[must_use]
+pub const fn payload_gap(offset: u64, aligned: bool) -> u64 {
+    if aligned {
+        ((offset + REC_HEADER_LEN as u64 + LINE - 1) & !(LINE - 1)) - offset
+    } else {
+        REC_HEADER_LEN as u64
+    }
+}
+
+/// Where an SPSC producer puts a record, from the data-area offset of its next position.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Placement {
+    /// Bytes of padding before the record: `0`, a short padding to the next line boundary,
+    /// or a padding to the end of the lap.
+    pub pad: u64,
+    /// Whether the record is [`REC_ALIGNED`].
+    pub aligned: bool,
+    /// Bytes from the record's header to its payload ([`payload_gap`]).
+    pub gap: u64,
+    /// Bytes from the record's header to the end of the record.
+    pub record: u64,
+}
+
+impl Placement {
+    /// Bytes the padding and the record take together.
+    #[must_use]
+    pub const fn need(&self) -> u64 {
+        self.pad + self.record
+    }
+}
+
+/// Where the producer of an SPSC ring of `capacity` bytes places a payload of `len` bytes
+/// when its next position is at data-area offset `offset` (see *SPSC data area*): a record
+/// of up to [`REC_LINE_PAYLOAD`] bytes that would straddle a line starts at the next line
+/// (after a short padding record); a payload of at least [`REC_ALIGN_MIN`] bytes is
+/// [`REC_ALIGNED`] if `64 + len` (rounded up to 8) fits half the capacity; a record that does
+/// not fit before the end of the lap starts the next lap (after a padding record to the end).
+/// `len <= capacity / 2 - 8` (the ring's largest message), `capacity` a power of two.
+#[must_use]
+pub const fn place(offset: u64, len: u64, capacity: u64) -> Placement {
+    let body = (len + 7) & !7;
+    let aligned = len >= REC_ALIGN_MIN && LINE + body <= capacity / 2;
+    let mut pad = 0;
+    if len <= REC_LINE_PAYLOAD && (offset & (LINE - 1)) + REC_HEADER_LEN as u64 + body > LINE {
+        pad = LINE - (offset & (LINE - 1));
+    }
+    let mut gap = payload_gap(offset + pad, aligned);
+    if offset + pad + gap + body > capacity {
+        pad = capacity - offset;
+        gap = payload_gap(0, aligned);
+    }
+    Placement {
+        pad,
+        aligned,
+        gap,
+        record: gap + body,
+    }
+}
+
+/// The most bytes of data area an SPSC message of `len` bytes takes, padding and alignment
+/// gap included, when every message has that length (the channel layer sizes rings with it):
+/// a whole line for a record of up to 64 bytes that does not divide a line, `64 + len` for an
+/// aligned one, else [`record_size`]. The padding before a record that would cross the end of
+/// the lap is not counted.
+#[must_use]
+pub const fn record_span(len: u64) -> u64 {
+    let record = record_size(len);
+    if len <= REC_LINE_PAYLOAD {
+        if LINE % record == 0 { record } else { LINE }
+    } else if len >= REC_ALIGN_MIN {
+        LINE + ((len + 7) & !7)
+    } else {
+        record
+    }
+}
+
+/// What an SPSC header word says about the position it was read at, judged against the
+/// reader's own geometry (the writer is not trusted).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decoded {
+    /// No record there yet: `VALID` clear, or the tag of another position.
+    Empty,
+    /// A record: its payload of `len` bytes starts `gap` bytes after the header; the next
+    /// record starts at `next`.
+    Record {
+        /// Bytes from the header to the payload.
+        gap: u64,
+        /// Payload bytes.
+        len: u64,
+        /// The position after the record.
+        next: u64,
+    },
+    /// A padding record: the next record starts at `next`.
+    Padding {
+        /// The position after the padding.
+        next: u64,
+    },
+    /// A record that breaks the layout: what, the value found, and the limit.
+    Corrupt(&'static str, u64, u64),
+}
+
+/// Reads the header `word` found at `position` of an SPSC ring of `capacity` bytes (a power
+/// of two) whose largest message is `max_message`. See *Validation by the consumer*.
+#[must_use]
+pub const fn decode(word: u64, position: u64, capacity: u64, max_message: u64) -> Decoded {
+    if word & REC_VALID == 0 || header_tag(word) != record_tag(position) {
+        return Decoded::Empty;
+    }
+    let offset = position & (capacity - 1);
+    let len = word & REC_LEN_MASK;
+    let aligned = word & REC_ALIGNED != 0;
+    if word & REC_PAD != 0 {
+        let end = offset + REC_HEADER_LEN as u64 + len;
+        let to_line = offset & (LINE - 1) != 0 && end == (offset | (LINE - 1)) + 1;
+        if aligned || offset == 0 || end > capacity || !(end == capacity || to_line) {
+            return Decoded::Corrupt(
+                "a padding record must reach the end of the lap or of its line, and not start a lap",
+                len,
+                capacity - offset - REC_HEADER_LEN as u64,
+            );
+        }
+        return Decoded::Padding {
+            next: position + REC_HEADER_LEN as u64 + len,
+        };
+    }
+    let gap = payload_gap(offset, aligned);
+    let room = if offset + gap <= capacity {
+        capacity - offset - gap
+    } else {
+        0
+    };
+    if len > max_message || len > room || offset + gap > capacity {
+        let limit = if max_message < room {
+            max_message
+        } else {
+            room
+        };
+        return Decoded::Corrupt(
+            "a record length must fit max_message and the rest of the lap",
+            len,
+            limit,
+        );
+    }
+    Decoded::Record {
+        gap,
+        len,
+        next: position + gap + ((len + 7) & !7),
+    }
+}
 /// An SPSC padding header word at `position` skipping `skip` bytes after the header.
 #[must_use]
 pub const fn padding_word(position: u64, skip: u64) -> u64 {
@@ -481,6 +661,11 @@ const _: () = {
     assert!(stamp_done(0) == 1 && stamp_busy(0) == (1 | (1 << 63)));
     assert!(stamp_done(BROADCAST_MAX_POSITION - 1) & STAMP_BUSY == 0);
     assert!(FLAG_OVERWRITE == 1 && KIND_BROADCAST == 3);
-    // A lap holds at most 2^29 tags, so tags one lap apart differ in 32 bits.
-    assert!(SPSC_MAX_CAPACITY / 8 < (1 << 32));
+    // A lap holds at most 2^29 tags, so tags one lap apart differ in 30 bits.
+    assert!(SPSC_MAX_CAPACITY / 8 < REC_TAG_MASK + 1);
+    assert!(REC_ALIGNED == 1 << 62 && REC_TAG_MASK << 32 < REC_ALIGNED);
+    assert!(payload_gap(0, true) == 64 && payload_gap(56, true) == 8 && payload_gap(8, true) == 56);
+    assert!(payload_gap(0, false) == 8);
+    assert!(record_span(8) == 16 && record_span(40) == 64 && record_span(56) == 64);
+    assert!(record_span(64) == 72 && record_span(1 << 16) == (1 << 16) + 64);
 };

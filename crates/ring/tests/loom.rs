@@ -88,6 +88,33 @@ fn spsc_padding_is_published_with_its_record() {
     });
 }
 
+/// A small record that would straddle a cache line is preceded by a short padding record
+/// to the line's end (layout version 4); the padding and the record are published together.
+#[test]
+fn spsc_line_padding_is_published_with_its_record() {
+    model(|| {
+        let memory = RingMemory::heap(&RingConfig::spsc(256)).unwrap();
+        let mut tx = spsc::Producer::attach(&memory, &opts(1)).unwrap();
+        let mut rx = spsc::Consumer::attach(&memory, &opts(2)).unwrap();
+        tx.push(&[3; 40]).unwrap(); // 48 bytes at 0
+        let producer = thread::spawn(move || {
+            tx.push(&msg(7)).unwrap(); // 16 bytes at 48: within the line
+            tx.push(&msg(8)).unwrap(); // 16 at 64
+            tx.push(&[9; 48]).unwrap(); // 56 at 80 would straddle: padding 80..128, then 128
+        });
+        let mut out = Vec::new();
+        rx.pop_blocking(&mut out).unwrap();
+        assert_eq!(out, [3; 40]);
+        rx.pop_blocking(&mut out).unwrap();
+        assert_eq!(out, msg(7));
+        rx.pop_blocking(&mut out).unwrap();
+        assert_eq!(out, msg(8));
+        rx.pop_blocking(&mut out).unwrap();
+        assert_eq!(out, [9; 48]);
+        producer.join().unwrap();
+    });
+}
+
 /// A consumer asleep on an empty ring is always woken by a push (no lost wake-up), and a
 /// producer asleep on a full ring by a pop.
 #[test]

@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use common::{Rng, message, peek, poke, wait_for_a_waiting_consumer};
-use ringway_ring::layout::{padding_word, record_word};
+use ringway_ring::layout::{REC_ALIGNED, aligned_record_word, padding_word, record_word};
 use ringway_ring::{
     AttachError, AttachOptions, PopError, PushError, RingConfig, RingMemory, WaitStrategy, spsc,
 };
@@ -362,6 +362,12 @@ fn hostile_headers_are_rejected_by_kind() {
         ("padding at a lap start", 0, padding_word(0, 56)),
         ("padding with the wrong length", 16, padding_word(16, 8)),
         ("length over max_message", 0, record_word(0, 1 << 29)),
+        ("aligned padding", 16, padding_word(16, 40) | REC_ALIGNED),
+        (
+            "aligned record past the end of the lap",
+            16,
+            aligned_record_word(16, 8),
+        ),
     ];
     for (what, pos, word) in cases {
         let (memory, mut tx, mut rx) = ring(64);
@@ -508,4 +514,123 @@ fn a_rewritten_header_is_reported_by_waiting_calls() {
         tx.push_timeout(&[0; 24], Duration::from_secs(10)),
         Err(PushError::Corrupted(_))
     ));
+}
+
+#[test]
+fn a_small_record_never_straddles_two_cache_lines() {
+    let (memory, mut tx, mut rx) = ring(1024);
+    tx.push(&[1; 40]).unwrap(); // 48 bytes at 0
+    // 48 more would straddle the line at 64: an 8-byte padding record, then the record at 64.
+    tx.push(&[2; 40]).unwrap();
+    assert_eq!(peek(&memory, DATA + 48), padding_word(48, 8));
+    assert_eq!(peek(&memory, DATA + 64), record_word(64, 40));
+    // 56 bytes of payload fill a line exactly (a 64-byte record at 128): no padding.
+    tx.push(&[3; 56]).unwrap();
+    assert_eq!(peek(&memory, DATA + 112), padding_word(112, 8));
+    assert_eq!(peek(&memory, DATA + 128), record_word(128, 56));
+    // Larger records are not moved: 64 bytes at 192 span two lines whatever their start.
+    tx.push(&[4; 8]).unwrap(); // 16 at 192
+    tx.push(&[5; 64]).unwrap(); // 72 at 208
+    assert_eq!(peek(&memory, DATA + 208), record_word(208, 64));
+    for want in [[1u8; 40].as_slice(), &[2; 40], &[3; 56], &[4; 8], &[5; 64]] {
+        assert_eq!(pop(&mut rx).unwrap(), want);
+    }
+    assert_eq!(pop(&mut rx), Err(PopError::Empty));
+}
+
+#[test]
+fn a_large_payload_starts_on_a_line_boundary() {
+    let (memory, mut tx, mut rx) = ring(16 * 1024);
+    let big = message(3, 2000);
+    tx.push(&[7; 8]).unwrap(); // 16 bytes at 0
+    tx.push(&big).unwrap(); // header at 16, payload at 64
+    assert_eq!(peek(&memory, DATA + 16), aligned_record_word(16, 2000));
+    // Below the threshold a payload follows its header.
+    tx.push(&[8; 1000]).unwrap(); // header at 64 + 2000 = 2064
+    assert_eq!(peek(&memory, DATA + 2064), record_word(2064, 1000));
+    assert_eq!(pop(&mut rx).unwrap(), [7; 8]);
+    let grant = rx.peek().unwrap();
+    assert_eq!(grant.len(), 2000);
+    assert_eq!(grant.as_ptr().addr() % 64, 0, "the payload is line aligned");
+    assert_eq!(grant.to_vec(), big);
+    grant.release();
+    assert_eq!(pop(&mut rx).unwrap(), [8; 1000]);
+    // A grant is aligned too, and so is a record at the start of a lap.
+    let mut grant = tx.reserve(4096).unwrap();
+    assert_eq!(grant.as_mut_ptr().addr() % 64, 0);
+    grant.write(0, &[9; 4096]);
+    grant.commit();
+    assert_eq!(pop(&mut rx).unwrap(), [9; 4096]);
+    for i in 0..20 {
+        let msg = message(i, 1024 + 8 * i as usize);
+        tx.push(&msg).unwrap();
+        let grant = rx.peek().unwrap();
+        assert_eq!(grant.as_ptr().addr() % 64, 0, "message {i}");
+        assert_eq!(grant.to_vec(), msg);
+        grant.release();
+    }
+}
+
+#[test]
+fn the_largest_message_fits_without_alignment() {
+    // At 2 KiB the largest message (1016 bytes) is below the threshold; at 4 KiB the largest
+    // (2040) cannot take the 64-byte gap and stay within half the ring: it goes unaligned.
+    for cap in [2048u64, 4096, 8192] {
+        let (_m, mut tx, mut rx) = ring(cap);
+        let max = tx.max_message();
+        for i in 0..10 {
+            let msg = message(i, max - (i as usize % 3) * 8);
+            tx.push(&msg).unwrap();
+            assert_eq!(pop(&mut rx).unwrap(), msg, "{cap} {i}");
+        }
+    }
+}
+
+#[test]
+fn a_new_producer_resumes_after_short_padding_and_aligned_records() {
+    let memory = RingMemory::heap(&RingConfig::spsc(8192)).unwrap();
+    let opts = AttachOptions::new();
+    let mut rx = spsc::Consumer::attach(&memory, &opts).unwrap();
+    let mut tx = spsc::Producer::attach(&memory, &opts).unwrap();
+    tx.push(&[1; 40]).unwrap();
+    tx.push(&[2; 40]).unwrap(); // after a short padding
+    tx.push(&message(3, 1500)).unwrap(); // aligned
+    drop(tx);
+    let mut tx = spsc::Producer::attach(&memory, &opts).unwrap();
+    tx.push(&[4; 16]).unwrap();
+    for want in [vec![1u8; 40], vec![2; 40], message(3, 1500), vec![4; 16]] {
+        assert_eq!(pop(&mut rx).unwrap(), want);
+    }
+    assert_eq!(pop(&mut rx), Err(PopError::Empty));
+}
+
+#[test]
+fn hostile_short_padding_is_rejected() {
+    // A padding record inside a lap must end exactly at the next line boundary.
+    let cases: Vec<(&str, u64, u64)> = vec![
+        ("short of the line", 16, padding_word(16, 8)),
+        ("past the line", 16, padding_word(16, 48)),
+        ("a whole line from a line start", 64, padding_word(64, 56)),
+    ];
+    for (what, pos, word) in cases {
+        let (memory, mut tx, mut rx) = ring(1024);
+        let mut at = 0;
+        while at < pos {
+            tx.push(&[0; 8]).unwrap();
+            pop(&mut rx).unwrap();
+            at += 16;
+        }
+        poke(&memory, DATA + pos as usize, word);
+        assert!(
+            matches!(pop(&mut rx), Err(PopError::Corrupted(_))),
+            "{what}: not reported"
+        );
+    }
+    // The honest one is followed.
+    let (memory, mut tx, mut rx) = ring(1024);
+    tx.push(&[0; 8]).unwrap();
+    pop(&mut rx).unwrap();
+    poke(&memory, DATA + 64, record_word(64, 8));
+    poke(&memory, DATA + 16, padding_word(16, 40));
+    assert_eq!(pop(&mut rx).unwrap(), [0; 8]);
 }

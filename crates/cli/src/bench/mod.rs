@@ -22,6 +22,7 @@ mod buf;
 mod control;
 mod fanout;
 mod fdio;
+mod loan;
 mod machine;
 mod measure;
 mod memcpy;
@@ -37,6 +38,7 @@ mod spawn;
 mod stats;
 mod transport;
 pub(crate) mod units;
+mod versus;
 mod workload;
 
 use machine::{Machine, Pinning};
@@ -77,6 +79,9 @@ of the same payload space in S-byte slots):
                          a few microseconds, then yields, then sleeps on a futex until woken.
   ringway-spsc-park      SPSC ring, WaitStrategy::Park: a waiting side spins 32 times, then
                          sleeps on the futex (in a ping-pong, on every message).
+  ringway-spsc-loan      ringway-spsc's zero-copy path: the sender writes each message in place
+                         in a loan of the ring, the receiver checks every byte in place
+                         (recv_ref), neither copies through a private buffer.
   ringway-async          ringway-spsc-blocking driven by send_async/recv_ref_async in a tokio
                          runtime (current-thread) per side: a waiting task is re-queued a few
                          times, then parked with the process's ringway waker thread.
@@ -107,6 +112,11 @@ Reference rows:
               no payload, so the size does not apply (it is measured anew for every size).
   memcpy      One thread copying S bytes between two buffers: the bandwidth floor. Throughput
               only, one process.
+  ringway-vs-floor
+              Ping-pong only: ringway-spsc and shm-flag in one process pair, alternating blocks
+              of round trips, so both see the same CPU placement. Percentiles are ringway's; the
+              last column is ringway p50 / floor p50 (x flr), and the JSON carries both
+              (floor_p50_ns, vs_floor).
 
 Method: each transport runs between two processes (this binary, re-executed), pinned to two
 distinct CPUs unless --no-pin. Trials are interleaved across transports and the median of the

@@ -120,6 +120,12 @@ pub(crate) struct JsonRow {
     slots: Option<u64>,
     batch: Option<u64>,
     trials: usize,
+    /// `ringway-vs-floor` only: the floor's p50 measured in the same process pair.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    floor_p50_ns: Option<u64>,
+    /// `ringway-vs-floor` only: `p50_ns / floor_p50_ns`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    vs_floor: Option<f64>,
 }
 
 impl JsonRow {
@@ -154,6 +160,8 @@ impl JsonRow {
             slots: row.geometry.slots,
             batch: row.geometry.batch,
             trials: row.trials,
+            floor_p50_ns: l.and_then(|l| l.floor_p50_ns),
+            vs_floor: l.and_then(floor_ratio),
         })
     }
 }
@@ -174,6 +182,12 @@ pub(crate) fn write_json(rows: &[Row], path: &Path) -> io::Result<()> {
 /// How many times faster than pipe a round trip is: `pipe p50 / row p50`.
 pub(crate) fn latency_ratio(pipe_p50_ns: u64, row_p50_ns: u64) -> Option<f64> {
     (row_p50_ns > 0).then(|| pipe_p50_ns as f64 / row_p50_ns as f64)
+}
+
+/// `ringway-vs-floor`: the row's p50 over the floor's p50 measured alongside it.
+pub(crate) fn floor_ratio(l: &LatencySummary) -> Option<f64> {
+    let floor = l.floor_p50_ns.filter(|&f| f > 0)?;
+    Some(l.p50_ns as f64 / floor as f64)
 }
 
 /// How many times pipe's throughput a row reaches: `row rate / pipe rate`.
@@ -206,6 +220,9 @@ fn label(transport: &str) -> String {
 fn ratio(rows: &[Row], row: &Row) -> String {
     if NO_PAYLOAD.contains(&row.transport) {
         return "-".to_owned();
+    }
+    if let Some(r) = row.latency().and_then(floor_ratio) {
+        return format!("{r:.2}x flr");
     }
     let pipe = baseline(rows, row.workload, row.size);
     let r = match (row.latency(), row.rate()) {
@@ -427,6 +444,24 @@ pub(crate) fn table(rows: &[Row]) -> String {
     if present("shm-flag") {
         s.push_str("\nshm-flag: two processes ping-pong one shared cache line (no payload, whatever the size): the latency floor; no ratio, since it moves no payload.");
     }
+    if present("ringway-vs-floor") {
+        s.push_str("\nringway-vs-floor: ringway-spsc and the shm-flag floor in one process pair, alternating blocks of round trips; its percentiles are ringway's, and its last column is ringway p50 / floor p50 (x flr), not a ratio to pipe:");
+        for row in rows.iter().filter(|r| r.transport == "ringway-vs-floor") {
+            let Some(l) = row.latency() else { continue };
+            if let (Some(f), Some(r)) = (l.floor_p50_ns, floor_ratio(l)) {
+                let _ = write!(
+                    s,
+                    "\n  {}: ringway p50 {}, floor p50 {}: {r:.2}x",
+                    format_size(row.size),
+                    format_ns(l.p50_ns),
+                    format_ns(f)
+                );
+            }
+        }
+    }
+    if present("ringway-spsc-loan") {
+        s.push_str("\nringway-spsc-loan: ringway-spsc's zero-copy path: the sender writes each message in place in the ring (a loan), the receiver checks every byte in place (recv_ref), neither copies.");
+    }
     if rows
         .iter()
         .filter_map(|r| r.latency().or(r.paced().map(|p| &p.latency)))
@@ -454,6 +489,7 @@ mod tests {
             p999_ns: 3 * p50,
             max_ns: 4 * p50,
             samples: 100,
+            floor_p50_ns: None,
         };
         Row {
             transport,
@@ -606,6 +642,7 @@ mod tests {
                     p999_ns: 30,
                     max_ns: 40,
                     samples: 900,
+                    floor_p50_ns: None,
                 },
                 offered_per_sec: 1000.0,
                 achieved: RateSummary::new(900, Duration::from_secs(1), 64),

@@ -174,7 +174,7 @@ pub(crate) fn mpmc_slots(size: usize) -> usize {
 /// capacity counts messages: the ring is sized from it): its records less one for the
 /// padding before a record that would cross the end.
 pub(crate) fn spsc_messages(size: usize) -> usize {
-    let record = 8 + size.div_ceil(8) * 8;
+    let record = ringway_ring::layout::record_span(size as u64) as usize;
     ((ring_bytes(size) + 8) / record).saturating_sub(1).max(1)
 }
 

@@ -38,6 +38,7 @@ impl Latencies {
             p999_ns: h.value_at_quantile(0.999),
             max_ns: h.max(),
             samples: h.len(),
+            floor_p50_ns: None,
         }
     }
 }
@@ -55,6 +56,10 @@ pub(crate) struct LatencySummary {
     pub(crate) max_ns: u64,
     /// Round trips recorded in the window.
     pub(crate) samples: u64,
+    /// `ringway-vs-floor` only: the p50 of the bare cache-line ping-pong measured in the same
+    /// process pair, alternating with these round trips.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) floor_p50_ns: Option<u64>,
 }
 
 /// One-way throughput over a receiver's window.
@@ -228,6 +233,11 @@ fn median_latency(l: &[&LatencySummary]) -> LatencySummary {
         p999_ns: field(|x| x.p999_ns),
         max_ns: field(|x| x.max_ns),
         samples: field(|x| x.samples),
+        floor_p50_ns: l
+            .iter()
+            .map(|x| x.floor_p50_ns)
+            .collect::<Option<Vec<u64>>>()
+            .map(|f| median_u64(f.into_iter())),
     }
 }
 
@@ -257,6 +267,7 @@ mod tests {
             p999_ns: p99,
             max_ns: p99,
             samples: 10,
+            floor_p50_ns: None,
         })
     }
 

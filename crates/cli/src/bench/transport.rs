@@ -46,7 +46,7 @@ use serde::{Deserialize, Serialize};
 
 use super::control::PeerControl;
 use super::peer::PeerReport;
-use super::{asyncio, fanout, fdio, memcpy, producers, ringway, shmflag};
+use super::{asyncio, fanout, fdio, loan, memcpy, producers, ringway, shmflag, versus};
 
 /// The transport every row is compared with in the ratio column.
 pub(crate) const BASELINE: &str = "pipe";
@@ -56,6 +56,7 @@ pub(crate) static ALL: &[&dyn Transport] = &[
     &ringway::SPSC,
     &ringway::SPSC_BLOCKING,
     &ringway::SPSC_PARK,
+    &loan::Loan,
     &asyncio::RINGWAY_ASYNC,
     &asyncio::RINGWAY_ASYNC_PARK,
     &ringway::MPMC,
@@ -76,6 +77,7 @@ pub(crate) static ALL: &[&dyn Transport] = &[
     &fdio::TCP,
     &asyncio::TOKIO_UNIX,
     &shmflag::ShmFlag,
+    &versus::VsFloor,
     &memcpy::Memcpy,
 ];
 

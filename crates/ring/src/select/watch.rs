@@ -7,7 +7,7 @@ use crate::clock::Schedule;
 use crate::error::Side;
 use crate::geometry::Geometry;
 use crate::interrupt::Interrupt;
-use crate::layout::{INIT_READY, MAGIC, REC_VALID, WaitBlock, record_size, record_tag};
+use crate::layout::{INIT_READY, MAGIC, REC_VALID, WaitBlock, header_tag, place, record_tag};
 use crate::mem::{Mem, WaitWord};
 use crate::mpmc::{Slots, before};
 use crate::proc::Liveness;
@@ -228,7 +228,7 @@ impl Watch {
                     .mem
                     .word(self.geo.data_offset + (head & self.geo.mask()));
                 let w = word.load(Relaxed);
-                w & REC_VALID != 0 && w >> 32 == record_tag(head)
+                w & REC_VALID != 0 && header_tag(w) == record_tag(head)
             }
             What::SpscProducer { len } => {
                 let cap = self.geo.capacity;
@@ -240,13 +240,7 @@ impl Watch {
                 if tail - head > cap || len > u64::from(self.geo.max_message) {
                     return true;
                 }
-                let record = record_size(len);
-                let offset = tail & self.geo.mask();
-                let need = if offset + record > cap {
-                    cap - offset + record
-                } else {
-                    record
-                };
+                let need = place(tail & self.geo.mask(), len, cap).need();
                 head + cap >= tail + need
             }
             What::MpmcConsumer(slots) => {

@@ -2,11 +2,15 @@
 
 use std::time::Duration;
 
+use super::Found;
 use super::check_resumed_head;
 use crate::endpoint::Endpoint;
 use crate::error::{AttachError, Corruption, PopError, RingKind, Side};
 use crate::geometry::{Geometry, Identity};
-use crate::layout::{REC_HEADER_LEN, REC_LEN_MASK, REC_PAD, REC_VALID, record_size, record_tag};
+use crate::layout::{
+    Decoded, REC_ALIGNED, REC_HEADER_LEN, REC_LEN_MASK, REC_PAD, REC_VALID, decode, header_tag,
+    record_tag,
+};
 use crate::mem::{RingMemory, WaitWord};
 use crate::registry::{self, PeerState};
 use crate::sync::Ordering::{Acquire, Relaxed, Release};
@@ -133,8 +137,8 @@ impl Consumer {
     /// [`PopError::Empty`], [`PopError::Closed`] (the producer left or died and everything it
     /// committed has been read), [`PopError::Corrupted`].
     pub fn pop(&mut self, out: &mut Vec<u8>) -> Result<usize, PopError> {
-        let (pos, len) = self.next()?;
-        self.take(pos, len, out)
+        let found = self.next()?;
+        self.take(found, out)
     }
 
     /// Copies the next message into `out` and releases it, waiting as `wait` allows: the
@@ -145,8 +149,8 @@ impl Consumer {
     /// As those: [`PopError::Empty`] for [`Wait::Try`], [`PopError::Timeout`] for a deadline.
     #[inline]
     pub fn pop_with(&mut self, out: &mut Vec<u8>, wait: Wait) -> Result<usize, PopError> {
-        let (pos, len) = self.acquire(wait)?;
-        self.take(pos, len, out)
+        let found = self.acquire(wait)?;
+        self.take(found, out)
     }
 
     /// Lends the next message in place, waiting as `wait` allows: the one entry point of the
@@ -160,7 +164,7 @@ impl Consumer {
 
     /// The next record, waiting as `wait` allows.
     #[inline]
-    fn acquire(&mut self, wait: Wait) -> Result<(u64, usize), PopError> {
+    fn acquire(&mut self, wait: Wait) -> Result<Found, PopError> {
         match self.next() {
             Err(PopError::Empty) if wait != Wait::Try => self.wait_record(wait),
             other => other,
@@ -172,8 +176,8 @@ impl Consumer {
     /// # Errors
     /// [`PopError::Timeout`], [`PopError::Closed`], [`PopError::Corrupted`].
     pub fn pop_timeout(&mut self, out: &mut Vec<u8>, timeout: Duration) -> Result<usize, PopError> {
-        let (pos, len) = self.acquire(Wait::For(timeout))?;
-        self.take(pos, len, out)
+        let found = self.acquire(Wait::For(timeout))?;
+        self.take(found, out)
     }
 
     /// Like [`pop`](Consumer::pop), waiting as long as the producer is alive.
@@ -181,8 +185,8 @@ impl Consumer {
     /// # Errors
     /// [`PopError::Closed`], [`PopError::Corrupted`].
     pub fn pop_blocking(&mut self, out: &mut Vec<u8>) -> Result<usize, PopError> {
-        let (pos, len) = self.acquire(Wait::Forever)?;
-        self.take(pos, len, out)
+        let found = self.acquire(Wait::Forever)?;
+        self.take(found, out)
     }
 
     /// Lends the next message in place, without blocking. It stays in the ring until
@@ -211,14 +215,13 @@ impl Consumer {
     }
 
     fn grant(&mut self, wait: Wait) -> Result<ReadGrant<'_>, PopError> {
-        let (pos, len) = self.acquire(wait)?;
+        let found = self.acquire(wait)?;
         if self.ep.mem.faulted() {
             return Err(self.truncated());
         }
         Ok(ReadGrant {
             consumer: self,
-            pos,
-            len,
+            found,
         })
     }
 
@@ -250,8 +253,9 @@ impl Consumer {
     }
 
     #[inline]
-    fn take(&mut self, pos: u64, len: usize, out: &mut Vec<u8>) -> Result<usize, PopError> {
-        let src = self.data + (pos & self.mask) + REC_HEADER_LEN as u64;
+    fn take(&mut self, found: Found, out: &mut Vec<u8>) -> Result<usize, PopError> {
+        let src = self.payload(found);
+        let len = found.len;
         out.clear();
         #[cfg(not(ringway_loom))]
         {
@@ -274,13 +278,19 @@ impl Consumer {
             out.clear();
             return Err(self.truncated());
         }
-        self.release(pos, len);
+        self.release(found);
         Ok(len)
     }
 
+    /// The data-area offset of a found record's payload.
     #[inline]
-    fn release(&mut self, pos: u64, len: usize) {
-        self.head = pos + record_size(len as u64);
+    fn payload(&self, found: Found) -> u64 {
+        self.data + (found.pos & self.mask) + found.gap
+    }
+
+    #[inline]
+    fn release(&mut self, found: Found) {
+        self.head = found.next;
         // The release is published at once (a plain store to this consumer's own line), so a
         // consumer that dies loses nothing it had not received: one that attaches next starts
         // here. Only the wake of a producer waiting for room is batched, to a quarter of the
@@ -293,59 +303,68 @@ impl Consumer {
     }
 
     /// Looks for the record at the consumer's position, following one padding record.
-    fn poll(&mut self) -> Result<Option<(u64, usize)>, Corruption> {
+    fn poll(&mut self) -> Result<Option<Found>, Corruption> {
         let mut followed_padding = false;
         loop {
             let pos = self.head;
-            let offset = pos & self.mask;
             // SYNC(commit): Acquire pairs with the Release store of the header in
             // `Producer::flush`: the payload and every header of its batch are visible.
-            let word = self.ep.mem.word(self.data + offset).load(Acquire);
-            if word & REC_VALID == 0 || word >> 32 != record_tag(pos) {
-                return Ok(None);
-            }
-            let len = word & REC_LEN_MASK;
-            if word & REC_PAD != 0 {
-                let expected = self.cap - offset - REC_HEADER_LEN as u64;
-                if offset == 0 || followed_padding || len != expected {
-                    return Err(Corruption::new(
-                        "a padding record must reach the end of the lap and not start one",
-                        len,
-                        expected,
-                    ));
+            let word = self
+                .ep
+                .mem
+                .word(self.data + (pos & self.mask))
+                .load(Acquire);
+            match decode(word, pos, self.cap, self.max_message) {
+                Decoded::Empty => return Ok(None),
+                Decoded::Padding { next } => {
+                    if followed_padding {
+                        return Err(Corruption::new(
+                            "a padding record must not follow another",
+                            word & REC_LEN_MASK,
+                            0,
+                        ));
+                    }
+                    // Consume the padding; the record it announces starts where it ends.
+                    self.head = next;
+                    followed_padding = true;
                 }
-                // Consume the padding; the record it announces starts the next lap.
-                self.head = pos + self.cap - offset;
-                followed_padding = true;
-                continue;
+                Decoded::Record { gap, len, next } => {
+                    return Ok(Some(Found {
+                        pos,
+                        gap,
+                        len: len as usize,
+                        next,
+                    }));
+                }
+                Decoded::Corrupt(what, found, limit) => {
+                    return Err(Corruption::new(what, found, limit));
+                }
             }
-            let room = self.cap - offset - REC_HEADER_LEN as u64;
-            if len > self.max_message || len > room {
-                return Err(Corruption::new(
-                    "a record length must fit max_message and the rest of the lap",
-                    len,
-                    self.max_message.min(room),
-                ));
-            }
-            return Ok(Some((pos, len as usize)));
         }
     }
 
     /// The next record, or why there is none.
     #[inline]
-    fn next(&mut self) -> Result<(u64, usize), PopError> {
+    fn next(&mut self) -> Result<Found, PopError> {
         // The common case, kept small enough to inline: a complete, valid record (not a
-        // padding) at the consumer's position. Everything else goes the long way.
+        // padding, not aligned) at the consumer's position. Everything else goes the long way.
         if self.poisoned.is_none() {
             let pos = self.head;
             let offset = pos & self.mask;
             // SYNC(commit): Acquire pairs with the Release store of the header in
             // `Producer::flush`, as in `poll`.
             let word = self.ep.mem.word(self.data + offset).load(Acquire);
-            if word & (REC_VALID | REC_PAD) == REC_VALID && word >> 32 == record_tag(pos) {
+            if word & (REC_VALID | REC_PAD | REC_ALIGNED) == REC_VALID
+                && header_tag(word) == record_tag(pos)
+            {
                 let len = word & REC_LEN_MASK;
                 if len <= self.max_message && len <= self.cap - offset - REC_HEADER_LEN as u64 {
-                    return Ok((pos, len as usize));
+                    return Ok(Found {
+                        pos,
+                        gap: REC_HEADER_LEN as u64,
+                        len: len as usize,
+                        next: pos + REC_HEADER_LEN as u64 + ((len + 7) & !7),
+                    });
                 }
             }
         }
@@ -354,7 +373,7 @@ impl Consumer {
 
     /// [`next`](Consumer::next) with every case: padding, empty, closed, corrupted.
     #[cold]
-    fn next_slow(&mut self) -> Result<(u64, usize), PopError> {
+    fn next_slow(&mut self) -> Result<Found, PopError> {
         if let Some(c) = self.poisoned {
             return Err(PopError::Corrupted(c));
         }
@@ -378,7 +397,7 @@ impl Consumer {
         Err(PopError::Empty)
     }
 
-    fn poll_checked(&mut self) -> Result<Option<(u64, usize)>, PopError> {
+    fn poll_checked(&mut self) -> Result<Option<Found>, PopError> {
         self.poll().map_err(|c| {
             self.poisoned = Some(c);
             PopError::Corrupted(c)
@@ -386,7 +405,7 @@ impl Consumer {
     }
 
     #[cold]
-    fn wait_record(&mut self, wait: Wait) -> Result<(u64, usize), PopError> {
+    fn wait_record(&mut self, wait: Wait) -> Result<Found, PopError> {
         let Some(mut waiter) = wait.waiter(&self.ep.opts) else {
             return Err(PopError::Empty);
         };
@@ -403,7 +422,7 @@ impl Consumer {
             let ready = || {
                 mem.prefetch(next_line);
                 let w = word.load(Relaxed);
-                (w & REC_VALID != 0 && w >> 32 == tag)
+                (w & REC_VALID != 0 && header_tag(w) == tag)
                     || registry::side_closed(mem, geo, Side::Producer)
             };
             let ep = &self.ep;
@@ -435,25 +454,24 @@ impl Drop for Consumer {
 #[derive(Debug)]
 pub struct ReadGrant<'a> {
     consumer: &'a mut Consumer,
-    pos: u64,
-    len: usize,
+    found: Found,
 }
 
 impl ReadGrant<'_> {
     /// The message length.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.len
+        self.found.len
     }
 
     /// Whether the message is empty.
     #[must_use]
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.found.len == 0
     }
 
     fn payload(&self) -> u64 {
-        self.consumer.data + (self.pos & self.consumer.mask) + REC_HEADER_LEN as u64
+        self.consumer.payload(self.found)
     }
 
     /// A pointer to the message, valid for reads of [`len`](ReadGrant::len) bytes while the
@@ -461,7 +479,7 @@ impl ReadGrant<'_> {
     #[cfg(not(ringway_loom))]
     #[must_use]
     pub fn as_ptr(&self) -> *const u8 {
-        self.consumer.ep.mem.ptr(self.payload(), self.len)
+        self.consumer.ep.mem.ptr(self.payload(), self.found.len)
     }
 
     /// The message as a slice, without copying.
@@ -476,12 +494,12 @@ impl ReadGrant<'_> {
     pub unsafe fn as_slice(&self) -> &[u8] {
         // SAFETY: the range is inside the ring (checked by `ptr`), initialised (all bytes of a
         // mapping are), and the caller promises no concurrent writes while the slice lives.
-        unsafe { core::slice::from_raw_parts(self.as_ptr(), self.len) }
+        unsafe { core::slice::from_raw_parts(self.as_ptr(), self.found.len) }
     }
 
     /// Copies the first `min(len, dst.len())` bytes of the message into `dst`; returns how many.
     pub fn copy_to(&self, dst: &mut [u8]) -> usize {
-        let n = self.len.min(dst.len());
+        let n = self.found.len.min(dst.len());
         self.consumer.ep.mem.copy_out(self.payload(), &mut dst[..n]);
         n
     }
@@ -489,13 +507,13 @@ impl ReadGrant<'_> {
     /// Copies the message into a new vector.
     #[must_use]
     pub fn to_vec(&self) -> Vec<u8> {
-        let mut out = vec![0; self.len];
+        let mut out = vec![0; self.found.len];
         self.copy_to(&mut out);
         out
     }
 
     /// Releases the message: the producer may reuse its space.
     pub fn release(self) {
-        self.consumer.release(self.pos, self.len);
+        self.consumer.release(self.found);
     }
 }

@@ -2,8 +2,10 @@
 //!
 //! Positions are monotonically increasing `u64` byte offsets; a record at position `p` lives
 //! at `p % capacity` of the data area, as an 8-byte header word followed by the payload,
-//! padded to 8 bytes. A record that would cross the end of the data area is preceded by a
-//! padding record, so every payload is contiguous (see `docs/layout.md`, *SPSC data area*).
+//! padded to 8 bytes (a large payload starts at the next cache-line boundary instead). A record
+//! that would cross the end of the data area is preceded by a padding record, so every payload
+//! is contiguous, and a small record that would straddle two cache lines by a short one (see
+//! `docs/layout.md`, *SPSC data area*).
 //!
 //! The header word is the commit (*in-band commit*): the producer stores it last, with
 //! Release, and the consumer detects a new record by polling the word at its own position.
@@ -34,6 +36,20 @@ use crate::wait::AttachOptions;
 /// Positions at or beyond this are corrupt: 2^63 bytes is decades at memory bandwidth, and
 /// the bound keeps `position + capacity` arithmetic far from overflow whatever a peer wrote.
 pub(crate) const POSITION_LIMIT: u64 = 1 << 63;
+
+/// A record the consumer found at its position: where it is, where its payload starts and
+/// how long it is, and where the next one starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Found {
+    /// The record's position (its header's).
+    pub(crate) pos: u64,
+    /// Bytes from the header to the payload (`8`, or up to 64 for an aligned record).
+    pub(crate) gap: u64,
+    /// Payload bytes.
+    pub(crate) len: usize,
+    /// The position after the record.
+    pub(crate) next: u64,
+}
 
 /// Checks the `head` a reattaching endpoint resumes from (a peer may have written anything).
 pub(crate) fn check_resumed_head(head: u64) -> Option<Corruption> {

@@ -7,8 +7,8 @@ use crate::endpoint::Endpoint;
 use crate::error::{AttachError, Corruption, PushError, RingKind, Side};
 use crate::geometry::{Geometry, Identity};
 use crate::layout::{
-    REC_HEADER_LEN, REC_LEN_MASK, REC_PAD, REC_VALID, padding_word, record_size, record_tag,
-    record_word,
+    Decoded, LINE, Placement, REC_ALIGN_MIN, REC_HEADER_LEN, REC_LINE_PAYLOAD, aligned_record_word,
+    decode, padding_word, place, record_size, record_word,
 };
 use crate::mem::{RingMemory, WaitWord};
 use crate::registry::{self, PeerState};
@@ -89,26 +89,21 @@ impl Producer {
             return;
         }
         let mut pos = head;
+        let mut followed_padding = false;
         while pos - head < self.cap {
-            let offset = pos & self.mask;
             // SYNC(commit): Acquire pairs with the earlier producer's Release store of the
             // header, as in `Consumer::poll`.
             let word = self.header_word(pos).load(Acquire);
-            if word & REC_VALID == 0 || word >> 32 != record_tag(pos) {
-                break;
-            }
-            let len = word & REC_LEN_MASK;
-            let next = if word & REC_PAD != 0 {
-                if offset == 0 || len != self.cap - offset - REC_HEADER_LEN as u64 {
-                    break;
+            let next = match decode(word, pos, self.cap, self.max_message as u64) {
+                Decoded::Record { next, .. } => {
+                    followed_padding = false;
+                    next
                 }
-                pos + self.cap - offset
-            } else {
-                if len > self.max_message as u64 || len > self.cap - offset - REC_HEADER_LEN as u64
-                {
-                    break;
+                Decoded::Padding { next } if !followed_padding => {
+                    followed_padding = true;
+                    next
                 }
-                pos + record_size(len)
+                Decoded::Padding { .. } | Decoded::Empty | Decoded::Corrupt(..) => break,
             };
             if next - head > self.cap {
                 break;
@@ -294,24 +289,23 @@ impl Producer {
     /// copy, and the commit (published now, or with the next flush if `deferred`).
     #[inline]
     fn send(&mut self, msg: &[u8], wait: Wait, deferred: bool) -> Result<(), PushError> {
-        let (pos, pad) = self.acquire(msg.len(), wait)?;
-        self.write_payload(pos, msg);
+        let place = self.acquire(msg.len(), wait)?;
+        self.write_payload(place, msg);
         if self.ep.mem.faulted() {
             // The copy touched a page a peer truncated away: the bytes went to a private zero
             // page nobody else sees. Never publish them.
             return Err(self.truncated());
         }
-        self.commit(pos, msg.len(), pad, deferred);
+        self.commit(place, msg.len(), deferred);
         Ok(())
     }
 
     fn grant(&mut self, len: usize, wait: Wait) -> Result<Grant<'_>, PushError> {
-        let (pos, pad) = self.acquire(len, wait)?;
+        let place = self.acquire(len, wait)?;
         Ok(Grant {
             producer: self,
-            pos,
+            place,
             len,
-            pad,
         })
     }
 
@@ -347,36 +341,49 @@ impl Producer {
         self.ep.mem.word(self.data + (pos & self.mask))
     }
 
+    /// The data-area offset of the payload of a record placed at `place`.
     #[inline]
-    fn write_payload(&self, pos: u64, msg: &[u8]) {
-        self.ep
-            .mem
-            .copy_in(self.data + (pos & self.mask) + REC_HEADER_LEN as u64, msg);
+    fn payload(&self, place: Place) -> u64 {
+        self.data + (place.pos & self.mask) + place.gap
     }
 
-    /// Finds room for a payload of `len` bytes: `(record position, padding before it)`.
     #[inline]
-    fn claim(&mut self, len: usize) -> Result<(u64, u64), PushError> {
-        // The common case, kept small enough to inline: no padding needed, and room by the
-        // cached head.
+    fn write_payload(&self, place: Place, msg: &[u8]) {
+        self.ep.mem.copy_in(self.payload(place), msg);
+    }
+
+    /// Finds room for a payload of `len` bytes.
+    #[inline]
+    fn claim(&mut self, len: usize) -> Result<Place, PushError> {
+        // The common case, kept small enough to inline: no padding and no alignment gap
+        // needed (a record of at most 56 bytes within one line, a larger one below the
+        // alignment threshold), and room by the cached head.
         if self.poisoned.is_none()
             && len <= self.max_message
+            && (len as u64) < REC_ALIGN_MIN
             && !self.ep.known_gone()
             && !self.ep.peer_closed()
         {
             let record = record_size(len as u64);
-            if (self.tail & self.mask) + record <= self.cap
+            let offset = self.tail & self.mask;
+            if (len as u64 > REC_LINE_PAYLOAD || (offset & (LINE - 1)) + record <= LINE)
+                && offset + record <= self.cap
                 && self.tail + record <= self.head_cache + self.cap
             {
-                return Ok((self.tail, 0));
+                return Ok(Place {
+                    pos: self.tail,
+                    pad: 0,
+                    aligned: false,
+                    gap: REC_HEADER_LEN as u64,
+                });
             }
         }
         self.claim_slow(len)
     }
 
-    /// [`claim`](Producer::claim) with every case: errors, padding, a full cache.
+    /// [`claim`](Producer::claim) with every case: errors, padding, alignment, a full cache.
     #[cold]
-    fn claim_slow(&mut self, len: usize) -> Result<(u64, u64), PushError> {
+    fn claim_slow(&mut self, len: usize) -> Result<Place, PushError> {
         if let Some(c) = self.poisoned {
             return Err(PushError::Corrupted(c));
         }
@@ -392,15 +399,10 @@ impl Producer {
         if self.ep.peer_closed() {
             return Err(PushError::Closed);
         }
-        let record = record_size(len as u64);
-        let offset = self.tail & self.mask;
-        // A record never crosses the end: pad to the next lap if it would.
-        let pad = if offset + record > self.cap {
-            self.cap - offset
-        } else {
-            0
-        };
-        let need = pad + record;
+        // A record never crosses the end (padding to the next lap), a small one never
+        // straddles a line (padding to the next line), a large one is aligned.
+        let p: Placement = place(self.tail & self.mask, len as u64, self.cap);
+        let need = p.need();
         if self.tail + need > self.head_cache + self.cap {
             // Let the consumer see everything before concluding the ring is full.
             self.flush();
@@ -409,7 +411,12 @@ impl Producer {
                 return Err(self.full());
             }
         }
-        Ok((self.tail + pad, pad))
+        Ok(Place {
+            pos: self.tail + p.pad,
+            pad: p.pad,
+            aligned: p.aligned,
+            gap: p.gap,
+        })
     }
 
     fn reload_head(&mut self) -> Result<(), PushError> {
@@ -430,11 +437,21 @@ impl Producer {
         Ok(())
     }
 
-    /// Records a written payload of `len` bytes at `pos` (after `pad` bytes of padding at the
-    /// old tail), publishing it now or with the next flush.
+    /// Records a written payload of `len` bytes placed at `place` (after `place.pad` bytes of
+    /// padding at the old tail), publishing it now or with the next flush.
     #[inline]
-    fn commit(&mut self, pos: u64, len: usize, pad: u64, deferred: bool) {
-        let word = record_word(pos, len as u64);
+    fn commit(&mut self, place: Place, len: usize, deferred: bool) {
+        let Place {
+            pos,
+            pad,
+            aligned,
+            gap,
+        } = place;
+        let word = if aligned {
+            aligned_record_word(pos, len as u64)
+        } else {
+            record_word(pos, len as u64)
+        };
         let start = self.tail;
         let pad_word = (pad > 0).then(|| padding_word(start, pad - REC_HEADER_LEN as u64));
         if self.pending.is_none() {
@@ -456,7 +473,7 @@ impl Producer {
                 self.header_word(start).store(pad_word, Relaxed);
             }
         }
-        self.tail = pos + record_size(len as u64);
+        self.tail = pos + gap + ((len as u64 + 7) & !7);
         if !deferred {
             self.flush();
         }
@@ -481,7 +498,7 @@ impl Producer {
     /// The one entry point of every push: room for a payload of `len` bytes, waiting as `wait`
     /// allows: `(record position, padding before it)`.
     #[inline]
-    fn acquire(&mut self, len: usize, wait: Wait) -> Result<(u64, u64), PushError> {
+    fn acquire(&mut self, len: usize, wait: Wait) -> Result<Place, PushError> {
         match self.claim(len) {
             Err(PushError::Full) if wait != Wait::Try => self.wait_space(len, wait),
             other => other,
@@ -489,18 +506,12 @@ impl Producer {
     }
 
     #[cold]
-    fn wait_space(&mut self, len: usize, wait: Wait) -> Result<(u64, u64), PushError> {
+    fn wait_space(&mut self, len: usize, wait: Wait) -> Result<Place, PushError> {
         let Some(mut waiter) = wait.waiter(&self.ep.opts) else {
             return Err(PushError::Full);
         };
         loop {
-            let record = record_size(len as u64);
-            let offset = self.tail & self.mask;
-            let need = if offset + record > self.cap {
-                self.cap - offset + record
-            } else {
-                record
-            };
+            let need = place(self.tail & self.mask, len as u64, self.cap).need();
             let target = self.tail + need;
             let header = self.ep.mem.header();
             let (mem, geo, cap) = (&self.ep.mem, &self.ep.geo, self.cap);
@@ -537,9 +548,18 @@ impl Drop for Producer {
 #[must_use = "a grant publishes nothing until it is committed"]
 pub struct Grant<'a> {
     producer: &'a mut Producer,
-    pos: u64,
+    place: Place,
     len: usize,
+}
+
+/// Where a claimed record goes: its position, the padding before it, whether it is aligned
+/// and the bytes from its header to its payload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Place {
+    pos: u64,
     pad: u64,
+    aligned: bool,
+    gap: u64,
 }
 
 impl Grant<'_> {
@@ -556,7 +576,7 @@ impl Grant<'_> {
     }
 
     fn payload(&self) -> u64 {
-        self.producer.data + (self.pos & self.producer.mask) + REC_HEADER_LEN as u64
+        self.producer.payload(self.place)
     }
 
     /// A pointer to the reserved bytes, valid for writes of [`len`](Grant::len) bytes until
@@ -587,7 +607,7 @@ impl Grant<'_> {
 
     /// Publishes the reserved bytes as one message.
     pub fn commit(self) {
-        self.producer.commit(self.pos, self.len, self.pad, false);
+        self.producer.commit(self.place, self.len, false);
     }
 
     /// Publishes only the first `len` bytes (for a reservation of a maximum size that was not
@@ -601,11 +621,11 @@ impl Grant<'_> {
             "commit of {len} bytes from a grant of {}",
             self.len
         );
-        self.producer.commit(self.pos, len, self.pad, false);
+        self.producer.commit(self.place, len, false);
     }
 
     /// Commits without publishing; [`Producer::flush`] publishes the whole batch at once.
     pub fn commit_deferred(self) {
-        self.producer.commit(self.pos, self.len, self.pad, true);
+        self.producer.commit(self.place, self.len, true);
     }
 }
