@@ -92,6 +92,7 @@
 
 pub mod broadcast;
 mod clock;
+mod cpu;
 mod endpoint;
 mod error;
 #[cfg(not(ringway_loom))]

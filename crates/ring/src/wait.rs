@@ -222,6 +222,7 @@ impl Wait {
             started: false,
             spun: 0,
             yielded: 0,
+            solo: false,
             interrupt: None,
         };
         match self {
@@ -264,6 +265,9 @@ pub(crate) struct Waiter {
     started: bool,
     spun: u32,
     yielded: u32,
+    /// The peer cannot run while this thread spins (they share one CPU): spinning only delays
+    /// it, so the wait yields instead (see [`crate::cpu`]).
+    solo: bool,
     interrupt: Option<crate::Interrupt>,
 }
 
@@ -285,8 +289,18 @@ impl Waiter {
             started: false,
             spun: 0,
             yielded: 0,
+            solo: false,
             interrupt: opts.interrupt.clone(),
         }
+    }
+
+    /// Tells the waiter whether its peer shares its only CPU: then it does not spin.
+    /// [`WaitStrategy::Spin`] yields instead (it still never sleeps), the others yield as
+    /// usual and then sleep.
+    #[must_use]
+    pub(crate) fn solo(mut self, solo: bool) -> Waiter {
+        self.solo = solo;
+        self
     }
 
     fn interrupted(&self) -> bool {
@@ -349,7 +363,13 @@ impl Waiter {
             return Pause::Interrupted;
         }
         let spins = self.strategy.spins();
-        if spins.is_none_or(|limit| self.spun < limit) {
+        if self.solo && !cfg!(ringway_loom) {
+            if spins.is_none() {
+                // Spin on one shared CPU: hand the CPU to the peer, never sleep.
+                yield_now();
+                return self.clock();
+            }
+        } else if spins.is_none_or(|limit| self.spun < limit) {
             loop {
                 self.spun = self.spun.wrapping_add(1);
                 if ready() {

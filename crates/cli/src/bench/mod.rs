@@ -90,7 +90,7 @@ Reference rows:
               only, one process.
 
 Method: each transport runs between two processes (this binary, re-executed), pinned to two
-distinct CPUs unless --no-pin. Trials are interleaved across transports and the median of the
+distinct CPUs unless --no-pin (--same-cpu: both on one CPU). Trials are interleaved across transports and the median of the
 trials is reported. Each measurement has a discarded warm-up and a fixed measured window, sized
 so that the default run takes about a minute (--quick: about 15 s); a subset of transports,
 workloads or sizes takes proportionally less. The ratio column compares each row with pipe at
@@ -139,8 +139,12 @@ pub(crate) struct BenchArgs {
     #[arg(long, requires = "measure_ms")]
     warmup_ms: Option<u64>,
     /// Do not pin the two sides to two CPUs.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "same_cpu")]
     no_pin: bool,
+    /// Pin both sides to one CPU (the first allowed), as `taskset -c 0` would: how each
+    /// transport fares when the two processes take turns on one CPU.
+    #[arg(long)]
+    same_cpu: bool,
     /// Write one JSON object per measured row (JSON Lines) to this file.
     #[arg(long, value_name = "PATH")]
     json: Option<PathBuf>,
@@ -191,7 +195,11 @@ fn bench(args: &BenchArgs) -> Result<ExitCode, Box<dyn Error>> {
     let steps = plan::schedule(trials, combos.len());
     let timing = timing(args);
     let machine = Machine::detect();
-    let pinning = machine::plan_pinning(&machine.allowed, !args.no_pin, machine::smt_siblings);
+    let pinning = if args.same_cpu {
+        machine::one_cpu(&machine.allowed)
+    } else {
+        machine::plan_pinning(&machine.allowed, !args.no_pin, machine::smt_siblings)
+    };
     print_header(&machine, &pinning, &timing, trials, steps.len());
 
     let mut progress = Progress::new(steps.len());

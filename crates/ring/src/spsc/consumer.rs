@@ -387,7 +387,7 @@ impl Consumer {
 
     #[cold]
     fn wait_record(&mut self, wait: Wait) -> Result<(u64, usize), PopError> {
-        let Some(mut waiter) = wait.waiter(&self.ep.opts) else {
+        let Some(mut waiter) = self.ep.waiter(wait) else {
             return Err(PopError::Empty);
         };
         loop {
