@@ -125,7 +125,7 @@ fn ls_and_stat_show_a_live_spsc_channel() -> Result<(), Failed> {
         format!("segment        POSIX shm \"{name}\""),
         "valid          yes".to_owned(),
         "magic          0x00594157474e4952".to_owned(),
-        "version        3".to_owned(),
+        "version        4".to_owned(),
         "kind           1 (SPSC byte ring)".to_owned(),
         "init           0x21594452 (ready)".to_owned(),
         "capacity       65536 data bytes (64 KiB)".to_owned(),

@@ -29,13 +29,22 @@ fn affinity(pid: libc::pid_t) -> Option<libc::cpu_set_t> {
     (rc == 0).then_some(set)
 }
 
+/// The CPUs of `set`.
+#[cfg(not(ringway_loom))]
+fn cpus(set: &libc::cpu_set_t) -> impl Iterator<Item = usize> + '_ {
+    // SAFETY: CPU_ISSET reads one bit of `set`, a valid `cpu_set_t`, at an index below
+    // CPU_SETSIZE, its size in bits.
+    (0..libc::CPU_SETSIZE as usize).filter(move |&cpu| unsafe { libc::CPU_ISSET(cpu, set) })
+}
+
 /// The only CPU of `set`, or `None` if it holds none or several.
 #[cfg(not(ringway_loom))]
 fn only_cpu(set: &libc::cpu_set_t) -> Option<usize> {
-    if libc::CPU_COUNT(set) != 1 {
-        return None;
+    let mut all = cpus(set);
+    match (all.next(), all.next()) {
+        (Some(cpu), None) => Some(cpu),
+        _ => None,
     }
-    (0..libc::CPU_SETSIZE as usize).find(|&cpu| libc::CPU_ISSET(cpu, set))
 }
 
 /// Whether the machine has one online CPU.
@@ -63,7 +72,9 @@ pub(crate) fn spin_futile(peers: impl IntoIterator<Item = Option<u32>>) -> bool 
     let mut any = false;
     for peer in peers {
         // pid 0 would name the caller itself, and a pid beyond `pid_t` names no process.
-        let Some(pid) = peer.and_then(|p| libc::pid_t::try_from(p).ok()).filter(|&p| p > 0)
+        let Some(pid) = peer
+            .and_then(|p| libc::pid_t::try_from(p).ok())
+            .filter(|&p| p > 0)
         else {
             return false;
         };
@@ -90,7 +101,8 @@ mod tests {
         std::thread::spawn(move || {
             // SAFETY: as in `affinity`.
             let mut set: libc::cpu_set_t = unsafe { core::mem::zeroed() };
-            libc::CPU_SET(cpu, &mut set);
+            // SAFETY: sets one bit of `set`, at an index below CPU_SETSIZE.
+            unsafe { libc::CPU_SET(cpu, &mut set) };
             // SAFETY: `set` is a valid `cpu_set_t` of the size passed; pid 0 is this thread.
             let rc = unsafe {
                 libc::sched_setaffinity(0, core::mem::size_of::<libc::cpu_set_t>(), &set)
@@ -103,12 +115,7 @@ mod tests {
     }
 
     fn first_allowed_cpu() -> usize {
-        only_cpu(&affinity(0).unwrap()).unwrap_or_else(|| {
-            let set = affinity(0).unwrap();
-            (0..libc::CPU_SETSIZE as usize)
-                .find(|&c| libc::CPU_ISSET(c, &set))
-                .unwrap()
-        })
+        cpus(&affinity(0).unwrap()).next().unwrap()
     }
 
     #[test]
@@ -142,12 +149,15 @@ mod tests {
         assert!(pinned, "taskset did not pin its child");
         assert!(same, "both on CPU {cpu}: spinning is futile");
         if !one_cpu_online() {
-            assert!(!unknown, "a peer whose pid means nothing here may run elsewhere");
+            assert!(
+                !unknown,
+                "a peer whose pid means nothing here may run elsewhere"
+            );
             assert!(!nobody, "no peer: keep spinning");
             let own = affinity(0).unwrap();
             assert_eq!(
                 free,
-                libc::CPU_COUNT(&own) == 1,
+                only_cpu(&own).is_some(),
                 "an unpinned caller spins unless it is confined to one CPU"
             );
         }

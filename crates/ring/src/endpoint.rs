@@ -69,6 +69,9 @@ impl Endpoint {
         resolve: &mut dyn FnMut(&Mem, &Geometry, usize) -> bool,
     ) -> Result<Endpoint, AttachError> {
         let (geo, identity) = attach_geometry(memory, kind, opts.init_timeout)?;
+        // This process wakes the other side on its sends: register it for the sleepers'
+        // barrier, so its wake checks can do without a real fence.
+        crate::barrier::register();
         let mem = memory.mem.clone();
         let me = opts.identity.unwrap_or_else(ProcessId::current);
         let (reg, token) =

@@ -13,7 +13,7 @@ use crate::sync::{AtomicU32, AtomicU64};
 /// `magic`: the bytes `RINGWAY\0` read as a little-endian `u64`.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"RINGWAY\0");
 /// The layout version this crate reads and writes.
-pub const VERSION: u32 = 3;
+pub const VERSION: u32 = 4;
 /// `kind` of an SPSC byte ring.
 pub const KIND_SPSC: u32 = 1;
 /// `kind` of an MPMC slot ring.

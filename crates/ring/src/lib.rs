@@ -90,6 +90,7 @@
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
+mod barrier;
 pub mod broadcast;
 mod clock;
 mod cpu;
