@@ -43,8 +43,7 @@ pub(crate) const UNCOVERED_SLICE: std::time::Duration = std::time::Duration::fro
 
 #[cfg(not(ringway_loom))]
 mod imp {
-    use std::sync::Mutex;
-    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, Ordering};
 
     const MEMBARRIER_CMD_QUERY: libc::c_int = 0;
     const MEMBARRIER_CMD_GLOBAL_EXPEDITED: libc::c_int = 1 << 1;
@@ -58,7 +57,29 @@ mod imp {
     pub(super) static NO_BARRIER: AtomicBool = AtomicBool::new(false);
     /// The process key (see `proc::process_key`) [`register`] last ran in; `0`: never.
     static DONE: AtomicU64 = AtomicU64::new(0);
-    static LOCK: Mutex<()> = Mutex::new(());
+    /// The `pthread_atfork` handler: `0` not installed, `1` being installed, `2` installed.
+    /// No lock and no `Once` here: a child forked while another thread held one would
+    /// inherit it held and deadlock on its first attach (a channel test forks while other
+    /// tests attach).
+    static HANDLER: AtomicU8 = AtomicU8::new(0);
+
+    /// Installs the child handler; `false` while another thread is installing it (or was,
+    /// in the parent this child was forked from): this process then stays unregistered,
+    /// which only keeps the real fence, until a later attach finds it installed.
+    fn handler_installed() -> bool {
+        match HANDLER.compare_exchange(0, 1, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => {
+                // SAFETY: `in_child` is a valid `extern "C" fn()` that lives for the whole
+                // program and only stores to atomics, which a child of a multi-threaded fork
+                // may do.
+                unsafe { libc::pthread_atfork(None, None, Some(in_child)) };
+                // Release: a thread that sees `2` sees the handler installed.
+                HANDLER.store(2, Ordering::Release);
+                true
+            }
+            Err(state) => state == 2,
+        }
+    }
 
     extern "C" fn in_child() {
         // Async-signal-safe: two atomic stores. The child's memory is not registered: its
@@ -80,13 +101,23 @@ mod imp {
         }
     }
 
-    /// What the environment allows: `(register, barrier)`.
+    /// What the environment allows: `(register, barrier)`. Read once per process image and
+    /// kept (a forked child keeps its parent's answer without reading the environment,
+    /// whose lock another thread of the parent may have held at the fork).
     fn allowed() -> (bool, bool) {
-        match std::env::var("RINGWAY_MEMBARRIER").as_deref() {
-            Ok("off") => (false, false),
-            Ok("no-barrier") => (true, false),
-            _ => (true, true),
+        /// `0`: not read yet; else `1 + register + 2 * barrier`.
+        static ALLOWED: AtomicU8 = AtomicU8::new(0);
+        let mut seen = ALLOWED.load(Ordering::Relaxed);
+        if seen == 0 {
+            let (register, barrier) = match std::env::var("RINGWAY_MEMBARRIER").as_deref() {
+                Ok("off") => (false, false),
+                Ok("no-barrier") => (true, false),
+                _ => (true, true),
+            };
+            seen = 1 + u8::from(register) + 2 * u8::from(barrier);
+            ALLOWED.store(seen, Ordering::Relaxed);
         }
+        ((seen - 1) & 1 != 0, (seen - 1) & 2 != 0)
     }
 
     pub(super) fn register() {
@@ -99,18 +130,11 @@ mod imp {
         if DONE.load(Ordering::Acquire) == key {
             return;
         }
-        let _guard = LOCK
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if DONE.load(Ordering::Acquire) == key {
+        // Threads that race here all query and register (both idempotent) and store the
+        // same answers.
+        if !handler_installed() {
             return;
         }
-        static HANDLER: std::sync::Once = std::sync::Once::new();
-        HANDLER.call_once(|| {
-            // SAFETY: `in_child` is a valid `extern "C" fn()` that lives for the whole program
-            // and only stores to atomics, which a child of a multi-threaded fork may do.
-            unsafe { libc::pthread_atfork(None, None, Some(in_child)) };
-        });
         let (may_register, may_barrier) = allowed();
         let query = membarrier(MEMBARRIER_CMD_QUERY);
         let supports = |cmd: libc::c_int| query > 0 && (query & libc::c_long::from(cmd)) != 0;
