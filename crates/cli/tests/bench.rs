@@ -207,7 +207,12 @@ fn rows(path: &Path, cpu: Cpu) -> Vec<Value> {
         // per message would mix them, so it has none.
         let vs_floor = row["transport"] == "ringway-vs-floor";
         if vs_floor {
-            for field in ["cpu_a_ns_per_msg", "cpu_b_ns_per_msg", "cpu_a_pct", "cpu_b_pct"] {
+            for field in [
+                "cpu_a_ns_per_msg",
+                "cpu_b_ns_per_msg",
+                "cpu_a_pct",
+                "cpu_b_pct",
+            ] {
                 assert!(row[field].is_null(), "{field}: {row}");
             }
         }

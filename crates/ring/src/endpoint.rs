@@ -18,12 +18,12 @@ use std::time::Duration;
 use crate::clock::Schedule;
 use crate::error::{AttachError, Corruption, RingKind, Side};
 use crate::geometry::{Geometry, Identity, attach_geometry};
-use crate::layout::{INIT_READY, MAGIC};
+use crate::layout::{INIT_READY, MAGIC, STATE_ACTIVE, ctl_pid, ctl_state};
 use crate::mem::{Mem, RingMemory, WaitWord};
 use crate::proc::ProcessId;
 use crate::registry::{self, PeerState, Registration};
 use crate::sync::Ordering::Relaxed;
-use crate::wait::{AttachOptions, notify};
+use crate::wait::{AttachOptions, Wait, Waiter, notify};
 
 #[derive(Debug)]
 pub(crate) struct Endpoint {
@@ -40,6 +40,10 @@ pub(crate) struct Endpoint {
     /// changes the digest, which revokes the conclusion (see [`Endpoint::peer_gone`]).
     gone: Option<u64>,
     closed: bool,
+    /// Every peer shares the one CPU this endpoint's thread may run on (or only one CPU is
+    /// online): spinning for them is futile, so waits yield and park at once. Refreshed with
+    /// the liveness probe, on the slow path (see [`crate::cpu`]).
+    solo: bool,
     /// What shows this endpoint alive to the others (a lock the kernel drops when this
     /// process dies); dropped after the entry is marked CLOSED.
     token: Option<crate::proc::Token>,
@@ -65,6 +69,9 @@ impl Endpoint {
         resolve: &mut dyn FnMut(&Mem, &Geometry, usize) -> bool,
     ) -> Result<Endpoint, AttachError> {
         let (geo, identity) = attach_geometry(memory, kind, opts.init_timeout)?;
+        // This process wakes the other side on its sends: register it for the sleepers'
+        // barrier, so its wake checks can do without a real fence.
+        crate::barrier::register();
         let mem = memory.mem.clone();
         let me = opts.identity.unwrap_or_else(ProcessId::current);
         let (reg, token) =
@@ -81,6 +88,7 @@ impl Endpoint {
             identity,
             gone: None,
             closed: false,
+            solo: false,
             token,
         })
     }
@@ -136,10 +144,34 @@ impl Endpoint {
         // The digest is taken before the evaluation: an attach during it changes the words,
         // and the next call sees the change and re-evaluates.
         let gone = self.peer_closed() || (probe && self.peer_state().is_disconnected());
+        if probe {
+            self.solo = !gone && self.peers_share_our_cpu();
+        }
         if gone {
             self.gone = Some(digest);
         }
         gone
+    }
+
+    /// Whether every live peer is confined to the single CPU this thread is confined to (see
+    /// [`crate::cpu`]). A system call per peer entry: for the slow path only.
+    fn peers_share_our_cpu(&self) -> bool {
+        let peers = registry::side_range(&self.geo, self.peer_side()).filter_map(|index| {
+            let entry = self.mem.entry(index);
+            // Relaxed: a hint choosing between two correct ways of waiting; a stale or
+            // scribbled pid only makes that choice worse, never wrong.
+            let ctl = entry.ctl.load(Relaxed);
+            (ctl_state(ctl) == STATE_ACTIVE).then(|| {
+                crate::proc::pid_judgeable(entry.pidns.load(Relaxed)).then_some(ctl_pid(ctl))
+            })
+        });
+        crate::cpu::spin_futile(peers)
+    }
+
+    /// A waiter for a call of this endpoint that must wait (`None` for [`Wait::Try`]), told
+    /// whether spinning can help.
+    pub(crate) fn waiter(&self, wait: Wait) -> Option<Waiter> {
+        wait.waiter(&self.opts).map(|w| w.solo(self.solo))
     }
 
     /// `true` if this endpoint has concluded that every peer is gone (no loads at all).

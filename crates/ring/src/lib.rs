@@ -90,8 +90,10 @@
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
+mod barrier;
 pub mod broadcast;
 mod clock;
+mod cpu;
 mod endpoint;
 mod error;
 #[cfg(not(ringway_loom))]

@@ -2,8 +2,10 @@
 //!
 //! The protocol (see `docs/layout.md`, *Waiting and waking*) announces a sleeper in the
 //! `waiters` count before it re-checks its condition, and a waker reads that count after it
-//! has published, with a SeqCst fence on each side: either the waker sees the sleeper, or the
-//! sleeper sees the publication. A waker makes no system call when nobody sleeps.
+//! has published, with a full fence on each side (on the waker's, hot side a compiler fence
+//! completed by the sleeper's `membarrier` where the kernel allows: see [`crate::barrier`]):
+//! either the waker sees the sleeper, or the sleeper sees the publication. A waker makes no
+//! system call when nobody sleeps.
 
 use std::time::{Duration, Instant};
 
@@ -13,7 +15,7 @@ use std::sync::Arc;
 
 use crate::proc::{Liveness, LivenessProbe, PidLiveness, ProbeLiveness, ProcessId};
 use crate::sync::Ordering::{Acquire, Relaxed, Release, SeqCst};
-use crate::sync::{fence, spin_hint, yield_now};
+use crate::sync::{spin_hint, yield_now};
 
 /// How a blocking call waits for the other side.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -22,9 +24,13 @@ pub enum WaitStrategy {
     /// Deadlines and the endpoint's slow-path checks (peer liveness, header, truncation) still
     /// run on their schedule, so a wait for a dead peer ends. A spinning waiter whose peer has
     /// no CPU to run on (both on one core) delays that peer: use it with a core per side.
+    /// An endpoint that finds every peer confined to the one CPU it is confined to yields
+    /// instead of spinning.
     Spin,
     /// Spin briefly (a few microseconds), then yield, then sleep on the futex. The default:
-    /// near-spin latency when the peer is running, no CPU when it is not.
+    /// near-spin latency when the peer is running, no CPU when it is not. An endpoint that
+    /// finds every peer confined to the one CPU it is confined to (or one CPU online) sleeps
+    /// at once: spinning or yielding there only keeps the peer waiting.
     #[default]
     SpinThenPark,
     /// Sleep on the futex almost at once: the least CPU, a system call per wait.
@@ -222,6 +228,7 @@ impl Wait {
             started: false,
             spun: 0,
             yielded: 0,
+            solo: false,
             interrupt: None,
         };
         match self {
@@ -264,6 +271,9 @@ pub(crate) struct Waiter {
     started: bool,
     spun: u32,
     yielded: u32,
+    /// The peer cannot run while this thread spins (they share one CPU): spinning only delays
+    /// it, so the wait yields instead (see [`crate::cpu`]).
+    solo: bool,
     interrupt: Option<crate::Interrupt>,
 }
 
@@ -285,8 +295,18 @@ impl Waiter {
             started: false,
             spun: 0,
             yielded: 0,
+            solo: false,
             interrupt: opts.interrupt.clone(),
         }
+    }
+
+    /// Tells the waiter whether its peer shares its only CPU: then it does not spin.
+    /// [`WaitStrategy::Spin`] yields instead (it still never sleeps), the others sleep at
+    /// once.
+    #[must_use]
+    pub(crate) fn solo(mut self, solo: bool) -> Waiter {
+        self.solo = solo;
+        self
     }
 
     fn interrupted(&self) -> bool {
@@ -349,7 +369,13 @@ impl Waiter {
             return Pause::Interrupted;
         }
         let spins = self.strategy.spins();
-        if spins.is_none_or(|limit| self.spun < limit) {
+        if self.solo && !cfg!(ringway_loom) {
+            if spins.is_none() {
+                // Spin on one shared CPU: hand the CPU to the peer, never sleep.
+                yield_now();
+                return self.clock();
+            }
+        } else if spins.is_none_or(|limit| self.spun < limit) {
             loop {
                 self.spun = self.spun.wrapping_add(1);
                 if ready() {
@@ -361,7 +387,10 @@ impl Waiter {
                 }
             }
         }
-        if self.yielded < self.strategy.yields() {
+        // Solo, yielding hands the CPU to whatever else is runnable there, for a whole time
+        // slice (measured: a 64-byte round trip on one loaded CPU went from 7 µs parked to
+        // 4 ms yielding): sleep at once, the peer's wake is what ends the wait.
+        if !self.solo && self.yielded < self.strategy.yields() {
             self.yielded += 1;
             yield_now();
             return self.clock();
@@ -382,13 +411,30 @@ impl Waiter {
         let block = block(mem, which);
         let seq = block.seq.load(Acquire);
         block.waiters.fetch_add(1, SeqCst);
-        // SYNC(sleep): pairs with the fence in `notify`. Either the waker's load of `waiters`
-        // sees our increment (and it bumps `seq`, so the FUTEX_WAIT below returns at once if it
-        // has not started), or our `ready()` sees what the waker published before its fence.
-        fence(SeqCst);
-        // SYNC(interrupt): the same fence pairs with the SeqCst store in `Interrupt::interrupt`.
+        // SYNC(sleep): pairs with the waker's fence in `notify` (a SeqCst fence, or a compiler
+        // fence that this barrier completes: see `crate::barrier`). Either the waker's load of
+        // `waiters` sees our increment (and it bumps `seq`, so the FUTEX_WAIT below returns at
+        // once if it has not started), or our `ready()` sees what the waker published before
+        // its fence.
+        // SYNC(interrupt): the SeqCst fence in it pairs with the SeqCst store in
+        // `Interrupt::interrupt`.
+        let covered = crate::barrier::sleeper_fence();
         if !ready() && !self.interrupted() {
-            self.sleep(mem, which, seq, slice);
+            #[cfg(not(ringway_loom))]
+            if !covered {
+                // No barrier: a registered waker may have read `waiters` before our increment
+                // while its publication was not yet visible to `ready()`. That publication is
+                // visible within nanoseconds, and every later wake check sees our increment:
+                // sleep briefly, look again, then sleep the rest with the same expectation.
+                let short = crate::barrier::UNCOVERED_SLICE;
+                self.sleep(mem, which, seq, Some(slice.map_or(short, |s| s.min(short))));
+                if !ready() && !self.interrupted() && slice.is_none_or(|s| s > short) {
+                    self.sleep(mem, which, seq, slice.map(|s| s - short));
+                }
+            }
+            if covered {
+                self.sleep(mem, which, seq, slice);
+            }
         }
         block.waiters.fetch_sub(1, SeqCst);
         if self.interrupted() {
@@ -421,8 +467,10 @@ impl Waiter {
 #[inline]
 pub(crate) fn notify(mem: &Mem, which: WaitWord) {
     let block = block(mem, which);
-    // SYNC(sleep): pairs with the fence in `Waiter::pause` (see there).
-    fence(SeqCst);
+    // SYNC(sleep): pairs with the sleeper's fence in `Waiter::pause` (see there, and
+    // `crate::barrier`: a compiler fence when this process is registered for the sleepers'
+    // `membarrier`, a SeqCst fence otherwise).
+    crate::barrier::waker_fence();
     if block.waiters.load(Relaxed) != 0 {
         block.seq.fetch_add(1, Release);
         mem.futex_wake(which);

@@ -10,6 +10,14 @@
 //!   a result area of the region, and the parent checks every message arrived exactly once.
 //!   Each consumer also checks that each producer's messages reach it in order.
 //!
+//! - Wake-ups: a small SPSC ring between two processes that both sleep on the futex almost at
+//!   once (`WaitStrategy::Park`) with no periodic wake-up (the liveness interval practically
+//!   never), so a lost wake-up stalls a side until its per-message timeout and fails the run.
+//!   It runs with each process's `membarrier` mode (`RINGWAY_MEMBARRIER`, see the ring's
+//!   `barrier` module): registered wakers with barrier-issuing sleepers (the default), sleepers
+//!   that cannot issue the barrier (their fallback) against registered wakers in the other
+//!   process, and neither (the plain fences).
+//!
 //! `RINGWAY_STRESS_MESSAGES` (default 2,000,000) sets the SPSC message count; the memfd run
 //! sends a quarter of it and the MPMC run an eighth per producer.
 
@@ -20,7 +28,9 @@ use std::time::Instant;
 
 use common::Rng;
 use libtest_mimic::{Failed, Trial};
-use ringway_ring::{AttachOptions, PopError, PushError, RingConfig, init, mpmc, spsc};
+use ringway_ring::{
+    AttachOptions, PopError, PushError, RingConfig, WaitStrategy, init, mpmc, spsc,
+};
 use ringway_testkit::{LeakScope, harness};
 use xproc::{PATIENCE, Shared, Via, env_number, fill, fill_raw, finish, mismatch, reported, role};
 
@@ -242,6 +252,95 @@ fn spsc_stress(via: Via, n: u64) -> Result<(), Failed> {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Wake-ups
+
+/// How long one message may take in the wake stress: far beyond any scheduling delay, so
+/// only a lost wake-up (which nothing else would end) reaches it.
+const WAKE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(20);
+/// The environment variable of the ring's `membarrier` mode.
+const MEMBARRIER_ENV: &str = "RINGWAY_MEMBARRIER";
+
+/// Both ends sleep almost at once and are never woken by their slow-path schedule: only the
+/// other side's wake (or the timeout) ends a sleep.
+fn sleepy() -> AttachOptions {
+    opts()
+        .wait_strategy(WaitStrategy::Park)
+        .liveness_interval(std::time::Duration::MAX)
+}
+
+/// A short pause of a length drawn from `rng`: varies where the two sides meet.
+fn dawdle(rng: &mut Rng) {
+    for _ in 0..rng.next() % 256 {
+        std::hint::spin_loop();
+    }
+}
+
+fn wake_producer() -> Result<String, String> {
+    let shared = Shared::from_env();
+    let memory = shared.memory();
+    let n = child_count();
+    let mut tx = spsc::Producer::attach(&memory, &sleepy()).map_err(|e| e.to_string())?;
+    let mut rng = Rng(0x3A4E);
+    for seq in 0..n {
+        tx.push_timeout(&seq.to_le_bytes(), WAKE_PATIENCE)
+            .map_err(|e| format!("producer: message {seq}: {e} (a lost wake-up?)"))?;
+        dawdle(&mut rng);
+    }
+    drop(tx);
+    Ok(format!("sent={n}"))
+}
+
+fn wake_consumer() -> Result<String, String> {
+    let shared = Shared::from_env();
+    let memory = shared.memory();
+    let n = child_count();
+    let mut rx = spsc::Consumer::attach(&memory, &sleepy()).map_err(|e| e.to_string())?;
+    let mut rng = Rng(0x3A4F);
+    let mut out = Vec::new();
+    for seq in 0..n {
+        rx.pop_timeout(&mut out, WAKE_PATIENCE)
+            .map_err(|e| format!("consumer: message {seq}: {e} (a lost wake-up?)"))?;
+        if out[..] != seq.to_le_bytes() {
+            return Err(format!("consumer: message {seq}: got {out:?}"));
+        }
+        dawdle(&mut rng);
+    }
+    Ok(format!("received={n}"))
+}
+
+/// `modes`: the `RINGWAY_MEMBARRIER` of the producer and of the consumer (`None`: unset).
+fn wake_stress(n: u64, modes: [Option<&str>; 2]) -> Result<(), Failed> {
+    let scope = LeakScope::new();
+    // Room for a few 16-byte records: the producer often waits for space, the consumer for
+    // data, so both wait words see sleeps racing wakes.
+    let config = RingConfig::spsc(64);
+    let shared = Shared::create(&scope, Via::Posix, "wake-stress", config.required_len()?, 0);
+    init(&shared.memory(), &config)?;
+    let env = |mode: Option<&str>| {
+        let mut env = vec![(COUNT_ENV, n.to_string())];
+        if let Some(mode) = mode {
+            env.push((MEMBARRIER_ENV, mode.to_owned()));
+        }
+        env
+    };
+    let start = Instant::now();
+    let consumer = shared.spawn("wake-consumer", &env(modes[1]));
+    let producer = shared.spawn("wake-producer", &env(modes[0]));
+    let outputs = finish(vec![
+        (producer, "wake producer"),
+        (consumer, "wake consumer"),
+    ]);
+    assert_eq!(reported(&outputs[1], "received"), n);
+    println!(
+        "wake stress {modes:?}: {n} messages, {:.2?} wall",
+        start.elapsed()
+    );
+    drop(shared);
+    drop(scope);
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
 // MPMC
 
 /// Message `i` of producer `p`, and its length (`8 ..= slot_size`, a function of the sequence
@@ -438,6 +537,15 @@ fn main() {
             "mpmc_two_producers_two_consumers_over_posix_shm",
             move || mpmc_stress(Via::Posix, n / 8),
         ),
+        Trial::test("wake_stress_membarrier", move || {
+            wake_stress(n / 20, [None, None])
+        }),
+        Trial::test("wake_stress_sleepers_without_barrier", move || {
+            wake_stress(n / 20, [None, Some("no-barrier")])
+        }),
+        Trial::test("wake_stress_plain_fences", move || {
+            wake_stress(n / 20, [Some("off"), Some("off")])
+        }),
     ];
     harness::main(
         tests,
@@ -446,6 +554,8 @@ fn main() {
             ("spsc-consumer", || role(spsc_consumer)),
             ("mpmc-producer", || role(mpmc_producer)),
             ("mpmc-consumer", || role(mpmc_consumer)),
+            ("wake-producer", || role(wake_producer)),
+            ("wake-consumer", || role(wake_consumer)),
         ],
     );
 }

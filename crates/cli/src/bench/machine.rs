@@ -107,6 +107,9 @@ pub(crate) struct Pinning {
 impl fmt::Display for Pinning {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (self.a, self.b) {
+            (Some(a), Some(b)) if a == b => {
+                write!(f, "pinning: both sides on CPU {a} ({})", self.note)
+            }
             (Some(a), Some(b)) => write!(
                 f,
                 "pinning: side A on CPU {a}, side B on CPU {b} ({})",
@@ -149,6 +152,22 @@ pub(crate) fn plan_pinning(
             b: Some(rest[0]),
             note: "SMT siblings of one core: no two separate cores allowed; --no-pin to disable"
                 .into(),
+        },
+    }
+}
+
+/// Both sides on the first CPU of `allowed` (`--same-cpu`); not pinned if it is unknown.
+pub(crate) fn one_cpu(allowed: &[usize]) -> Pinning {
+    match allowed.first() {
+        Some(&cpu) => Pinning {
+            a: Some(cpu),
+            b: Some(cpu),
+            note: "--same-cpu: both sides share one CPU".into(),
+        },
+        None => Pinning {
+            a: None,
+            b: None,
+            note: "--same-cpu, but the allowed CPU set could not be read".into(),
         },
     }
 }
@@ -200,6 +219,14 @@ mod tests {
         assert!(p.note.contains("SMT"));
         assert_eq!(plan_pinning(&[3], true, |_, _| false).a, None);
         assert_eq!(plan_pinning(&[0, 1], false, |_, _| false).b, None);
+    }
+
+    #[test]
+    fn same_cpu_pins_both_sides_to_the_first_allowed() {
+        let p = one_cpu(&[2, 3]);
+        assert_eq!((p.a, p.b), (Some(2), Some(2)));
+        assert!(p.to_string().contains("both sides on CPU 2"));
+        assert_eq!(one_cpu(&[]).a, None);
     }
 
     #[test]

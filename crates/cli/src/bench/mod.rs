@@ -119,7 +119,7 @@ Reference rows:
               (floor_p50_ns, vs_floor).
 
 Method: each transport runs between two processes (this binary, re-executed), pinned to two
-distinct CPUs unless --no-pin. Trials are interleaved across transports and the median of the
+distinct CPUs unless --no-pin (--same-cpu: both on one CPU). Trials are interleaved across transports and the median of the
 trials is reported. Each measurement has a discarded warm-up and a fixed measured window, sized
 so that the ping-pong and throughput part of the default run takes about a minute (the idle
 and fixed-rate workloads add about a minute more; --quick: about 30 s in all); a subset of
@@ -185,8 +185,12 @@ pub(crate) struct BenchArgs {
     #[arg(long, requires = "measure_ms")]
     warmup_ms: Option<u64>,
     /// Do not pin the two sides to two CPUs.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "same_cpu")]
     no_pin: bool,
+    /// Pin both sides to one CPU (the first allowed), as `taskset -c 0` would: how each
+    /// transport fares when the two processes take turns on one CPU.
+    #[arg(long)]
+    same_cpu: bool,
     /// Write one JSON object per measured row (JSON Lines) to this file.
     #[arg(long, value_name = "PATH")]
     json: Option<PathBuf>,
@@ -237,7 +241,11 @@ fn bench(args: &BenchArgs) -> Result<ExitCode, Box<dyn Error>> {
     let steps = plan::schedule(trials, combos.len());
     let timing = timing(args);
     let machine = Machine::detect();
-    let pinning = machine::plan_pinning(&machine.allowed, !args.no_pin, machine::smt_siblings);
+    let pinning = if args.same_cpu {
+        machine::one_cpu(&machine.allowed)
+    } else {
+        machine::plan_pinning(&machine.allowed, !args.no_pin, machine::smt_siblings)
+    };
     let estimate = timing.estimate(&combos) * u32::try_from(trials).unwrap_or(u32::MAX);
     print_header(&machine, &pinning, &timing, trials, steps.len(), estimate);
 

@@ -281,7 +281,7 @@ impl Consumer {
             }
             let waiter = match waiter {
                 Some(ref mut w) => w,
-                None => match wait.waiter(&self.ep.opts) {
+                None => match self.ep.waiter(wait) {
                     Some(w) => waiter.insert(w),
                     None => return Err(PopError::Empty),
                 },

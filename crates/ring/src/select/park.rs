@@ -3,7 +3,9 @@
 //! The protocol is the single wait's (`docs/layout.md`, *Waiting and waking*) applied to every
 //! arm before one sleep: load each arm's `seq`, announce on each arm's `waiters`, one SeqCst
 //! fence, re-check every arm, sleep on all the `seq` words (and the interrupt flags), then
-//! withdraw every announcement. A waker on any arm runs the unchanged `notify`: fence, read
+//! withdraw every announcement (the fences are those of `crate::barrier`: the sleeper's
+//! SeqCst fence and `membarrier`, the waker's compiler or SeqCst fence). A waker on any arm
+//! runs the unchanged `notify`: fence, read
 //! `waiters`, bump `seq`, `FUTEX_WAKE`. Per arm the argument is the single wait's: either the
 //! waker's load of `waiters` sees our announcement, and then it bumps `seq` after our load of
 //! it, so the sleep (which compares every word with the value loaded before the announcement)
@@ -27,7 +29,6 @@ use super::watch::{Seen, Watch};
 use crate::interrupt::Interrupt;
 use crate::mem::{Mem, WaitWord};
 use crate::sync::Ordering::{Acquire, SeqCst};
-use crate::sync::fence;
 
 /// The longest slice of a fallback sleep: how late, at worst, an arm that the sleep does not
 /// cover is seen. A fallback select wakes about a thousand times a second while idle.
@@ -78,9 +79,13 @@ pub(super) fn park(
             seq,
         });
     }
-    // SYNC(sleep): pairs with the fence in `notify`, per arm (see the module docs).
-    // SYNC(interrupt): the same fence pairs with the SeqCst store in `Interrupt::interrupt`.
-    fence(SeqCst);
+    // SYNC(sleep): pairs with the waker's fence in `notify`, per arm (see the module docs and
+    // `crate::barrier`). Without the barrier (`covered` false) a registered waker may have
+    // missed the announcement while its publication was not yet visible to the re-check: the
+    // sleep is then cut into fallback slices, so the arm is looked at again within one.
+    // SYNC(interrupt): the SeqCst fence in it pairs with the SeqCst store in
+    // `Interrupt::interrupt`.
+    let covered = crate::barrier::sleeper_fence();
     let mut found = None;
     for i in order {
         let Some(watch) = &arms[i] else { continue };
@@ -93,7 +98,7 @@ pub(super) fn park(
         }
     }
     if found.is_none() && !interrupts.iter().any(Interrupt::is_interrupted) {
-        sleep(&announced, interrupts, slice, fallback);
+        sleep(&announced, interrupts, slice, fallback || !covered);
     }
     for a in &announced {
         let block = match a.which {

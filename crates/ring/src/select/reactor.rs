@@ -19,7 +19,9 @@
 //! 2. The announcement stays in place until the entry leaves the shard. The publisher's
 //!    `notify` is unchanged: publish, fence, read `waiters`, and if non-zero bump `seq` and
 //!    `FUTEX_WAKE`. By the single wait's argument, every publication the task's re-check missed
-//!    is followed by such a bump and wake.
+//!    is followed by such a bump and wake; with a registered waker's compiler fence (see
+//!    `crate::barrier`) that argument needs the sleeper's `membarrier`, which each round
+//!    issues before its look, so the round's look or the bump catches it.
 //! 3. Each round of the reactor loads the control word, then (under the shard's lock) each
 //!    entry's `seq` (Acquire), looks at each watch, fires and removes the ready ones, and
 //!    sleeps on the control word and every remaining `seq` with the values it loaded. A bump
@@ -125,6 +127,7 @@ impl Shard {
         let mut fired = Vec::new();
         let mut words: Vec<(Mem, WaitWord, u32)> = Vec::new();
         let mut timeout: Option<Duration> = None;
+        let covered;
         {
             let mut state = lock(&self.state);
             if state.stop && state.entries.is_empty() {
@@ -139,8 +142,11 @@ impl Shard {
                 .map(|e| e.watch.block().seq.load(Acquire))
                 .collect();
             // SYNC(sleep): as the fence of a single wait's re-check (the loads below see at
-            // least what the `seq` loads above synchronised with).
-            fence(SeqCst);
+            // least what the `seq` loads above synchronised with): the sleeper's side of
+            // `crate::barrier`. This round's re-check is what `poll_park`'s announcement
+            // relies on when its own look (after a plain SeqCst fence) misses a publication.
+            // Without the barrier, the sleep is cut to a fallback slice (see `Waiter::pause`).
+            covered = crate::barrier::sleeper_fence();
             // Once one watch's probes are due, everyone's run: the schedules line up, and an
             // idle shard wakes once per liveness interval, not once per parked watch.
             if state.entries.iter().any(|e| e.watch.until_due().is_zero()) {
@@ -174,6 +180,9 @@ impl Shard {
         }
         for waker in fired {
             waker.wake();
+        }
+        if !covered {
+            timeout = Some(timeout.map_or(super::FALLBACK_SLICE, |t| t.min(super::FALLBACK_SLICE)));
         }
         self.sleep(control, &words, timeout);
         true
@@ -457,8 +466,9 @@ impl Parking {
         }
         let parked = watch.clone();
         parked.defer_probes();
-        // SYNC(sleep): the announcement, then the fence before the re-check: pairs with the
-        // fence in `notify` (see the module docs).
+        // SYNC(sleep): the announcement, then the fence before the re-check: pairs with a
+        // waker's SeqCst fence in `notify`. A registered waker's compiler fence is completed
+        // only by the barrier of the reactor's round, which re-checks after this placement.
         parked.block().waiters.fetch_add(1, SeqCst);
         fence(SeqCst);
         if parked.peek() != Seen::Pending {

@@ -406,7 +406,7 @@ impl Consumer {
 
     #[cold]
     fn wait_record(&mut self, wait: Wait) -> Result<Found, PopError> {
-        let Some(mut waiter) = wait.waiter(&self.ep.opts) else {
+        let Some(mut waiter) = self.ep.waiter(wait) else {
             return Err(PopError::Empty);
         };
         loop {

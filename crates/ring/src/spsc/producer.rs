@@ -507,7 +507,7 @@ impl Producer {
 
     #[cold]
     fn wait_space(&mut self, len: usize, wait: Wait) -> Result<Place, PushError> {
-        let Some(mut waiter) = wait.waiter(&self.ep.opts) else {
+        let Some(mut waiter) = self.ep.waiter(wait) else {
             return Err(PushError::Full);
         };
         loop {
