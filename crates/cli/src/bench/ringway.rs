@@ -48,8 +48,8 @@ use std::io;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use ringway_channel::{
-    ByteChannel, ByteReceiver, ByteSender, ChannelOptions, Flavour, RecvError, Select, SendError,
-    WaitStrategy,
+    ByteBatch, ByteChannel, ByteReceiver, ByteSender, ChannelOptions, Flavour, RecvError, Select,
+    SendError, WaitStrategy,
 };
 use ringway_region::{Backing, ErrorKind, Region};
 
@@ -302,6 +302,8 @@ impl Transport for RingwayTransport {
                 rx,
                 batch,
                 select,
+                received: ByteBatch::new(),
+                taken: 0,
             },
             ctl,
         )
@@ -383,6 +385,11 @@ struct ChannelLink {
     rx: Option<ByteReceiver>,
     select: Option<Selecting>,
     batch: usize,
+    /// Batch rows: the receiver takes up to `batch` messages at a time with `recv_batch`
+    /// (one release of the ring's space per batch, as the sender publishes once per batch),
+    /// and hands them out one by one from here; `taken` of them were handed out.
+    received: ByteBatch,
+    taken: usize,
 }
 
 fn send_error<V>(e: SendError<V>) -> io::Error {
@@ -420,6 +427,32 @@ impl Link for ChannelLink {
             .rx
             .as_mut()
             .ok_or_else(|| missing("channel to receive from"))?;
+        if self.batch > 1 && self.select.is_none() {
+            if self.taken == self.received.len() {
+                self.received.clear();
+                self.taken = 0;
+                match rx.recv_batch(&mut self.received, self.batch) {
+                    Ok(_) => {}
+                    Err(RecvError::Disconnected) => return Ok(false),
+                    Err(e @ RecvError::Corrupted(_)) => {
+                        return Err(io::Error::new(io::ErrorKind::InvalidData, e.to_string()));
+                    }
+                    Err(e) => return Err(io::Error::other(e.to_string())),
+                }
+            }
+            let msg = self.received.get(self.taken).unwrap_or_default();
+            self.taken += 1;
+            if msg.len() != buf.len() {
+                let why = format!(
+                    "a {}-byte message where {} bytes were expected",
+                    msg.len(),
+                    buf.len()
+                );
+                return Err(io::Error::new(io::ErrorKind::InvalidData, why));
+            }
+            buf.copy_from_slice(msg);
+            return Ok(true);
+        }
         let next = match &mut self.select {
             None => rx.recv_ref(),
             Some(selecting) => loop {
