@@ -411,16 +411,14 @@ impl Consumer {
         };
         loop {
             let word = self.ep.mem.word(self.data + (self.head & self.mask));
-            // A record of more than 56 bytes spills into the next cache line. Prefetching that
-            // line while waiting keeps a fresh copy of it here, so when the header arrives the
-            // payload does not cost a second, dependent transfer from the producer's core (two
-            // transfers per message where the bare floor has one). A prefetch instruction, not
-            // a load: the producer may be writing that line with plain stores.
-            let next_line = self.data + (((self.head | 63) + 1) & self.mask);
+            // No prefetch of the line a record spills into while waiting: the producer is about
+            // to write that line, and every prefetch pulls it back here, so the producer's
+            // stores wait for it again. Measured in one process pair alternating with and
+            // without it (docs/benchmarks.md, *Round trip against the floor*): a 64-byte round
+            // trip took 2.0x the bare cache-line floor without it, 2.8x with it.
             let tag = record_tag(self.head);
             let (mem, geo) = (&self.ep.mem, &self.ep.geo);
             let ready = || {
-                mem.prefetch(next_line);
                 let w = word.load(Relaxed);
                 (w & REC_VALID != 0 && header_tag(w) == tag)
                     || registry::side_closed(mem, geo, Side::Producer)
