@@ -21,13 +21,13 @@ use std::io;
 use std::os::fd::OwnedFd;
 use std::time::Instant;
 
-use ringway_channel::{ByteReceiver, ByteSender, RecvError};
+use ringway_channel::{ByteReceiver, ByteSender};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use super::buf::PageBuf;
 use super::control::PeerControl;
 use super::peer::PeerReport;
-use super::ringway::{RingwayTransport, SPSC_BLOCKING, SPSC_PARK};
+use super::ringway::{self, RingwayTransport, SPSC_BLOCKING, SPSC_PARK};
 use super::stats::{Latencies, Measurement};
 use super::transport::{
     Endpoint, Geometry, PeerError, PeerSpec, Prepared, Role, SetupError, Transport, Workload,
@@ -175,22 +175,11 @@ impl AsyncLink for ChannelLink {
             .rx
             .as_mut()
             .ok_or_else(|| missing("channel to receive from"))?;
-        let msg = match rx.recv_ref_async().await {
-            Ok(msg) => msg,
-            Err(RecvError::Disconnected) => return Ok(false),
-            Err(e @ RecvError::Corrupted(_)) => {
-                return Err(io::Error::new(io::ErrorKind::InvalidData, e.to_string()));
-            }
-            Err(e) => return Err(io::Error::other(e.to_string())),
+        let msg = match ringway::received(rx.recv_ref_async().await)? {
+            Some(msg) => msg,
+            None => return Ok(false),
         };
-        if msg.len() != buf.len() {
-            let why = format!(
-                "a {}-byte message where {} bytes were expected",
-                msg.len(),
-                buf.len()
-            );
-            return Err(io::Error::new(io::ErrorKind::InvalidData, why));
-        }
+        ringway::expect_len(msg.len(), buf.len())?;
         msg.copy_to(buf);
         Ok(true)
     }

@@ -22,13 +22,11 @@ use std::io::{self, BufRead, Write};
 use std::os::fd::OwnedFd;
 use std::time::{Duration, Instant};
 
-use ringway_channel::{
-    BytePublisher, ByteSubscriber, ChannelOptions, Policy, RecvError, WaitStrategy,
-};
+use ringway_channel::{BytePublisher, ByteSubscriber, ChannelOptions, Policy, WaitStrategy};
 
 use super::control::PeerControl;
 use super::peer::PeerReport;
-use super::ringway::{RemoveNames, fresh_base, mpmc_slots};
+use super::ringway::{self, RemoveNames, fresh_base, mpmc_slots};
 use super::stats::{Measurement, RateSummary};
 use super::transport::{
     Endpoint, Geometry, PeerError, PeerSpec, Prepared, Role, SetupError, Transport, Workload,
@@ -288,22 +286,10 @@ fn child_subscriber(name: &str, opts: &ChannelOptions, spec: &PeerSpec, out: Own
 /// Receives one message into `buf` in place, checking its length and that it was not
 /// overwritten while copied; `Ok(false)` once the publisher left and everything was read.
 fn recv_into(rx: &mut ByteSubscriber, buf: &mut [u8]) -> io::Result<bool> {
-    let msg = match rx.recv_ref() {
-        Ok(msg) => msg,
-        Err(RecvError::Disconnected) => return Ok(false),
-        Err(e @ (RecvError::Corrupted(_) | RecvError::Lagged(_))) => {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, e.to_string()));
-        }
-        Err(e) => return Err(io::Error::other(e.to_string())),
+    let Some(msg) = ringway::received(rx.recv_ref())? else {
+        return Ok(false);
     };
-    if msg.len() != buf.len() {
-        let why = format!(
-            "a {}-byte message where {} were expected",
-            msg.len(),
-            buf.len()
-        );
-        return Err(io::Error::new(io::ErrorKind::InvalidData, why));
-    }
+    ringway::expect_len(msg.len(), buf.len())?;
     msg.copy_to(buf);
     msg.release()
         .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;

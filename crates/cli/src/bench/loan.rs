@@ -11,7 +11,7 @@
 
 use std::io;
 
-use ringway_channel::{ByteReceiver, ByteSender, RecvError};
+use ringway_channel::{ByteReceiver, ByteSender};
 
 use super::control::PeerControl;
 use super::peer::PeerReport;
@@ -110,22 +110,11 @@ impl Link for LoanLink {
             .rx
             .as_mut()
             .ok_or_else(|| missing("channel to receive from"))?;
-        let msg = match rx.recv_ref() {
-            Ok(msg) => msg,
-            Err(RecvError::Disconnected) => return Ok(false),
-            Err(e @ RecvError::Corrupted(_)) => {
-                return Err(io::Error::new(io::ErrorKind::InvalidData, e.to_string()));
-            }
-            Err(e) => return Err(io::Error::other(e.to_string())),
+        let msg = match ringway::received(rx.recv_ref())? {
+            Some(msg) => msg,
+            None => return Ok(false),
         };
-        if msg.len() != buf.len() {
-            let why = format!(
-                "a {}-byte message where {} were expected",
-                msg.len(),
-                buf.len()
-            );
-            return Err(io::Error::new(io::ErrorKind::InvalidData, why));
-        }
+        ringway::expect_len(msg.len(), buf.len())?;
         // SAFETY: the sender is the bench's own peer, which writes a message only before it
         // commits it; the slice lives until `msg` is released below.
         let bytes = unsafe { msg.as_slice() };

@@ -23,14 +23,12 @@
 use std::io::{self, BufRead, Read, Write};
 use std::os::fd::OwnedFd;
 
-use ringway_channel::{
-    ByteReceiver, ByteSender, ChannelOptions, Flavour, RecvError, SendError, WaitStrategy,
-};
+use ringway_channel::{ByteReceiver, ByteSender, ChannelOptions, Flavour, SendError, WaitStrategy};
 
 use super::buf::PageBuf;
 use super::control::PeerControl;
 use super::peer::PeerReport;
-use super::ringway::{RemoveNames, fresh_base, mpmc_slots};
+use super::ringway::{self, RemoveNames, fresh_base, mpmc_slots};
 use super::transport::{
     Endpoint, Geometry, PeerError, PeerSpec, Prepared, Role, SetupError, Transport, Workload,
 };
@@ -338,22 +336,11 @@ fn child_producer(
 /// Receives one message into `buf`, checking its length; `Ok(false)` once every producer left
 /// and everything was read.
 fn recv_into(rx: &mut ByteReceiver, buf: &mut [u8]) -> io::Result<bool> {
-    let msg = match rx.recv_ref() {
-        Ok(msg) => msg,
-        Err(RecvError::Disconnected) => return Ok(false),
-        Err(e @ RecvError::Corrupted(_)) => {
-            return Err(io::Error::new(io::ErrorKind::InvalidData, e.to_string()));
-        }
-        Err(e) => return Err(io::Error::other(e.to_string())),
+    let msg = match ringway::received(rx.recv_ref())? {
+        Some(msg) => msg,
+        None => return Ok(false),
     };
-    if msg.len() != buf.len() {
-        let why = format!(
-            "a {}-byte message where {} bytes were expected",
-            msg.len(),
-            buf.len()
-        );
-        return Err(io::Error::new(io::ErrorKind::InvalidData, why));
-    }
+    ringway::expect_len(msg.len(), buf.len())?;
     msg.copy_to(buf);
     Ok(true)
 }

@@ -401,6 +401,29 @@ fn send_error<V>(e: SendError<V>) -> io::Error {
     io::Error::new(kind, e.to_string())
 }
 
+/// A receive's outcome as the links report it: `Some` of what came, `None` once every sender
+/// left and everything was read (the other side closed cleanly), and the rest as I/O errors:
+/// `InvalidData` for a corrupted ring or a lapped subscriber (a lost message to the bench).
+pub(crate) fn received<T>(outcome: Result<T, RecvError>) -> io::Result<Option<T>> {
+    match outcome {
+        Ok(got) => Ok(Some(got)),
+        Err(RecvError::Disconnected) => Ok(None),
+        Err(e @ (RecvError::Corrupted(_) | RecvError::Lagged(_))) => {
+            Err(io::Error::new(io::ErrorKind::InvalidData, e.to_string()))
+        }
+        Err(e) => Err(io::Error::other(e.to_string())),
+    }
+}
+
+/// A message of `len` bytes where `want` were expected is `InvalidData`.
+pub(crate) fn expect_len(len: usize, want: usize) -> io::Result<()> {
+    if len == want {
+        return Ok(());
+    }
+    let why = format!("a {len}-byte message where {want} bytes were expected");
+    Err(io::Error::new(io::ErrorKind::InvalidData, why))
+}
+
 impl Link for ChannelLink {
     fn send(&mut self, msg: &[u8]) -> io::Result<()> {
         let tx = self
@@ -431,25 +454,13 @@ impl Link for ChannelLink {
             if self.taken == self.received.len() {
                 self.received.clear();
                 self.taken = 0;
-                match rx.recv_batch(&mut self.received, self.batch) {
-                    Ok(_) => {}
-                    Err(RecvError::Disconnected) => return Ok(false),
-                    Err(e @ RecvError::Corrupted(_)) => {
-                        return Err(io::Error::new(io::ErrorKind::InvalidData, e.to_string()));
-                    }
-                    Err(e) => return Err(io::Error::other(e.to_string())),
+                if received(rx.recv_batch(&mut self.received, self.batch))?.is_none() {
+                    return Ok(false);
                 }
             }
             let msg = self.received.get(self.taken).unwrap_or_default();
             self.taken += 1;
-            if msg.len() != buf.len() {
-                let why = format!(
-                    "a {}-byte message where {} bytes were expected",
-                    msg.len(),
-                    buf.len()
-                );
-                return Err(io::Error::new(io::ErrorKind::InvalidData, why));
-            }
+            expect_len(msg.len(), buf.len())?;
             buf.copy_from_slice(msg);
             return Ok(true);
         }
@@ -468,22 +479,11 @@ impl Link for ChannelLink {
                 }
             },
         };
-        let msg = match next {
-            Ok(msg) => msg,
-            Err(RecvError::Disconnected) => return Ok(false),
-            Err(e @ RecvError::Corrupted(_)) => {
-                return Err(io::Error::new(io::ErrorKind::InvalidData, e.to_string()));
-            }
-            Err(e) => return Err(io::Error::other(e.to_string())),
+        let msg = match received(next)? {
+            Some(msg) => msg,
+            None => return Ok(false),
         };
-        if msg.len() != buf.len() {
-            let why = format!(
-                "a {}-byte message where {} bytes were expected",
-                msg.len(),
-                buf.len()
-            );
-            return Err(io::Error::new(io::ErrorKind::InvalidData, why));
-        }
+        expect_len(msg.len(), buf.len())?;
         msg.copy_to(buf);
         // Dropping `msg` releases its space to the sender.
         Ok(true)
