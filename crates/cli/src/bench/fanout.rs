@@ -26,7 +26,7 @@ use ringway_channel::{BytePublisher, ByteSubscriber, ChannelOptions, Policy, Wai
 
 use super::control::PeerControl;
 use super::peer::PeerReport;
-use super::ringway::{self, RemoveNames, fresh_base, mpmc_slots};
+use super::ringway::{self, TIMEOUT_SLACK, fresh_base, io_err, mpmc_slots};
 use super::stats::{Measurement, RateSummary};
 use super::transport::{
     Endpoint, Geometry, PeerError, PeerSpec, Prepared, Role, SetupError, Transport, Workload,
@@ -72,10 +72,6 @@ fn options(size: usize) -> ChannelOptions {
         .capacity(slots(size))
 }
 
-fn io_err(what: &str, e: impl std::fmt::Display) -> PeerError {
-    PeerError::io(what, io::Error::other(e.to_string()))
-}
-
 impl Transport for Fanout {
     fn name(&self) -> &'static str {
         self.name
@@ -102,15 +98,7 @@ impl Transport for Fanout {
             )));
         }
         let name = format!("{}-bc", fresh_base());
-        let end = || Endpoint {
-            fds: Vec::new(),
-            name: Some(name.clone()),
-        };
-        Ok(Prepared {
-            a: end(),
-            b: Some(end()),
-            guard: Some(Box::new(RemoveNames(vec![name.clone()]))),
-        })
+        Ok(ringway::named_pair(&name, vec![name.clone()]))
     }
 
     fn run_peer(
@@ -120,10 +108,7 @@ impl Transport for Fanout {
         endpoint: Endpoint,
         ctl: PeerControl,
     ) -> Result<PeerReport, PeerError> {
-        let name = endpoint.name.ok_or_else(|| {
-            let why = io::Error::new(io::ErrorKind::InvalidInput, "no --name given");
-            PeerError::io("find the channel name", why)
-        })?;
+        let name = ringway::endpoint_name(endpoint, "find the channel name")?;
         let opts = options(spec.size).open_timeout(spec.warmup + spec.measure + TIMEOUT_SLACK);
         if role == Role::A {
             let tx = BytePublisher::open(&name, &opts)
@@ -195,9 +180,6 @@ impl Transport for Fanout {
         })
     }
 }
-
-/// How long past its windows a peer waits for the other side to appear.
-const TIMEOUT_SLACK: Duration = Duration::from_secs(10);
 
 fn parse_report(line: &str) -> Option<(u64, u64, u64)> {
     let mut it = line.split(' ').map(str::parse::<u64>);

@@ -28,7 +28,7 @@ use ringway_channel::{ByteReceiver, ByteSender, ChannelOptions, Flavour, SendErr
 use super::buf::PageBuf;
 use super::control::PeerControl;
 use super::peer::PeerReport;
-use super::ringway::{self, RemoveNames, fresh_base, mpmc_slots};
+use super::ringway::{self, TIMEOUT_SLACK, fresh_base, io_err, mpmc_slots};
 use super::transport::{
     Endpoint, Geometry, PeerError, PeerSpec, Prepared, Role, SetupError, Transport, Workload,
 };
@@ -79,16 +79,9 @@ fn options(size: usize) -> ChannelOptions {
         .capacity(mpmc_slots(size))
 }
 
-fn io_err(what: &str, e: impl std::fmt::Display) -> PeerError {
-    PeerError::io(what, io::Error::other(e.to_string()))
-}
-
 fn send_error<V>(size: usize, e: SendError<V>) -> PeerError {
     send_err(size, io::Error::other(e.to_string()))
 }
-
-/// How long past its windows a peer waits for the other side to appear.
-const TIMEOUT_SLACK: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl Transport for Producers {
     fn name(&self) -> &'static str {
@@ -117,15 +110,7 @@ impl Transport for Producers {
             )));
         }
         let name = format!("{}-mp", fresh_base());
-        let end = || Endpoint {
-            fds: Vec::new(),
-            name: Some(name.clone()),
-        };
-        Ok(Prepared {
-            a: end(),
-            b: Some(end()),
-            guard: Some(Box::new(RemoveNames(vec![name.clone()]))),
-        })
+        Ok(ringway::named_pair(&name, vec![name.clone()]))
     }
 
     fn run_peer(
@@ -135,10 +120,7 @@ impl Transport for Producers {
         endpoint: Endpoint,
         ctl: PeerControl,
     ) -> Result<PeerReport, PeerError> {
-        let name = endpoint.name.ok_or_else(|| {
-            let why = io::Error::new(io::ErrorKind::InvalidInput, "no --name given");
-            PeerError::io("find the channel name", why)
-        })?;
+        let name = ringway::endpoint_name(endpoint, "find the channel name")?;
         let opts = options(spec.size).open_timeout(spec.warmup + spec.measure + TIMEOUT_SLACK);
         match role {
             Role::A => self.produce(&name, &opts, spec, ctl),

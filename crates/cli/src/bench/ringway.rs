@@ -270,15 +270,7 @@ impl Transport for RingwayTransport {
         if spec.workload == Workload::Pingpong {
             names.push(channel_name(&base, "ba"));
         }
-        let end = || Endpoint {
-            fds: Vec::new(),
-            name: Some(base.clone()),
-        };
-        Ok(Prepared {
-            a: end(),
-            b: Some(end()),
-            guard: Some(Box::new(RemoveNames(names))),
-        })
+        Ok(named_pair(&base, names))
     }
 
     fn run_peer(
@@ -319,10 +311,7 @@ impl RingwayTransport {
         spec: &PeerSpec,
         endpoint: Endpoint,
     ) -> Result<(Option<ByteSender>, Option<ByteReceiver>), PeerError> {
-        let base = endpoint.name.ok_or_else(|| {
-            let why = io::Error::new(io::ErrorKind::InvalidInput, "no --name given");
-            PeerError::io("find the channel names", why)
-        })?;
+        let base = endpoint_name(endpoint, "find the channel names")?;
         let opts = self.options(spec.size);
         let (mine, theirs) = match role {
             Role::A => ("ab", "ba"),
@@ -400,6 +389,37 @@ fn send_error<V>(e: SendError<V>) -> io::Error {
     };
     io::Error::new(kind, e.to_string())
 }
+
+/// Both sides of a measurement over named segments: each side gets `name` (the one name its
+/// segments are found by), and the guard removes `segments` whatever becomes of the peers.
+pub(crate) fn named_pair(name: &str, segments: Vec<String>) -> Prepared {
+    let end = || Endpoint {
+        fds: Vec::new(),
+        name: Some(name.to_owned()),
+    };
+    Prepared {
+        a: end(),
+        b: Some(end()),
+        guard: Some(Box::new(RemoveNames(segments))),
+    }
+}
+
+/// The name [`named_pair`] gave a peer's endpoint; `what` says what the peer was doing.
+pub(crate) fn endpoint_name(endpoint: Endpoint, what: &str) -> Result<String, PeerError> {
+    endpoint.name.ok_or_else(|| {
+        let why = io::Error::new(io::ErrorKind::InvalidInput, "no --name given");
+        PeerError::io(what, why)
+    })
+}
+
+/// A channel error met while setting up or running a peer, as a [`PeerError`].
+pub(crate) fn io_err(what: &str, e: impl std::fmt::Display) -> PeerError {
+    PeerError::io(what, io::Error::other(e.to_string()))
+}
+
+/// How long past its windows a peer waits for the other side to appear (the fan-out and
+/// producer-sweep peers, which open a channel another process creates).
+pub(crate) const TIMEOUT_SLACK: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// A receive's outcome as the links report it: `Some` of what came, `None` once every sender
 /// left and everything was read (the other side closed cleanly), and the rest as I/O errors:
