@@ -18,50 +18,9 @@ use ringway_ring::{
     AttachOptions, PopError, PushError, RingConfig, RingMemory, WaitStrategy, mpmc, spsc,
 };
 
-/// Reads the fuzz input as a stream of small integers; an exhausted input reads as zeros.
-struct Input<'a> {
-    data: &'a [u8],
-}
-
-impl Input<'_> {
-    fn is_empty(&self) -> bool {
-        self.data.is_empty()
-    }
-
-    fn u8(&mut self) -> u8 {
-        match self.data.split_first() {
-            Some((&b, rest)) => {
-                self.data = rest;
-                b
-            }
-            None => 0,
-        }
-    }
-
-    fn u16(&mut self) -> u16 {
-        u16::from_le_bytes([self.u8(), self.u8()])
-    }
-
-    fn u64(&mut self) -> u64 {
-        let mut bytes = [0u8; 8];
-        for b in &mut bytes {
-            *b = self.u8();
-        }
-        u64::from_le_bytes(bytes)
-    }
-}
-
-/// Message number `seq` of `len` bytes: the sequence number, then a pattern derived from it.
-fn message(seq: u64, len: usize) -> Vec<u8> {
-    let tag = seq.to_le_bytes();
-    (0..len)
-        .map(|i| {
-            tag.get(i)
-                .copied()
-                .unwrap_or((seq as u8) ^ (i as u8).wrapping_mul(13))
-        })
-        .collect()
-}
+#[path = "../common/input.rs"]
+mod input;
+use input::{Input, message};
 
 /// A length in `0 ..= max + 8`, so that some requests are too large.
 fn length(input: &mut Input<'_>, max: usize) -> usize {
