@@ -56,7 +56,7 @@ const RATE: [&str; 4] = [
 ];
 /// Transports that run in one process: no side B.
 const ONE_PROCESS: [&str; 1] = ["memcpy"];
-const TRANSPORTS: [&str; 26] = [
+const TRANSPORTS: [&str; 27] = [
     "ringway-spsc",
     "ringway-spsc-blocking",
     "ringway-spsc-park",
@@ -81,6 +81,7 @@ const TRANSPORTS: [&str; 26] = [
     "tcp",
     "tokio-unix",
     "shm-flag",
+    "shm-ring",
     "ringway-vs-floor",
     "memcpy",
 ];
@@ -252,13 +253,17 @@ fn rows(path: &Path, cpu: Cpu) -> Vec<Value> {
         // The buffer and the batch: known for the ringway rows and pipe.
         let transport = row["transport"].as_str().unwrap();
         let size = row["msg_size"].as_u64().unwrap();
-        if transport.starts_with("ringway-") || transport == "pipe" {
+        if transport.starts_with("ringway-") || ["pipe", "shm-ring"].contains(&transport) {
             let capacity = row["capacity_bytes"].as_u64().expect("capacity_bytes");
             assert!(capacity >= size.min(65536), "{row}");
             assert!(row["batch"].as_u64().unwrap() >= 1, "{row}");
         }
         if transport.starts_with("ringway-mpmc") || transport.contains("-fanout") {
             assert!(row["slots"].as_u64().unwrap() >= 4, "{row}");
+        }
+        if transport == "shm-ring" {
+            // As many line-aligned slots as the ringway-spsc ring's bytes hold, at least 2.
+            assert!(row["slots"].as_u64().unwrap() >= 2, "{row}");
         }
         if ["shm-flag", "memcpy"].contains(&transport) {
             assert!(
@@ -463,8 +468,8 @@ fn every_transport_produces_its_rows() {
     );
     assert_eq!(
         rows.len(),
-        77 + IDLE.len() + RATE.len() * 2 * 2,
-        "16 ping-pong and 15 throughput rows per size, 3 batch rows, 3 fan-out rows and 3 \
+        81 + IDLE.len() + RATE.len() * 2 * 2,
+        "17 ping-pong and 16 throughput rows per size, 3 batch rows, 3 fan-out rows and 3 \
          producer-sweep rows per size, the idle rows, the fixed-rate rows per size and rate"
     );
     // The table names the busy-spinning rows, and prints no ratio for the no-payload floor.

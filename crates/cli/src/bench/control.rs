@@ -6,7 +6,7 @@
 //!   side of the link, writes one byte to the *ready* pipe and blocks reading one byte from the
 //!   *go* pipe; the parent, once every peer is ready, writes one byte per peer to *go*. Pipes,
 //!   not spinning: a waiting peer must not take the CPU the other needs to start.
-//! - a **stop flag**, word 0 of a shared [`SharedPage`], which the throughput receiver sets when
+//! - a **stop flag**, word 0 of a shared [`SharedMap`], which the throughput receiver sets when
 //!   its measured window closes; the sender checks it between batches of messages (a load of a
 //!   line nobody writes until then: no coherence traffic) and stops. So the window always lies
 //!   inside the sending period, however late either peer was scheduled, and no clock of the
@@ -28,7 +28,7 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use super::shm::{self, SharedPage};
+use super::shm::{self, SharedMap};
 use super::transport::PeerError;
 
 /// The parent's side of one measurement's controls.
@@ -180,7 +180,7 @@ enum Meter {
 pub(crate) struct PeerControl {
     ready: File,
     go: File,
-    page: SharedPage,
+    page: SharedMap,
     meter: std::cell::Cell<Meter>,
 }
 
@@ -193,7 +193,7 @@ impl PeerControl {
         Ok(PeerControl {
             ready: ready.into(),
             go: go.into(),
-            page: SharedPage::map(&page)?,
+            page: SharedMap::map(&page)?,
             meter: std::cell::Cell::new(Meter::Before),
         })
     }

@@ -34,6 +34,7 @@ mod report;
 mod ringway;
 mod shm;
 mod shmflag;
+mod shmring;
 mod spawn;
 mod stats;
 mod transport;
@@ -110,6 +111,10 @@ runtime per side (write_all, read until S bytes): the async rows' kernel counter
 Reference rows:
   shm-flag    Two processes ping-pong one shared cache line: the latency floor. Ping-pong only;
               no payload, so the size does not apply (it is measured anew for every size).
+  shm-ring    The floor of a ring that carries the payload: a bare ring of cache-line slots in
+              a memfd (each slot an in-band mark and the S bytes, copied in and out), the
+              consumer's releases batched, spin-then-yield, no checks. Ring bytes as
+              ringway-spsc's.
   memcpy      One thread copying S bytes between two buffers: the bandwidth floor. Throughput
               only, one process.
   ringway-vs-floor

@@ -18,7 +18,7 @@ use std::thread;
 
 use super::control::PeerControl;
 use super::peer::PeerReport;
-use super::shm::{self, SharedPage};
+use super::shm::{self, SharedMap};
 use super::transport::{
     Endpoint, Geometry, PeerError, PeerSpec, Prepared, Role, SetupError, Transport, Workload,
 };
@@ -70,7 +70,7 @@ impl Transport for ShmFlag {
         ctl: PeerControl,
     ) -> Result<PeerReport, PeerError> {
         let [fd] = endpoint.take_fds()?;
-        let map = SharedPage::map(&fd).map_err(|e| PeerError::io("map the flag's memfd", e))?;
+        let map = SharedMap::map(&fd).map_err(|e| PeerError::io("map the flag's memfd", e))?;
         let link = FlagLink {
             map,
             role,
@@ -84,7 +84,7 @@ impl Transport for ShmFlag {
 /// `2*round + 2`; B waits for `2*round + 1` and stores `2*round + 2`.
 #[derive(Debug)]
 struct FlagLink {
-    map: SharedPage,
+    map: SharedMap,
     role: Role,
     /// Completed rounds (of this side's half).
     round: u64,

@@ -46,7 +46,7 @@ use serde::{Deserialize, Serialize};
 
 use super::control::PeerControl;
 use super::peer::PeerReport;
-use super::{asyncio, fanout, fdio, loan, memcpy, producers, ringway, shmflag, versus};
+use super::{asyncio, fanout, fdio, loan, memcpy, producers, ringway, shmflag, shmring, versus};
 
 /// The transport every row is compared with in the ratio column.
 pub(crate) const BASELINE: &str = "pipe";
@@ -77,6 +77,7 @@ pub(crate) static ALL: &[&dyn Transport] = &[
     &fdio::TCP,
     &asyncio::TOKIO_UNIX,
     &shmflag::ShmFlag,
+    &shmring::ShmRing,
     &versus::VsFloor,
     &memcpy::Memcpy,
 ];

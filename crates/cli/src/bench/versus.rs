@@ -24,7 +24,7 @@ use super::buf::PageBuf;
 use super::control::PeerControl;
 use super::peer::PeerReport;
 use super::ringway::{self, RingwayTransport};
-use super::shm::{self, SharedPage};
+use super::shm::{self, SharedMap};
 use super::stats::{Latencies, Measurement};
 use super::transport::{
     Endpoint, Geometry, PeerError, PeerSpec, Prepared, Role, SetupError, Transport, Workload,
@@ -85,7 +85,7 @@ impl Transport for VsFloor {
     ) -> Result<PeerReport, PeerError> {
         let fds = std::mem::take(&mut endpoint.fds);
         let [fd] = Endpoint { fds, name: None }.take_fds()?;
-        let map = SharedPage::map(&fd).map_err(|e| PeerError::io("map the flag's memfd", e))?;
+        let map = SharedMap::map(&fd).map_err(|e| PeerError::io("map the flag's memfd", e))?;
         let (tx, rx) = BASE.open_sides(role, spec, endpoint)?;
         let (Some(mut tx), Some(mut rx)) = (tx, rx) else {
             let why = io::Error::new(io::ErrorKind::InvalidInput, "a ping-pong has both sides");
