@@ -392,12 +392,12 @@ mod tests {
 
     #[test]
     fn spsc_capacity_is_what_fits_wherever_the_ring_starts() {
-        // Records of 104 bytes do not divide a power of two: padding costs up to 96 bytes, so
-        // 3 records need 408 bytes, not 312.
+        // A payload of 96 bytes starts on a line: its record spans up to 64 + 96 bytes, which
+        // does not divide a power of two, so 3 records need 1024 bytes, not 480.
         let opts = ChannelOptions::new().capacity(3);
         let g = geometry(Some(96), &opts);
-        assert_eq!(g.capacity, 512);
-        assert_eq!(Size::typed(&g, 96).capacity, 4, "(512 + 8) / 104 - 1");
+        assert_eq!(g.capacity, 1024);
+        assert_eq!(Size::typed(&g, 96).capacity, 5, "(1024 + 8) / 160 - 1");
         // A record of 40 bytes (32 of payload) never straddles two lines: each takes a line.
         let g = geometry(Some(32), &opts);
         assert_eq!((g.capacity, Size::typed(&g, 32).capacity), (256, 4));

@@ -70,7 +70,8 @@ fn me() -> String {
 fn ls_and_stat_show_a_live_spsc_channel() -> Result<(), Failed> {
     let scope = LeakScope::new();
     let name = scope.posix_name("live");
-    // 500 messages of 100 bytes (112-byte records) make a 64 KiB ring.
+    // 500 messages of 100 bytes (records of up to 168 bytes, the payload starting on a
+    // line) make a 128 KiB ring.
     let opts = ChannelOptions::new().capacity(500).max_message(100);
     let mut tx = ByteSender::create(&name, &opts)?;
     let rx = ByteReceiver::open(&name, &opts)?;
@@ -81,7 +82,7 @@ fn ls_and_stat_show_a_live_spsc_channel() -> Result<(), Failed> {
     let ls = ok(&["ls"]);
     let line = ls_line(&ls, &name).ok_or_else(|| format!("ls does not list {name}:\n{ls}"))?;
     assert!(ls.starts_with("NAME"), "{ls}");
-    for part in ["posix", "SPSC", "64 KiB", "bytes"] {
+    for part in ["posix", "SPSC", "128 KiB", "bytes"] {
         assert!(line.contains(part), "{part:?} missing from {line:?}");
     }
     // Owner, mode and age columns.
@@ -108,7 +109,7 @@ fn ls_and_stat_show_a_live_spsc_channel() -> Result<(), Failed> {
     assert_eq!(entry["owner"], owner.as_str(), "{entry}");
     assert_eq!(entry["mode"], "0600", "{entry}");
     assert_eq!(entry["kind"], "SPSC", "{entry}");
-    assert_eq!(entry["capacity"], 65536, "{entry}");
+    assert_eq!(entry["capacity"], 131072, "{entry}");
     assert_eq!(entry["type"], "bytes, max_message 100", "{entry}");
     assert!(entry["age_s"].as_u64().is_some_and(|a| a < 3600), "{entry}");
     assert_eq!(entry["producers"][0]["pid"], std::process::id(), "{entry}");
@@ -128,13 +129,15 @@ fn ls_and_stat_show_a_live_spsc_channel() -> Result<(), Failed> {
         format!("version        {}", ringway_ring::layout::VERSION),
         "kind           1 (SPSC byte ring)".to_owned(),
         "init           0x21594452 (ready)".to_owned(),
-        "capacity       65536 data bytes (64 KiB)".to_owned(),
-        "max_message    32760 bytes".to_owned(),
+        "capacity       131072 data bytes (128 KiB)".to_owned(),
+        "max_message    65528 bytes".to_owned(),
         "label          bytes".to_owned(),
         format!("creator        pid {} (alive)", me()),
         "users          2".to_owned(),
-        // Three records of 8 + 104 bytes, published by the producer.
-        "tail           336".to_owned(),
+        // Three records of 100 bytes, each payload on a line: a gap of 64 bytes after the
+        // first header (at 0), of 24 after the next two (at 168 and 296), published by the
+        // producer.
+        "tail           424".to_owned(),
     ] {
         assert!(stat.contains(&expected), "{expected:?} missing:\n{stat}");
     }
@@ -218,7 +221,7 @@ fn ls_and_stat_show_mpmc_on_system_v() -> Result<(), Failed> {
 fn stat_reads_a_file_backed_channel() -> Result<(), Failed> {
     let scope = LeakScope::new();
     let path = scope.temp_path("ring");
-    // 3 messages of 1000 bytes (1008-byte records) make a 4 KiB ring.
+    // 3 messages of 1000 bytes (records of up to 1064 bytes) make an 8 KiB ring.
     let opts = ChannelOptions::new().capacity(3).max_message(1000);
     let tx = ByteSender::create(Address::file(&path), &opts)?;
     let stat = ok(&["stat", &format!("file:{}", path.display())]);
@@ -226,7 +229,7 @@ fn stat_reads_a_file_backed_channel() -> Result<(), Failed> {
         stat.contains(&format!("segment        file {path:?}")),
         "{stat}"
     );
-    assert!(stat.contains("capacity       4096 data bytes"), "{stat}");
+    assert!(stat.contains("capacity       8192 data bytes"), "{stat}");
     drop(tx);
     Ok(())
 }

@@ -69,9 +69,11 @@ pub const LINE: u64 = 64;
 /// SPSC: the largest payload that fits one cache line with its header. A producer places such a
 /// record so that it does not straddle two lines (a short padding record before it if needed).
 pub const REC_LINE_PAYLOAD: u64 = LINE - REC_HEADER_LEN as u64;
-/// SPSC: payloads of at least this many bytes are written [`REC_ALIGNED`] (where the ring's
-/// largest record with the alignment gap still fits half the data area).
-pub const REC_ALIGN_MIN: u64 = 1024;
+/// SPSC: payloads of at least this many bytes (every payload that does not fit one line with
+/// its header) are written [`REC_ALIGNED`] (where the ring's largest record with the alignment
+/// gap still fits half the data area): whole lines of payload, the way a slot ring lays them
+/// out, move faster between cores than records packed across line boundaries.
+pub const REC_ALIGN_MIN: u64 = REC_LINE_PAYLOAD + 1;
 /// SPSC record header: mask of the length field.
 pub const REC_LEN_MASK: u64 = (1 << 30) - 1;
 /// SPSC record header size.
@@ -403,18 +405,16 @@ pub const fn place(offset: u64, len: u64, capacity: u64) -> Placement {
 
 /// The most bytes of data area an SPSC message of `len` bytes takes, padding and alignment
 /// gap included, when every message has that length (the channel layer sizes rings with it):
-/// a whole line for a record of up to 64 bytes that does not divide a line, `64 + len` for an
-/// aligned one, else [`record_size`]. The padding before a record that would cross the end of
-/// the lap is not counted.
+/// a whole line for a record of up to 64 bytes that does not divide a line, else `64 + len`
+/// (rounded up to 8) for an aligned one. The padding before a record that would cross the end
+/// of the lap is not counted.
 #[must_use]
 pub const fn record_span(len: u64) -> u64 {
     let record = record_size(len);
     if len <= REC_LINE_PAYLOAD {
         if LINE % record == 0 { record } else { LINE }
-    } else if len >= REC_ALIGN_MIN {
-        LINE + ((len + 7) & !7)
     } else {
-        record
+        LINE + ((len + 7) & !7)
     }
 }
 
@@ -667,5 +667,7 @@ const _: () = {
     assert!(payload_gap(0, true) == 64 && payload_gap(56, true) == 8 && payload_gap(8, true) == 56);
     assert!(payload_gap(0, false) == 8);
     assert!(record_span(8) == 16 && record_span(40) == 64 && record_span(56) == 64);
-    assert!(record_span(64) == 72 && record_span(1 << 16) == (1 << 16) + 64);
+    assert!(
+        record_span(57) == 128 && record_span(64) == 128 && record_span(1 << 16) == (1 << 16) + 64
+    );
 };

@@ -528,13 +528,66 @@ fn a_small_record_never_straddles_two_cache_lines() {
     tx.push(&[3; 56]).unwrap();
     assert_eq!(peek(&memory, DATA + 112), padding_word(112, 8));
     assert_eq!(peek(&memory, DATA + 128), record_word(128, 56));
-    // Larger records are not moved: 64 bytes at 192 span two lines whatever their start.
+    // A larger payload starts on the next line, after its header: 64 bytes at 256, their
+    // header at 208.
     tx.push(&[4; 8]).unwrap(); // 16 at 192
-    tx.push(&[5; 64]).unwrap(); // 72 at 208
-    assert_eq!(peek(&memory, DATA + 208), record_word(208, 64));
+    tx.push(&[5; 64]).unwrap();
+    assert_eq!(peek(&memory, DATA + 208), aligned_record_word(208, 64));
     for want in [[1u8; 40].as_slice(), &[2; 40], &[3; 56], &[4; 8], &[5; 64]] {
         assert_eq!(pop(&mut rx).unwrap(), want);
     }
+    assert_eq!(pop(&mut rx), Err(PopError::Empty));
+}
+
+#[test]
+fn stale_payload_at_a_line_start_is_never_read_as_a_record() {
+    // The producer skips the zero of rule 1 at a line start that still holds its own header
+    // of the lap before (a stream of one record size pays no cross-core store for it). Lap 0
+    // leaves such a header at offset 128; lap 1 covers offset 128 with payload that forges
+    // the record the consumer would accept there in lap 2; lap 2 ends a record at offset
+    // 128. The producer must have forgotten lap 0's header and zeroed the word.
+    let (memory, mut tx, mut rx) = ring(1024);
+    let line = [5u8; 56]; // a 64-byte record, one per line
+    for _ in 0..16 {
+        tx.push(&line).unwrap();
+        assert_eq!(pop(&mut rx).unwrap(), line);
+    }
+    assert_eq!(peek(&memory, DATA + 128), record_word(128, 56));
+    // Lap 1: header at 1024 (offset 0), payload at offsets 64..264; its bytes 64..72 land
+    // on offset 128 and read as an 8-byte record at 2176 (offset 128 of lap 2).
+    let mut forged = vec![0u8; 200];
+    forged[64..72].copy_from_slice(&record_word(2048 + 128, 8).to_le_bytes());
+    tx.push(&forged).unwrap();
+    assert_eq!(pop(&mut rx).unwrap(), forged);
+    assert_eq!(peek(&memory, DATA + 128), record_word(2176, 8));
+    // Records at offsets 320 .. 1024 (after a padding from 264), then 0 and 64 of lap 2:
+    // the last one ends at 2176.
+    for _ in 0..13 {
+        tx.push(&line).unwrap();
+        assert_eq!(pop(&mut rx).unwrap(), line);
+    }
+    assert_eq!(
+        pop(&mut rx),
+        Err(PopError::Empty),
+        "the forged record was read"
+    );
+    assert_eq!(peek(&memory, DATA + 128), 0, "rule 1's zero");
+    // And the ring goes on.
+    tx.push(&[9; 8]).unwrap();
+    assert_eq!(pop(&mut rx).unwrap(), [9; 8]);
+}
+
+#[test]
+fn a_stream_of_one_size_leaves_last_laps_headers_at_line_starts() {
+    // In a stream of 56-byte messages (a record per line), the word after the last record
+    // holds the header of the lap before: rule 1 needs no zero there.
+    let (memory, mut tx, mut rx) = ring(1024);
+    for i in 0..20u64 {
+        tx.push(&[i as u8; 56]).unwrap();
+        assert_eq!(pop(&mut rx).unwrap(), [i as u8; 56]);
+    }
+    // 20 records: the next goes at 1280, offset 256, where lap 0's record 4 is.
+    assert_eq!(peek(&memory, DATA + 256), record_word(256, 56));
     assert_eq!(pop(&mut rx), Err(PopError::Empty));
 }
 
@@ -545,16 +598,23 @@ fn a_large_payload_starts_on_a_line_boundary() {
     tx.push(&[7; 8]).unwrap(); // 16 bytes at 0
     tx.push(&big).unwrap(); // header at 16, payload at 64
     assert_eq!(peek(&memory, DATA + 16), aligned_record_word(16, 2000));
-    // Below the threshold a payload follows its header.
-    tx.push(&[8; 1000]).unwrap(); // header at 64 + 2000 = 2064
-    assert_eq!(peek(&memory, DATA + 2064), record_word(2064, 1000));
+    // A payload that fits one line with its header follows its header; one byte more, and
+    // it starts on the next line.
+    tx.push(&[8; 40]).unwrap(); // 48 bytes at 64 + 2000 = 2064, to the end of that line
+    assert_eq!(peek(&memory, DATA + 2064), record_word(2064, 40));
+    tx.push(&[6; 57]).unwrap(); // header at 2112, payload at 2176
+    assert_eq!(peek(&memory, DATA + 2112), aligned_record_word(2112, 57));
     assert_eq!(pop(&mut rx).unwrap(), [7; 8]);
     let grant = rx.peek().unwrap();
     assert_eq!(grant.len(), 2000);
     assert_eq!(grant.as_ptr().addr() % 64, 0, "the payload is line aligned");
     assert_eq!(grant.to_vec(), big);
     grant.release();
-    assert_eq!(pop(&mut rx).unwrap(), [8; 1000]);
+    assert_eq!(pop(&mut rx).unwrap(), [8; 40]);
+    let grant = rx.peek().unwrap();
+    assert_eq!(grant.as_ptr().addr() % 64, 0, "57 bytes are line aligned");
+    assert_eq!(grant.to_vec(), [6; 57]);
+    grant.release();
     // A grant is aligned too, and so is a record at the start of a lap.
     let mut grant = tx.reserve(4096).unwrap();
     assert_eq!(grant.as_mut_ptr().addr() % 64, 0);

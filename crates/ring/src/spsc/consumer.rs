@@ -8,7 +8,7 @@ use crate::endpoint::Endpoint;
 use crate::error::{AttachError, Corruption, PopError, RingKind, Side};
 use crate::geometry::{Geometry, Identity};
 use crate::layout::{
-    Decoded, REC_ALIGNED, REC_HEADER_LEN, REC_LEN_MASK, REC_PAD, REC_VALID, decode, header_tag,
+    Decoded, REC_ALIGNED, REC_LEN_MASK, REC_PAD, REC_VALID, decode, header_tag, payload_gap,
     record_tag,
 };
 use crate::mem::{RingMemory, WaitWord};
@@ -347,23 +347,26 @@ impl Consumer {
     #[inline]
     fn next(&mut self) -> Result<Found, PopError> {
         // The common case, kept small enough to inline: a complete, valid record (not a
-        // padding, not aligned) at the consumer's position. Everything else goes the long way.
+        // padding) at the consumer's position, judged exactly as `layout::decode` does.
+        // Everything else goes the long way.
         if self.poisoned.is_none() {
             let pos = self.head;
             let offset = pos & self.mask;
             // SYNC(commit): Acquire pairs with the Release store of the header in
             // `Producer::flush`, as in `poll`.
             let word = self.ep.mem.word(self.data + offset).load(Acquire);
-            if word & (REC_VALID | REC_PAD | REC_ALIGNED) == REC_VALID
-                && header_tag(word) == record_tag(pos)
-            {
+            if word & (REC_VALID | REC_PAD) == REC_VALID && header_tag(word) == record_tag(pos) {
                 let len = word & REC_LEN_MASK;
-                if len <= self.max_message && len <= self.cap - offset - REC_HEADER_LEN as u64 {
+                let gap = payload_gap(offset, word & REC_ALIGNED != 0);
+                if len <= self.max_message
+                    && offset + gap <= self.cap
+                    && len <= self.cap - offset - gap
+                {
                     return Ok(Found {
                         pos,
-                        gap: REC_HEADER_LEN as u64,
+                        gap,
                         len: len as usize,
-                        next: pos + REC_HEADER_LEN as u64 + ((len + 7) & !7),
+                        next: pos + gap + ((len + 7) & !7),
                     });
                 }
             }

@@ -24,6 +24,7 @@
 //! (with its [`ReadGrant`]).
 
 mod consumer;
+mod marks;
 mod producer;
 
 pub use consumer::{Consumer, ReadGrant};

@@ -3,12 +3,13 @@
 use std::time::Duration;
 
 use super::check_resumed_head;
+use super::marks::LineMarks;
 use crate::endpoint::Endpoint;
 use crate::error::{AttachError, Corruption, PushError, RingKind, Side};
 use crate::geometry::{Geometry, Identity};
 use crate::layout::{
-    Decoded, LINE, Placement, REC_ALIGN_MIN, REC_HEADER_LEN, REC_LINE_PAYLOAD, aligned_record_word,
-    decode, padding_word, place, record_size, record_word,
+    Decoded, LINE, Placement, REC_HEADER_LEN, REC_LINE_PAYLOAD, aligned_record_word, decode,
+    padding_word, payload_gap, place, record_word,
 };
 use crate::mem::{RingMemory, WaitWord};
 use crate::registry::{self, PeerState};
@@ -22,6 +23,8 @@ use crate::wait::{AttachOptions, Pause, Wait};
 ///   the last validated value of the consumer's published `head`.
 /// - `pending` holds the first header word of the batch committed since the last
 ///   [`flush`](Producer::flush), not yet stored; every later header of that batch is stored.
+/// - `marks` says which line-start words need no zero before a publication (see
+///   [`LineMarks`]): every byte reserved or skipped has cleared the marks it covers.
 #[derive(Debug)]
 pub struct Producer {
     ep: Endpoint,
@@ -35,6 +38,8 @@ pub struct Producer {
     head_cache: u64,
     /// `(position, word)` of the first unpublished header of the current batch.
     pending: Option<(u64, u64)>,
+    /// Which line-start words hold zero or a header of the previous lap (rule 1).
+    marks: LineMarks,
     poisoned: Option<Corruption>,
 }
 
@@ -65,6 +70,7 @@ impl Producer {
             tail: 0,
             head_cache: 0,
             pending: None,
+            marks: LineMarks::new(geo.capacity),
             poisoned: None,
             ep,
         };
@@ -112,6 +118,7 @@ impl Producer {
         }
         self.tail = pos;
         self.head_cache = head;
+        self.marks.forget();
     }
 
     /// The ring's geometry, as read at attach time.
@@ -323,10 +330,17 @@ impl Producer {
             return;
         };
         let tail = self.tail;
-        // Rule 1 of the in-band commit: zero the next header word if it is free space, so
-        // stale bytes there can never pass for a record.
-        if tail + REC_HEADER_LEN as u64 <= self.head_cache + self.cap {
+        // Rule 1 of the in-band commit: the header word at `tail`, if it is free space, must
+        // read "nothing yet", so stale bytes there can never pass for a record. Inside a line
+        // it is the line just written: store a zero. At a line start, it may still hold the
+        // header this producer stored there a lap ago, which is as good as a zero and saves
+        // a cross-core transfer (see `LineMarks`).
+        let offset = tail & self.mask;
+        if tail + REC_HEADER_LEN as u64 <= self.head_cache + self.cap
+            && !(offset % LINE == 0 && self.marks.is_set(offset))
+        {
             self.header_word(tail).store(0, Relaxed);
+            self.marks.set(offset);
         }
         // SYNC(commit): Release pairs with the Acquire load of the header in
         // `Consumer::poll`; it publishes the payloads, the headers stored Relaxed in this
@@ -355,26 +369,31 @@ impl Producer {
     /// Finds room for a payload of `len` bytes.
     #[inline]
     fn claim(&mut self, len: usize) -> Result<Place, PushError> {
-        // The common case, kept small enough to inline: no padding and no alignment gap
-        // needed (a record of at most 56 bytes within one line, a larger one below the
-        // alignment threshold), and room by the cached head.
+        // The common case, kept small enough to inline: no padding needed (a record of at
+        // most 56 bytes within one line, or a larger one, aligned, before the end of the lap),
+        // and room by the cached head. It places exactly as `layout::place` does.
         if self.poisoned.is_none()
             && len <= self.max_message
-            && (len as u64) < REC_ALIGN_MIN
             && !self.ep.known_gone()
             && !self.ep.peer_closed()
         {
-            let record = record_size(len as u64);
+            let body = (len as u64 + 7) & !7;
             let offset = self.tail & self.mask;
-            if (len as u64 > REC_LINE_PAYLOAD || (offset & (LINE - 1)) + record <= LINE)
-                && offset + record <= self.cap
+            let small = len as u64 <= REC_LINE_PAYLOAD;
+            let gap = payload_gap(offset, !small);
+            let record = gap + body;
+            if (if small {
+                (offset & (LINE - 1)) + record <= LINE
+            } else {
+                LINE + body <= self.cap / 2
+            }) && offset + record <= self.cap
                 && self.tail + record <= self.head_cache + self.cap
             {
                 return Ok(Place {
                     pos: self.tail,
                     pad: 0,
-                    aligned: false,
-                    gap: REC_HEADER_LEN as u64,
+                    aligned: !small,
+                    gap,
                 });
             }
         }
@@ -473,6 +492,11 @@ impl Producer {
                 self.header_word(start).store(pad_word, Relaxed);
             }
         }
+        // Both headers are stored by the flush at the latest (rule 1's line marks).
+        self.marks.set(pos & self.mask);
+        if pad > 0 {
+            self.marks.set(start & self.mask);
+        }
         self.tail = pos + gap + ((len as u64 + 7) & !7);
         if !deferred {
             self.flush();
@@ -497,12 +521,24 @@ impl Producer {
 
     /// The one entry point of every push: room for a payload of `len` bytes, waiting as `wait`
     /// allows: `(record position, padding before it)`.
+    ///
+    /// Every byte it hands out (the padding before the record, the record, and for a grant
+    /// the whole reservation, however much of it is committed) is about to be written or
+    /// skipped: the line marks of rule 1 it covers are cleared here.
     #[inline]
     fn acquire(&mut self, len: usize, wait: Wait) -> Result<Place, PushError> {
-        match self.claim(len) {
+        let place = match self.claim(len) {
             Err(PushError::Full) if wait != Wait::Try => self.wait_space(len, wait),
             other => other,
+        }?;
+        let start = self.tail & self.mask;
+        if place.pad > 0 {
+            self.marks.cover(start, start + place.pad);
         }
+        let at = place.pos & self.mask;
+        self.marks
+            .cover(at, at + place.gap + ((len as u64 + 7) & !7));
+        Ok(place)
     }
 
     #[cold]
