@@ -13,7 +13,7 @@ use crate::sync::{AtomicU32, AtomicU64};
 /// `magic`: the bytes `RINGWAY\0` read as a little-endian `u64`.
 pub const MAGIC: u64 = u64::from_le_bytes(*b"RINGWAY\0");
 /// The layout version this crate reads and writes.
-pub const VERSION: u32 = 4;
+pub const VERSION: u32 = 5;
 /// `kind` of an SPSC byte ring.
 pub const KIND_SPSC: u32 = 1;
 /// `kind` of an MPMC slot ring.
@@ -61,6 +61,11 @@ pub const REC_PAD: u64 = 1 << 30;
 /// after the header word (a producer sets it on large records, so a copy into or out of the
 /// ring works on whole, aligned cache lines).
 pub const REC_ALIGNED: u64 = 1 << 62;
+/// SPSC record header: the `LINES` bit: the record takes whole cache lines, so the next record
+/// starts at the first 64-byte line boundary at or after the end of its payload (a producer
+/// sets it on records of 57 to 1023 payload bytes, which it starts on a line: the lines of
+/// such a stream cross between cores as a slot ring's do). Never on a padding record.
+pub const REC_LINES: u64 = 1 << 63;
 /// SPSC record header: mask of the tag after shifting it down 32 bits (30 bits: a lap holds at
 /// most 2^29 tags, so positions one lap apart still have different tags).
 pub const REC_TAG_MASK: u64 = (1 << 30) - 1;
@@ -69,10 +74,9 @@ pub const LINE: u64 = 64;
 /// SPSC: the largest payload that fits one cache line with its header. A producer places such a
 /// record so that it does not straddle two lines (a short padding record before it if needed).
 pub const REC_LINE_PAYLOAD: u64 = LINE - REC_HEADER_LEN as u64;
-/// SPSC: payloads of at least this many bytes (every payload that does not fit one line with
-/// its header) are written [`REC_ALIGNED`] (where the ring's largest record with the alignment
-/// gap still fits half the data area): whole lines of payload, the way a slot ring lays them
-/// out, move faster between cores than records packed across line boundaries.
+/// SPSC: payloads of at least this many bytes are written [`REC_ALIGNED`] (where the ring's
+/// largest record with the alignment gap still fits half the data area); smaller ones that do
+/// not fit one line with their header start on a line and take whole lines ([`REC_LINES`]).
 pub const REC_ALIGN_MIN: u64 = REC_LINE_PAYLOAD + 1;
 /// SPSC record header: mask of the length field.
 pub const REC_LEN_MASK: u64 = (1 << 30) - 1;
@@ -322,11 +326,10 @@ pub const fn record_tag(position: u64) -> u64 {
     (position >> 3) & REC_TAG_MASK
 }
 
-/// The tag field of an SPSC header word, with bit 63 (reserved, zero) kept, so that a word
-/// with it set matches no position's tag.
+/// The tag field of an SPSC header word (bits 32..62).
 #[must_use]
 pub const fn header_tag(word: u64) -> u64 {
-    (word & !REC_ALIGNED) >> 32
+    (word & !(REC_ALIGNED | REC_LINES)) >> 32
 }
 
 /// An SPSC record header word for a payload of `len` bytes at `position`.
@@ -339,6 +342,23 @@ pub const fn record_word(position: u64, len: u64) -> u64 {
 #[must_use]
 pub const fn aligned_record_word(position: u64, len: u64) -> u64 {
     record_word(position, len) | REC_ALIGNED
+}
+
+/// An SPSC header word for a [`REC_LINES`] record of `len` bytes at `position`.
+#[must_use]
+pub const fn lines_record_word(position: u64, len: u64) -> u64 {
+    record_word(position, len) | REC_LINES
+}
+
+/// The position after a record whose payload ends at `end`: `end`, or for a [`REC_LINES`]
+/// record the first line boundary at or after it.
+#[must_use]
+pub const fn record_end(end: u64, lines: bool) -> u64 {
+    if lines {
+        (end + LINE - 1) & !(LINE - 1)
+    } else {
+        end
+    }
 }
 
 /// Bytes from an SPSC record's header to its payload, for a header at data-area offset
@@ -361,6 +381,8 @@ pub struct Placement {
     pub pad: u64,
     /// Whether the record is [`REC_ALIGNED`].
     pub aligned: bool,
+    /// Whether the record is [`REC_LINES`].
+    pub lines: bool,
     /// Bytes from the record's header to its payload ([`payload_gap`]).
     pub gap: u64,
     /// Bytes from the record's header to the end of the record.
@@ -378,17 +400,28 @@ impl Placement {
 /// Where the producer of an SPSC ring of `capacity` bytes places a payload of `len` bytes
 /// when its next position is at data-area offset `offset` (see *SPSC data area*): a record
 /// of up to [`REC_LINE_PAYLOAD`] bytes that would straddle a line starts at the next line
-/// (after a short padding record); a payload of at least [`REC_ALIGN_MIN`] bytes is
-/// [`REC_ALIGNED`] if `64 + len` (rounded up to 8) fits half the capacity; a record that does
-/// not fit before the end of the lap starts the next lap (after a padding record to the end).
-/// `len <= capacity / 2 - 8` (the ring's largest message), `capacity` a power of two.
+/// (after a short padding record); a larger one below [`REC_ALIGN_MIN`] starts on a line
+/// (after a short padding record if needed) and is [`REC_LINES`]; a payload of at least
+/// [`REC_ALIGN_MIN`] bytes is [`REC_ALIGNED`] if `64 + len` (rounded up to 8) fits half the
+/// capacity; a record that does not fit before the end of the lap starts the next lap (after
+/// a padding record to the end). `len <= capacity / 2 - 8` (the ring's largest message),
+/// `capacity` a power of two.
 #[must_use]
 pub const fn place(offset: u64, len: u64, capacity: u64) -> Placement {
     let body = (len + 7) & !7;
     let aligned = len >= REC_ALIGN_MIN && LINE + body <= capacity / 2;
+    // A small record whose size divides a line (16, 32 or 64 bytes) packs with others of its
+    // size; any other (24, 40, 48 or 56 bytes) would leave a padding before every second or
+    // every record, and takes its line whole instead.
+    let lines = len <= REC_LINE_PAYLOAD
+        && !(REC_HEADER_LEN as u64 + body).is_power_of_two()
+        && capacity >= LINE;
+    let in_line = offset & (LINE - 1);
     let mut pad = 0;
-    if len <= REC_LINE_PAYLOAD && (offset & (LINE - 1)) + REC_HEADER_LEN as u64 + body > LINE {
-        pad = LINE - (offset & (LINE - 1));
+    if (len <= REC_LINE_PAYLOAD && in_line + REC_HEADER_LEN as u64 + body > LINE)
+        || (lines && in_line != 0 && capacity >= LINE)
+    {
+        pad = LINE - in_line;
     }
     let mut gap = payload_gap(offset + pad, aligned);
     if offset + pad + gap + body > capacity {
@@ -398,16 +431,17 @@ pub const fn place(offset: u64, len: u64, capacity: u64) -> Placement {
     Placement {
         pad,
         aligned,
+        lines,
         gap,
-        record: gap + body,
+        record: record_end(gap + body, lines),
     }
 }
 
 /// The most bytes of data area an SPSC message of `len` bytes takes, padding and alignment
 /// gap included, when every message has that length (the channel layer sizes rings with it):
-/// a whole line for a record of up to 64 bytes that does not divide a line, else `64 + len`
-/// (rounded up to 8) for an aligned one. The padding before a record that would cross the end
-/// of the lap is not counted.
+/// a whole line for a record of up to 64 bytes that does not divide a line, whole lines for a
+/// [`REC_LINES`] one, `64 + len` (rounded up to 8) for an aligned one. The padding before a
+/// record that would cross the end of the lap is not counted.
 #[must_use]
 pub const fn record_span(len: u64) -> u64 {
     let record = record_size(len);
@@ -456,9 +490,10 @@ pub const fn decode(word: u64, position: u64, capacity: u64, max_message: u64) -
     if word & REC_PAD != 0 {
         let end = offset + REC_HEADER_LEN as u64 + len;
         let to_line = offset & (LINE - 1) != 0 && end == (offset | (LINE - 1)) + 1;
-        if aligned || offset == 0 || end > capacity || !(end == capacity || to_line) {
+        let lines = word & REC_LINES != 0;
+        if aligned || lines || offset == 0 || end > capacity || !(end == capacity || to_line) {
             return Decoded::Corrupt(
-                "a padding record must reach the end of the lap or of its line, and not start a lap",
+                "a padding record must reach the end of the lap or of its line, not start a lap, and carry no ALIGNED or LINES bit",
                 len,
                 capacity - offset - REC_HEADER_LEN as u64,
             );
@@ -485,10 +520,19 @@ pub const fn decode(word: u64, position: u64, capacity: u64, max_message: u64) -
             limit,
         );
     }
+    let body = (len + 7) & !7;
+    let lines = word & REC_LINES != 0;
+    if record_end(offset + gap + body, lines) > capacity {
+        return Decoded::Corrupt(
+            "a LINES record must end its last line before the end of the lap",
+            len,
+            room,
+        );
+    }
     Decoded::Record {
         gap,
         len,
-        next: position + gap + ((len + 7) & !7),
+        next: record_end(position + gap + body, lines),
     }
 }
 /// An SPSC padding header word at `position` skipping `skip` bytes after the header.
@@ -663,11 +707,22 @@ const _: () = {
     assert!(FLAG_OVERWRITE == 1 && KIND_BROADCAST == 3);
     // A lap holds at most 2^29 tags, so tags one lap apart differ in 30 bits.
     assert!(SPSC_MAX_CAPACITY / 8 < REC_TAG_MASK + 1);
-    assert!(REC_ALIGNED == 1 << 62 && REC_TAG_MASK << 32 < REC_ALIGNED);
+    assert!(REC_ALIGNED == 1 << 62 && REC_TAG_MASK << 32 < REC_ALIGNED && REC_LINES == 1 << 63);
+    assert!(REC_LEN_MASK < REC_PAD && REC_PAD < REC_VALID && REC_VALID < 1 << 32);
     assert!(payload_gap(0, true) == 64 && payload_gap(56, true) == 8 && payload_gap(8, true) == 56);
     assert!(payload_gap(0, false) == 8);
     assert!(record_span(8) == 16 && record_span(40) == 64 && record_span(56) == 64);
     assert!(
         record_span(57) == 128 && record_span(64) == 128 && record_span(1 << 16) == (1 << 16) + 64
     );
+    // A small record whose size does not divide a line starts on one and takes it whole; one
+    // that divides it packs.
+    let p = place(72, 16, 4096);
+    assert!(p.pad == 56 && p.lines && !p.aligned && p.gap == 8 && p.record == 64);
+    let p = place(4032, 40, 4096);
+    assert!(p.pad == 0 && p.lines && p.record == 64);
+    let p = place(72, 8, 4096);
+    assert!(p.pad == 0 && !p.lines && p.record == 16);
+    let p = place(64, 56, 4096);
+    assert!(p.pad == 0 && !p.lines && p.record == 64);
 };

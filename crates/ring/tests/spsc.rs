@@ -8,7 +8,9 @@ mod common;
 use std::time::Duration;
 
 use common::{Rng, message, peek, poke, wait_for_a_waiting_consumer};
-use ringway_ring::layout::{REC_ALIGNED, aligned_record_word, padding_word, record_word};
+use ringway_ring::layout::{
+    REC_ALIGNED, REC_LINES, aligned_record_word, lines_record_word, padding_word, record_word,
+};
 use ringway_ring::{
     AttachError, AttachOptions, PopError, PushError, RingConfig, RingMemory, WaitStrategy, spsc,
 };
@@ -86,12 +88,15 @@ fn a_record_that_does_not_fit_is_preceded_by_padding() {
     assert_eq!(peek(&memory, DATA), record_word(64, 24));
     assert_eq!(pop(&mut rx).unwrap(), [3; 24]);
     // Padding of zero bytes: a header-only gap of 8 at the very end.
-    let (_m, mut tx, mut rx) = ring(64);
-    tx.push(&[1; 16]).unwrap(); // 24 at 0
-    tx.push(&[2; 24]).unwrap(); // 32 at 24; tail 56
-    pop(&mut rx).unwrap();
-    pop(&mut rx).unwrap();
+    let (memory, mut tx, mut rx) = ring(256);
+    tx.push(&[1; 120]).unwrap(); // 128 at 0 (too large to align in this ring)
+    tx.push(&[2; 104]).unwrap(); // 112 at 128
+    tx.push(&[]).unwrap(); // 8 at 240; tail 248
+    for _ in 0..3 {
+        pop(&mut rx).unwrap();
+    }
     tx.push(&[3; 8]).unwrap(); // 16 does not fit in 8: an 8-byte padding record (skip 0)
+    assert_eq!(peek(&memory, DATA + 248), padding_word(248, 0));
     assert_eq!(pop(&mut rx).unwrap(), [3; 8]);
 }
 
@@ -355,6 +360,25 @@ fn a_hostile_record_length_is_corruption_and_poisons_the_consumer() {
 }
 
 #[test]
+fn a_whole_lines_record_must_end_its_line_inside_the_lap() {
+    use ringway_ring::layout::{Decoded, decode};
+    // In a 32-byte ring no line ends inside the lap: the record's own bounds pass, the rounding
+    // to its line does not.
+    assert!(matches!(
+        decode(lines_record_word(32, 8), 32, 32, 8),
+        Decoded::Corrupt(..)
+    ));
+    assert_eq!(
+        decode(lines_record_word(64, 16), 64, 128, 56),
+        Decoded::Record {
+            gap: 8,
+            len: 16,
+            next: 128
+        }
+    );
+}
+
+#[test]
 fn hostile_headers_are_rejected_by_kind() {
     let cases: Vec<(&str, u64, u64)> = vec![
         // (what, position of the header, word)
@@ -363,6 +387,7 @@ fn hostile_headers_are_rejected_by_kind() {
         ("padding with the wrong length", 16, padding_word(16, 8)),
         ("length over max_message", 0, record_word(0, 1 << 29)),
         ("aligned padding", 16, padding_word(16, 40) | REC_ALIGNED),
+        ("whole-lines padding", 16, padding_word(16, 40) | REC_LINES),
         (
             "aligned record past the end of the lap",
             16,
@@ -519,21 +544,39 @@ fn a_rewritten_header_is_reported_by_waiting_calls() {
 #[test]
 fn a_small_record_never_straddles_two_cache_lines() {
     let (memory, mut tx, mut rx) = ring(1024);
-    tx.push(&[1; 40]).unwrap(); // 48 bytes at 0
-    // 48 more would straddle the line at 64: an 8-byte padding record, then the record at 64.
-    tx.push(&[2; 40]).unwrap();
+    // A record whose size divides a line (16, 32, 64 bytes) packs with others.
+    tx.push(&[1; 8]).unwrap(); // 16 at 0
+    tx.push(&[2; 24]).unwrap(); // 32 at 16; tail 48
+    assert_eq!(peek(&memory, DATA + 16), record_word(16, 24));
+    // 32 more would straddle the line at 64: a padding record, then the record at 64.
+    tx.push(&[3; 24]).unwrap();
     assert_eq!(peek(&memory, DATA + 48), padding_word(48, 8));
-    assert_eq!(peek(&memory, DATA + 64), record_word(64, 40));
-    // 56 bytes of payload fill a line exactly (a 64-byte record at 128): no padding.
-    tx.push(&[3; 56]).unwrap();
-    assert_eq!(peek(&memory, DATA + 112), padding_word(112, 8));
-    assert_eq!(peek(&memory, DATA + 128), record_word(128, 56));
-    // A larger payload starts on the next line, after its header: 64 bytes at 256, their
-    // header at 208.
-    tx.push(&[4; 8]).unwrap(); // 16 at 192
-    tx.push(&[5; 64]).unwrap();
-    assert_eq!(peek(&memory, DATA + 208), aligned_record_word(208, 64));
-    for want in [[1u8; 40].as_slice(), &[2; 40], &[3; 56], &[4; 8], &[5; 64]] {
+    assert_eq!(peek(&memory, DATA + 64), record_word(64, 24));
+    // Any other small record (24, 40, 48, 56 bytes) starts on a line and takes it whole
+    // (LINES): the next record starts on the next line, with no padding before it.
+    tx.push(&[4; 40]).unwrap(); // 48 at 96 would straddle: padding 96..128, record at 128
+    assert_eq!(peek(&memory, DATA + 96), padding_word(96, 24));
+    assert_eq!(peek(&memory, DATA + 128), lines_record_word(128, 40));
+    tx.push(&[5; 16]).unwrap(); // 24 at 192, its line whole
+    assert_eq!(peek(&memory, DATA + 192), lines_record_word(192, 16));
+    // 56 bytes of payload fill a line exactly: a plain record at 256.
+    tx.push(&[6; 56]).unwrap();
+    assert_eq!(peek(&memory, DATA + 256), record_word(256, 56));
+    // A larger payload starts on the next line, after its header: 64 bytes at 384, their
+    // header at 336.
+    tx.push(&[7; 8]).unwrap(); // 16 at 320
+    tx.push(&[8; 64]).unwrap();
+    assert_eq!(peek(&memory, DATA + 336), aligned_record_word(336, 64));
+    for want in [
+        [1u8; 8].as_slice(),
+        &[2; 24],
+        &[3; 24],
+        &[4; 40],
+        &[5; 16],
+        &[6; 56],
+        &[7; 8],
+        &[8; 64],
+    ] {
         assert_eq!(pop(&mut rx).unwrap(), want);
     }
     assert_eq!(pop(&mut rx), Err(PopError::Empty));
@@ -600,17 +643,17 @@ fn a_large_payload_starts_on_a_line_boundary() {
     assert_eq!(peek(&memory, DATA + 16), aligned_record_word(16, 2000));
     // A payload that fits one line with its header follows its header; one byte more, and
     // it starts on the next line.
-    tx.push(&[8; 40]).unwrap(); // 48 bytes at 64 + 2000 = 2064, to the end of that line
-    assert_eq!(peek(&memory, DATA + 2064), record_word(2064, 40));
-    tx.push(&[6; 57]).unwrap(); // header at 2112, payload at 2176
-    assert_eq!(peek(&memory, DATA + 2112), aligned_record_word(2112, 57));
+    tx.push(&[8; 24]).unwrap(); // 32 bytes at 64 + 2000 = 2064
+    assert_eq!(peek(&memory, DATA + 2064), record_word(2064, 24));
+    tx.push(&[6; 57]).unwrap(); // header at 2096, payload at 2112
+    assert_eq!(peek(&memory, DATA + 2096), aligned_record_word(2096, 57));
     assert_eq!(pop(&mut rx).unwrap(), [7; 8]);
     let grant = rx.peek().unwrap();
     assert_eq!(grant.len(), 2000);
     assert_eq!(grant.as_ptr().addr() % 64, 0, "the payload is line aligned");
     assert_eq!(grant.to_vec(), big);
     grant.release();
-    assert_eq!(pop(&mut rx).unwrap(), [8; 40]);
+    assert_eq!(pop(&mut rx).unwrap(), [8; 24]);
     let grant = rx.peek().unwrap();
     assert_eq!(grant.as_ptr().addr() % 64, 0, "57 bytes are line aligned");
     assert_eq!(grant.to_vec(), [6; 57]);

@@ -8,8 +8,8 @@ use crate::endpoint::Endpoint;
 use crate::error::{AttachError, Corruption, PushError, RingKind, Side};
 use crate::geometry::{Geometry, Identity};
 use crate::layout::{
-    Decoded, LINE, Placement, REC_HEADER_LEN, REC_LINE_PAYLOAD, aligned_record_word, decode,
-    padding_word, payload_gap, place, record_word,
+    Decoded, LINE, Placement, REC_HEADER_LEN, REC_LINES, aligned_record_word, decode, padding_word,
+    place, record_end, record_word,
 };
 use crate::mem::{RingMemory, WaitWord};
 use crate::registry::{self, PeerState};
@@ -369,31 +369,21 @@ impl Producer {
     /// Finds room for a payload of `len` bytes.
     #[inline]
     fn claim(&mut self, len: usize) -> Result<Place, PushError> {
-        // The common case, kept small enough to inline: no padding needed (a record of at
-        // most 56 bytes within one line, or a larger one, aligned, before the end of the lap),
-        // and room by the cached head. It places exactly as `layout::place` does.
+        // The common case, kept small enough to inline: no padding needed and room by the
+        // cached head.
         if self.poisoned.is_none()
             && len <= self.max_message
             && !self.ep.known_gone()
             && !self.ep.peer_closed()
         {
-            let body = (len as u64 + 7) & !7;
-            let offset = self.tail & self.mask;
-            let small = len as u64 <= REC_LINE_PAYLOAD;
-            let gap = payload_gap(offset, !small);
-            let record = gap + body;
-            if (if small {
-                (offset & (LINE - 1)) + record <= LINE
-            } else {
-                LINE + body <= self.cap / 2
-            }) && offset + record <= self.cap
-                && self.tail + record <= self.head_cache + self.cap
-            {
+            let p = place(self.tail & self.mask, len as u64, self.cap);
+            if p.pad == 0 && self.tail + p.record <= self.head_cache + self.cap {
                 return Ok(Place {
                     pos: self.tail,
                     pad: 0,
-                    aligned: !small,
-                    gap,
+                    aligned: p.aligned,
+                    lines: p.lines,
+                    gap: p.gap,
                 });
             }
         }
@@ -434,6 +424,7 @@ impl Producer {
             pos: self.tail + p.pad,
             pad: p.pad,
             aligned: p.aligned,
+            lines: p.lines,
             gap: p.gap,
         })
     }
@@ -464,10 +455,13 @@ impl Producer {
             pos,
             pad,
             aligned,
+            lines,
             gap,
         } = place;
         let word = if aligned {
             aligned_record_word(pos, len as u64)
+        } else if lines {
+            record_word(pos, len as u64) | REC_LINES
         } else {
             record_word(pos, len as u64)
         };
@@ -497,7 +491,7 @@ impl Producer {
         if pad > 0 {
             self.marks.set(start & self.mask);
         }
-        self.tail = pos + gap + ((len as u64 + 7) & !7);
+        self.tail = record_end(pos + gap + ((len as u64 + 7) & !7), lines);
         if !deferred {
             self.flush();
         }
@@ -595,6 +589,7 @@ struct Place {
     pos: u64,
     pad: u64,
     aligned: bool,
+    lines: bool,
     gap: u64,
 }
 
