@@ -151,11 +151,11 @@ impl Producer {
     /// use ringway_ring::select::Select;
     /// let (mut tx, mut rx) = ringway_ring::spsc::heap(64)?;
     /// let mut sel = Select::new();
-    /// let i = sel.add(tx.watch(16));
+    /// let i = sel.add(tx.watch(24));
     /// assert_eq!(sel.try_select()?.index(), i);
-    /// tx.push(&[0; 16])?; // a 24-byte record at 0
-    /// tx.push(&[0; 16])?; // at 24
-    /// assert!(tx.push(&[0; 16]).is_err()); // 16 bytes of padding and 24 do not fit
+    /// tx.push(&[0; 24])?; // a 32-byte record at 0
+    /// tx.push(&[0; 24])?; // at 32
+    /// assert!(tx.push(&[0; 24]).is_err()); // the ring is full
     /// assert!(sel.try_select().is_err());
     /// let mut out = Vec::new();
     /// rx.pop(&mut out)?;
