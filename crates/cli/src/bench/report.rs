@@ -444,6 +444,9 @@ pub(crate) fn table(rows: &[Row]) -> String {
     if present("shm-flag") {
         s.push_str("\nshm-flag: two processes ping-pong one shared cache line (no payload, whatever the size): the latency floor; no ratio, since it moves no payload.");
     }
+    if present("shm-ring") {
+        s.push_str("\nshm-ring: the floor of a ring that carries the payload: a bare ring of line-aligned slots (an in-band mark and the S bytes, copied in and out), batched releases, no checks; the same ring bytes as ringway-spsc.");
+    }
     if present("ringway-vs-floor") {
         s.push_str("\nringway-vs-floor: ringway-spsc and the shm-flag floor in one process pair, alternating blocks of round trips; its percentiles are ringway's, and its last column is ringway p50 / floor p50 (x flr), not a ratio to pipe:");
         for row in rows.iter().filter(|r| r.transport == "ringway-vs-floor") {
