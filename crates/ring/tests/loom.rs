@@ -88,19 +88,21 @@ fn spsc_padding_is_published_with_its_record() {
     });
 }
 
-/// A small record that would straddle a cache line is preceded by a short padding record
-/// to the line's end (layout version 4); the padding and the record are published together.
+/// A small record that must start on a line is preceded by a short padding record to the
+/// line's end (layout versions 4 and 5); the padding and the record are published together.
+/// Records of 48 and 56 bytes take their line whole (`LINES`, version 5): the 16-byte ones
+/// after the first start on the next line.
 #[test]
 fn spsc_line_padding_is_published_with_its_record() {
     model(|| {
         let memory = RingMemory::heap(&RingConfig::spsc(256)).unwrap();
         let mut tx = spsc::Producer::attach(&memory, &opts(1)).unwrap();
         let mut rx = spsc::Consumer::attach(&memory, &opts(2)).unwrap();
-        tx.push(&[3; 40]).unwrap(); // 48 bytes at 0
+        tx.push(&[3; 40]).unwrap(); // 48 bytes at 0, its line whole
         let producer = thread::spawn(move || {
-            tx.push(&msg(7)).unwrap(); // 16 bytes at 48: within the line
-            tx.push(&msg(8)).unwrap(); // 16 at 64
-            tx.push(&[9; 48]).unwrap(); // 56 at 80 would straddle: padding 80..128, then 128
+            tx.push(&msg(7)).unwrap(); // 16 bytes at 64
+            tx.push(&msg(8)).unwrap(); // 16 at 80
+            tx.push(&[9; 48]).unwrap(); // 56 must start a line: padding 96..128, then 128
         });
         let mut out = Vec::new();
         rx.pop_blocking(&mut out).unwrap();

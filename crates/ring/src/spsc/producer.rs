@@ -24,7 +24,7 @@ use crate::wait::{AttachOptions, Pause, Wait};
 /// - `pending` holds the first header word of the batch committed since the last
 ///   [`flush`](Producer::flush), not yet stored; every later header of that batch is stored.
 /// - `marks` says which line-start words need no zero before a publication (see
-///   [`LineMarks`]): every byte reserved or skipped has cleared the marks it covers.
+///   `spsc/marks.rs`): every byte reserved or skipped has cleared the marks it covers.
 #[derive(Debug)]
 pub struct Producer {
     ep: Endpoint,
