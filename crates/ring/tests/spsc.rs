@@ -621,6 +621,44 @@ fn stale_payload_at_a_line_start_is_never_read_as_a_record() {
 }
 
 #[test]
+fn payloads_forging_the_next_laps_headers_are_never_read_as_records() {
+    // Every payload word holds the header the consumer would accept at that position one lap
+    // later. Whenever the producer ends a publication there a lap later, rule 1 must have
+    // zeroed the word, or left a header it stored there itself (the line marks): otherwise the
+    // consumer reads a forged 8-byte record. Sizes mix packed, whole-line and aligned records,
+    // and the number in flight varies, so line starts change hands between payload and
+    // headers from lap to lap.
+    let cap = 1024u64;
+    let (memory, mut tx, mut rx) = ring(cap);
+    let data = memory.as_ptr().addr() + DATA;
+    let mut rng = Rng(0x5eed_f00d);
+    let mut sent = std::collections::VecDeque::new();
+    let rounds = if cfg!(miri) { 100 } else { 4000 };
+    for _ in 0..rounds {
+        for _ in 0..=rng.next() % 3 {
+            let len = (rng.next() % 201) as usize;
+            let tail = peek(&memory, 128); // the published tail: nothing is deferred
+            let mut grant = tx.reserve(len).unwrap();
+            let offset = (grant.as_mut_ptr().addr() - data) as u64;
+            // The payload's position: the first at or after `tail` with that offset.
+            let pos = tail + (offset + cap - tail % cap) % cap;
+            let mut msg = vec![0u8; len];
+            for (i, word) in msg.chunks_mut(8).enumerate() {
+                let forged = record_word(pos + 8 * i as u64 + cap, 8).to_le_bytes();
+                word.copy_from_slice(&forged[..word.len()]);
+            }
+            grant.write(0, &msg);
+            grant.commit();
+            sent.push_back(msg);
+        }
+        while let Some(want) = sent.pop_front() {
+            assert_eq!(pop(&mut rx).unwrap(), want);
+        }
+        assert_eq!(pop(&mut rx), Err(PopError::Empty));
+    }
+}
+
+#[test]
 fn a_stream_of_one_size_leaves_last_laps_headers_at_line_starts() {
     // In a stream of 56-byte messages (a record per line), the word after the last record
     // holds the header of the lap before: rule 1 needs no zero there.
