@@ -25,13 +25,21 @@ use ringway_ring::{AttachOptions, Policy, PopError, PushError, RingConfig, broad
 use ringway_testkit::LeakScope;
 
 use crate::common::Rng;
-use crate::xproc::{Shared, Via, env_number, fill, finish, get, mismatch, reported, set};
+use crate::xproc::{
+    Shared, Via, env_number, fill, finish, get, mismatch, reported, set, wait_until,
+};
 
 /// The policy, for the record (the roles read it from the header).
 const POLICY_ENV: &str = "RINGWAY_BS_POLICY";
 const SECONDS_ENV: &str = "RINGWAY_SCRIBBLE_SECS";
 /// Control word: the run is over.
 const STOP: usize = 0;
+/// Control word: the writer has attached. The hostile reader scribbles on the writer's entry
+/// too (live under its own pid, say), so it waits for this: scribbling first could make the
+/// writer's attach find its side taken ("already attached by live process"), which is a
+/// squatted side, not the run this test is about (seen once under ASan, whose slower start
+/// let the hostile reader go first).
+const WRITER_ATTACHED: usize = 1;
 
 const SLOTS: u64 = 64;
 const SLOT_SIZE: u32 = 48;
@@ -82,6 +90,7 @@ pub(crate) fn writer() -> Result<String, String> {
     let shared = Shared::from_env();
     let memory = shared.memory();
     let mut tx = broadcast::Writer::attach(&memory, &opts()).map_err(|e| e.to_string())?;
+    set(&shared, WRITER_ATTACHED, 1);
     let (mut sent, mut held, mut corrupted) = (0u64, 0u64, 0u64);
     let mut buf = [0u8; SLOT_SIZE as usize];
     let mut seq = tx.position();
@@ -140,6 +149,10 @@ pub(crate) fn hostile() -> Result<String, String> {
     let shared = Shared::from_env();
     let memory = shared.memory();
     let _rx = broadcast::Reader::attach(&memory, &opts()).map_err(|e| e.to_string())?;
+    let attached = || get(&shared, WRITER_ATTACHED) != 0 || get(&shared, STOP) != 0;
+    if !wait_until(HUNG, attached) {
+        return Err("hostile reader: the writer never attached".into());
+    }
     let (base, len) = shared.ring_ptr();
     let u64_at = |at: usize| {
         assert!(at + 8 <= len && at % 8 == 0);
