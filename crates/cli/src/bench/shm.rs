@@ -20,6 +20,11 @@ use nix::sys::mman::{MapFlags, ProtFlags, mmap, munmap};
 pub(crate) const LEN: usize = 4096;
 /// Distance between two words: a line of their own each.
 pub(crate) const LINE: usize = 128;
+/// Spins (with the CPU's pause hint) before a side waiting on a shared word starts yielding
+/// its CPU, in the bare floors (`shm-flag`, `shm-ring`, `ringway-vs-floor`): far more than a
+/// round trip between two running cores takes, so a pinned run never yields, while a run
+/// where both sides share one CPU still makes progress.
+pub(crate) const SPINS_BEFORE_YIELD: u32 = 1 << 14;
 
 /// Creates a zero-filled, close-on-exec memfd of [`LEN`] bytes named `name` (a debugging aid).
 ///

@@ -31,11 +31,6 @@ pub(crate) struct ShmFlag;
 /// The value A stores when it is done; B's `recv` then reports end of stream.
 const CLOSED: u64 = u64::MAX;
 
-/// Spins (with the CPU's pause hint) before a waiting side starts yielding its CPU: far more than
-/// a round trip between two running cores takes, so a pinned run never yields, while a run
-/// where both sides share one CPU still makes progress.
-const SPINS_BEFORE_YIELD: u32 = 1 << 14;
-
 impl Transport for ShmFlag {
     fn name(&self) -> &'static str {
         "shm-flag"
@@ -109,7 +104,7 @@ impl FlagLink {
                 let why = format!("the flag holds {v}, expected {own} or {want}");
                 return Err(io::Error::new(io::ErrorKind::InvalidData, why));
             }
-            if spins < SPINS_BEFORE_YIELD {
+            if spins < shm::SPINS_BEFORE_YIELD {
                 spins += 1;
                 hint::spin_loop();
             } else {

@@ -52,9 +52,6 @@ const SLOTS_AT: usize = 2 * shm::LINE;
 const CACHE_LINE: usize = 64;
 /// Bytes of the mark before each payload.
 const MARK: usize = 8;
-/// Spins (with the CPU's pause hint) before a waiting side starts yielding its CPU (as
-/// `shm-flag`).
-const SPINS_BEFORE_YIELD: u32 = 1 << 14;
 
 /// Bytes of one slot for `size`-byte messages: the mark and the payload, in whole lines.
 pub(crate) fn stride(size: usize) -> usize {
@@ -283,7 +280,7 @@ impl Ring {
 
     /// One round of waiting for `what`: spins first, then yields; an error past the deadline.
     fn pause(&self, spins: &mut u32, what: &str) -> io::Result<()> {
-        if *spins < SPINS_BEFORE_YIELD {
+        if *spins < shm::SPINS_BEFORE_YIELD {
             *spins += 1;
             hint::spin_loop();
             return Ok(());

@@ -44,9 +44,6 @@ pub(crate) fn block(size: usize) -> u64 {
 /// The value A stores in the flag when it is done.
 const CLOSED: u64 = u64::MAX;
 
-/// Spins before a waiting side yields its CPU (as `shm-flag`).
-const SPINS_BEFORE_YIELD: u32 = 1 << 14;
-
 static BASE: &RingwayTransport = &ringway::SPSC;
 
 impl Transport for VsFloor {
@@ -215,7 +212,7 @@ fn wait(flag: &AtomicU64, want: u64, own: u64) -> Result<bool, PeerError> {
                 "the flag holds {v}, expected {own} or {want}"
             )));
         }
-        if spins < SPINS_BEFORE_YIELD {
+        if spins < shm::SPINS_BEFORE_YIELD {
             spins += 1;
             hint::spin_loop();
         } else {
